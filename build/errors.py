@@ -1,0 +1,5 @@
+"""Errors of the build package."""
+
+
+class BuildError(Exception):
+    """The build cannot produce a consistent site; nothing is published."""

@@ -1,0 +1,1 @@
+"""Regional collector and central ingest."""

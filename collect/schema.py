@@ -1,0 +1,69 @@
+"""The central SQLite schema as forward migrations; schema_version records what ran.
+
+To change the schema, append a migration; never edit one that has shipped.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: results, hourly rollups, signals, API keys and their daily usage.
+    """
+    CREATE TABLE results (
+        target     TEXT NOT NULL,
+        region     TEXT NOT NULL,
+        probe      TEXT NOT NULL,
+        round_ts   INTEGER NOT NULL,      -- unix s, start of the 15-minute slot
+        ts         REAL NOT NULL,         -- unix s, probe start
+        ok         INTEGER NOT NULL,
+        rtt_ms     REAL, min_ms REAL, p95_ms REAL, max_ms REAL, mean_ms REAL, jitter_ms REAL,
+        loss       REAL NOT NULL,         -- 0..1
+        samples_ms TEXT NOT NULL,         -- JSON list, null for a lost sample
+        detail     TEXT,                  -- JSON of probe-specific fields (hops, status, ...)
+        error      TEXT,
+        received_at REAL NOT NULL,        -- unix s, when central ingest stored it
+        UNIQUE (target, region, probe, round_ts)
+    ) STRICT;
+    CREATE INDEX results_round ON results (round_ts, region);
+    CREATE TABLE hourly (
+        target   TEXT NOT NULL,
+        region   TEXT NOT NULL,
+        probe    TEXT NOT NULL,
+        hour_ts  INTEGER NOT NULL,
+        count    INTEGER NOT NULL,
+        ok_count INTEGER NOT NULL,
+        median_ms REAL, p95_ms REAL, min_ms REAL, max_ms REAL,
+        loss     REAL NOT NULL,
+        PRIMARY KEY (target, region, probe, hour_ts)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE signals (
+        type        TEXT NOT NULL,        -- rtt_anomaly | route_change | divergence | trend
+        target      TEXT NOT NULL,
+        region      TEXT NOT NULL,
+        probe       TEXT NOT NULL,
+        ts          INTEGER NOT NULL,     -- unix s of the round it fired on
+        value       REAL NOT NULL,
+        threshold   REAL NOT NULL,
+        severity    TEXT NOT NULL,        -- info | warning | critical
+        scope       TEXT NOT NULL,        -- regional | global
+        regions     TEXT NOT NULL,        -- JSON list of agreeing regions
+        description TEXT NOT NULL,
+        detail      TEXT,                 -- JSON, e.g. old and new hop lists
+        PRIMARY KEY (type, target, region, probe, ts)
+    ) STRICT;
+    CREATE INDEX signals_ts ON signals (ts);
+    CREATE TABLE api_keys (
+        id         INTEGER PRIMARY KEY,
+        prefix     TEXT NOT NULL,         -- non-secret, for display
+        digest     BLOB NOT NULL UNIQUE,  -- HMAC-SHA256(pepper, key)
+        tier       TEXT NOT NULL,
+        owner      TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        revoked_at REAL,
+        replaced_by INTEGER REFERENCES api_keys (id)
+    ) STRICT;
+    CREATE TABLE usage (
+        key_id INTEGER NOT NULL REFERENCES api_keys (id),
+        day    TEXT NOT NULL,             -- UTC date, YYYY-MM-DD
+        calls  INTEGER NOT NULL,
+        PRIMARY KEY (key_id, day)
+    ) STRICT, WITHOUT ROWID;
+    """,
+]

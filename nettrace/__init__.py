@@ -1,0 +1,1 @@
+"""NetTrace: financial network latency, measured from 7 regions."""

@@ -1,0 +1,5 @@
+import sys
+
+from nettrace.cli import main
+
+sys.exit(main())
