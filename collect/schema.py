@@ -66,4 +66,8 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (key_id, day)
     ) STRICT, WITHOUT ROWID;
     """,
+    # 2: the proxy finds a key's candidate rows by its non-secret display prefix.
+    """
+    CREATE INDEX api_keys_prefix ON api_keys (prefix);
+    """,
 ]
