@@ -70,4 +70,8 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX api_keys_prefix ON api_keys (prefix);
     """,
+    # 3: retention prunes hourly rows by age in small chunks without scanning the table.
+    """
+    CREATE INDEX hourly_hour ON hourly (hour_ts);
+    """,
 ]
