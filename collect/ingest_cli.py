@@ -1,5 +1,106 @@
-"""Placeholder until this part's owner writes its subcommands."""
+"""`nettrace ingest serve | import | backup | prune`: the central side's commands.
+
+Only this module reads argv, the environment and the wall clock for ingest.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from collect import db
+from collect.backup import write_backup
+from collect.errors import IngestError
+from collect.importer import import_jsonl
+from collect.retention import Retention, prune
+from collect.signing import central_secrets
+
+REGIONS = "ewr,ord,lhr,fra,sin,nrt,bom"
+DEFAULT_LISTEN = "127.0.0.1:8470"
 
 
 def register(subparsers) -> None:
-    pass
+    p = subparsers.add_parser("ingest", help="central ingest: serve, import, backup, prune")
+    sub = p.add_subparsers(dest="ingest_command", required=True, metavar="ACTION")
+    serve = sub.add_parser("serve", help="accept signed pushes from the regions")
+    serve.add_argument("--db", type=Path, required=True)
+    serve.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT (port 0 picks one)")
+    serve.add_argument("--regions", default=REGIONS,
+                       help="comma-separated; each needs NETTRACE_SECRET_<REGION> in the environment")
+    serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
+    serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS")
+    serve.set_defaults(func=cmd_serve)
+    imp = sub.add_parser("import", help="load a spool or --jsonl file (validated, idempotent)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--db", type=Path, required=True)
+    imp.set_defaults(func=cmd_import)
+    bak = sub.add_parser("backup", help="consistent copy while ingest runs (VACUUM INTO)")
+    bak.add_argument("--db", type=Path, required=True)
+    bak.add_argument("--out", type=Path, required=True)
+    bak.set_defaults(func=cmd_backup)
+    pr = sub.add_parser("prune", help="apply retention in small transactions")
+    pr.add_argument("--db", type=Path, required=True)
+    pr.add_argument("--raw-days", type=float, default=Retention.raw_days)
+    pr.add_argument("--hourly-days", type=float, default=Retention.hourly_days)
+    pr.set_defaults(func=cmd_prune)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise IngestError(f"--listen {listen!r}: expected HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from collect.ingest_server import ServerConfig, build_app
+
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    config = ServerConfig(args.db, central_secrets(os.environ, regions),
+                          args.max_body_bytes, args.body_timeout)
+    host, port = parse_listen(args.listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise IngestError(f"--listen {args.listen}: {exc.strerror}") from None
+    sock.listen(1024)
+    bound = sock.getsockname()
+    print(f"ingest listening on http://{args.listen.rpartition(':')[0] or host}:{bound[1]} "
+          f"regions={','.join(regions)} db={args.db}", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning",
+                                           access_log=False, timeout_graceful_shutdown=5))
+    server.run(sockets=[sock])
+    return 0
+
+
+def cmd_import(args) -> int:
+    conn = db.connect(args.db)
+    try:
+        stored, duplicates = import_jsonl(conn, args.file, time.time())
+    finally:
+        conn.close()
+    print(f"{args.file}: stored {stored}, duplicates {duplicates}")
+    return 0
+
+
+def cmd_backup(args) -> int:
+    size = write_backup(args.db, args.out)
+    print(f"backup {args.out}: {size} bytes")
+    return 0
+
+
+def cmd_prune(args) -> int:
+    conn = db.connect(args.db)
+    try:
+        raw, hourly = prune(conn, time.time(), Retention(args.raw_days, args.hourly_days))
+    finally:
+        conn.close()
+    print(f"pruned {raw} raw results, {hourly} hourly rows")
+    return 0
