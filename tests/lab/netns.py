@@ -83,9 +83,13 @@ class Netns:
         self.run(["sysctl", "-q", "-w", f"{key}={value}"])
 
     def enable_routing(self) -> None:
-        """Forward IPv4 and switch reverse-path filtering off on every interface (present and
-        future), so asymmetric lab routes and the TUN delayer's re-injected packets pass."""
+        """Forward IPv4, with reverse-path filtering off."""
         self.sysctl("net.ipv4.ip_forward", 1)
+        self.disable_rp_filter()
+
+    def disable_rp_filter(self) -> None:
+        """Switch reverse-path filtering off on every interface (present and future), so
+        asymmetric lab routes and the TUN delayer's re-injected packets pass."""
         for iface in ["all", "default", *self.interfaces()]:
             self.sysctl(f"net.ipv4.conf.{iface}.rp_filter", 0)
 

@@ -1,0 +1,135 @@
+"""Userspace netem: hold each IPv4 packet read from a TUN device for its own delay, then write it back.
+
+This kernel has no `tc netem`, so the lab's router sends all forwarded traffic through a TUN
+device (policy routing) and this process applies per-destination delay, jitter and loss:
+
+    python delayer.py TUN_NAME CONFIG.json
+
+CONFIG maps a destination IPv4 address to {"delay_ms", "jitter_ms", "loss_ratio"}; packets to
+other addresses (the replies back to the collector) pass with no delay. Jitter is uniform in
+[-jitter_ms, +jitter_ms] around the delay (the median stays at delay_ms); loss drops a packet
+with probability loss_ratio. SIGHUP re-reads CONFIG, so a test can change a link live.
+
+Every packet is held independently: due times sit in a heap, so a 150 ms packet never delays a
+5 ms one. Timers wake late, so the loop sleeps until SPIN_S before the next due time and spins
+the rest, reading new packets while it spins so their arrival times stay exact. The kernel
+decrements TTL once into the TUN and once out of it: we add one back (and fix the header
+checksum) or traceroute would show the router twice.
+Prints "ready" on stdout once the device exists.
+"""
+from __future__ import annotations
+
+import fcntl
+import heapq
+import json
+import os
+import random
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+TUNSETIFF = 0x400454CA
+IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
+SPIN_S = 0.0003  # wake this long before a packet is due, then spin: select wakes up late
+MAX_PACKET = 65535
+
+
+def open_tun(name: str) -> int:
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+
+
+def load_config(path: str) -> dict[bytes, tuple[float, float, float]]:
+    """{4-byte address: (delay_s, jitter_s, loss_ratio)} from the JSON file."""
+    with open(path) as f:
+        raw = json.load(f)
+    return {
+        socket.inet_aton(addr): (c.get("delay_ms", 0) / 1e3, c.get("jitter_ms", 0) / 1e3,
+                                 c.get("loss_ratio", 0.0))
+        for addr, c in raw.items()
+    }
+
+
+def restore_ttl(packet: bytes) -> bytes:
+    """Add one to the IPv4 TTL and recompute the header checksum."""
+    header_len = (packet[0] & 0x0F) * 4
+    header = bytearray(packet[:header_len])
+    header[8] = min(header[8] + 1, 255)
+    header[10:12] = b"\0\0"
+    total = sum(struct.unpack(f"!{header_len // 2}H", header))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    header[10:12] = struct.pack("!H", ~total & 0xFFFF)
+    return bytes(header) + packet[header_len:]
+
+
+class Delayer:
+    def __init__(self, fd: int, config_path: str, rng: random.Random):
+        self.fd, self.config_path, self.rng = fd, config_path, rng
+        self.config = load_config(config_path)
+        self.heap: list[tuple[float, int, bytes]] = []
+        self.seq = 0
+
+    def reload(self, *_):
+        self.config = load_config(self.config_path)
+
+    def admit(self, packet: bytes, arrived_s: float) -> None:
+        """Drop, pass at once, or schedule one packet read at arrived_s."""
+        if len(packet) < 20 or packet[0] >> 4 != 4:
+            return  # not IPv4: the lab routes nothing else through the TUN
+        rule = self.config.get(packet[16:20])
+        if rule is None:
+            os.write(self.fd, restore_ttl(packet))
+            return
+        delay_s, jitter_s, loss_ratio = rule
+        if loss_ratio and self.rng.random() < loss_ratio:
+            return
+        if jitter_s:
+            delay_s = max(0.0, delay_s + self.rng.uniform(-jitter_s, jitter_s))
+        self.seq += 1
+        heapq.heappush(self.heap, (arrived_s + delay_s, self.seq, packet))
+
+    def drain(self) -> None:
+        """Read every packet waiting on the TUN, each stamped when read."""
+        while True:
+            try:
+                packet = os.read(self.fd, MAX_PACKET)
+            except BlockingIOError:
+                return
+            self.admit(packet, time.monotonic())
+
+    def release_due(self) -> None:
+        """Write every packet due within SPIN_S, spinning (and reading) until each is due."""
+        while self.heap and self.heap[0][0] - time.monotonic() <= SPIN_S:
+            due_s = self.heap[0][0]
+            while time.monotonic() < due_s:
+                self.drain()
+            _, _, packet = heapq.heappop(self.heap)
+            os.write(self.fd, restore_ttl(packet))
+
+    def run(self) -> None:
+        while True:
+            timeout_s = None
+            if self.heap:
+                timeout_s = max(0.0, self.heap[0][0] - time.monotonic() - SPIN_S)
+            ready, _, _ = select.select([self.fd], [], [], timeout_s)
+            if ready:
+                self.drain()
+            self.release_due()
+
+
+def main(argv: list[str]) -> None:
+    tun_name, config_path = argv
+    delayer = Delayer(open_tun(tun_name), config_path, random.Random(int(os.environ.get("LAB_SEED", "7"))))
+    signal.signal(signal.SIGHUP, delayer.reload)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
+    delayer.run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,83 @@
+"""The lab's own yardstick, independent of the collector: sequential ICMP echo or TCP connect
+round trips to one address, timed with perf_counter around a blocking call.
+
+    python measure.py icmp|tcp ADDRESS COUNT [PORT]     -> JSON list of RTTs in ms (null = lost)
+
+Run inside the collector namespace. Sequential and unloaded, so it measures what the lab
+injects plus the TUN's own round-trip cost; against a zero-delay target that cost is the
+lab's overhead, which tests subtract before comparing the collector's figures to the truth.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+TIMEOUT_S = 1.0
+SPACING_S = 0.01
+
+
+def checksum(data: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def echo_rtts_ms(address: str, count: int) -> list[float | None]:
+    ident = os.getpid() & 0xFFFF
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sock.settimeout(TIMEOUT_S)
+    out: list[float | None] = []
+    for seq in range(count):
+        body = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"nettrace-lab...."
+        packet = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
+        start = time.perf_counter()
+        sock.sendto(packet, (address, 0))
+        out.append(_await_reply(sock, ident, seq, start))
+        time.sleep(SPACING_S)
+    return out
+
+
+def _await_reply(sock: socket.socket, ident: int, seq: int, start: float) -> float | None:
+    while time.perf_counter() - start < TIMEOUT_S:
+        try:
+            data = sock.recv(2048)
+        except socket.timeout:
+            return None
+        now = time.perf_counter()
+        icmp = data[(data[0] & 0x0F) * 4:]
+        if icmp[0] == 0 and struct.unpack("!HH", icmp[4:8]) == (ident, seq):
+            return (now - start) * 1e3
+    return None
+
+
+def connect_rtts_ms(address: str, count: int, port: int) -> list[float | None]:
+    out: list[float | None] = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.settimeout(TIMEOUT_S)
+        start = time.perf_counter()
+        try:
+            sock.connect((address, port))
+            out.append((time.perf_counter() - start) * 1e3)
+        except OSError:
+            out.append(None)
+        finally:
+            sock.close()
+        time.sleep(SPACING_S)
+    return out
+
+
+def main(argv: list[str]) -> None:
+    kind, address, count = argv[0], argv[1], int(argv[2])
+    port = int(argv[3]) if len(argv) > 3 else 443
+    rtts = echo_rtts_ms(address, count) if kind == "icmp" else connect_rtts_ms(address, count, port)
+    print(json.dumps(rtts))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

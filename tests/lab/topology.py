@@ -1,0 +1,144 @@
+"""The lab network: a collector, a delaying router, a second router, and target hosts.
+
+    collector ──── r1 (TUN delayer) ──── targets    1-hop targets 10.77.1.x, dead 10.77.4.x
+                    │  └──────────── noicmp         ICMP echo ignored, 10.77.3.x
+                    └── r2 ──────────── targets     2-hop targets 10.77.2.x (and moved 10.77.1.x)
+
+All traffic forwarded by r1 crosses its TUN device, where delayer.py holds each packet for the
+delay configured for its destination address (the injected ground truth). Replies pass the TUN
+undelayed, so a target's RTT is its delay plus the TUN's own cost (`Lab.overhead`).
+Every target host listens on TCP LAB_PORT. Addresses stay inside 10.77.0.0/16, inside the lab.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.lab.netns import Netns, veth
+
+LAB_PORT = 443
+TUN = "ntdelay"
+DELAY_TABLE = "77"
+DELAYER = Path(__file__).with_name("delayer.py")
+SUBNETS = {"up": "10.77.1", "two_hop": "10.77.2", "no_icmp": "10.77.3", "dead": "10.77.4"}
+LISTENER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4096); print("ready", flush=True)
+while True:
+    s.accept()[0].close()
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LabTarget:
+    """One lab host: kind is "up", "two_hop", "no_icmp" (drops ICMP echo) or "dead"."""
+
+    index: int  # 1..250, the last octet of its address
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss_ratio: float = 0.0
+    kind: str = "up"
+
+    @property
+    def address(self) -> str:
+        return f"{SUBNETS[self.kind]}.{self.index}"
+
+
+class Lab:
+    """Builds the topology for a list of LabTargets; a context manager that tears it all down."""
+
+    def __init__(self, targets: list[LabTarget]):
+        self.targets = targets
+        self.workdir = Path(tempfile.mkdtemp(prefix="ntlab-"))
+        self.config_path = self.workdir / "delays.json"
+        self._namespaces: list[Netns] = []
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for ns in reversed(self._namespaces):
+            ns.close()
+
+    def _ns(self, role: str) -> Netns:
+        ns = Netns(role)
+        self._namespaces.append(ns)
+        return ns
+
+    def _build(self) -> None:
+        c, r1, r2 = self._ns("collector"), self._ns("r1"), self._ns("r2")
+        t, noicmp = self._ns("targets"), self._ns("noicmp")
+        self.collector, self.r1, self.r2, self.hosts, self.noicmp = c, r1, r2, t, noicmp
+        veth(c, r1, "10.77.0.1/30", "10.77.0.2/30")
+        veth(r1, t, "10.77.0.5/30", "10.77.0.6/30")
+        veth(r1, r2, "10.77.0.9/30", "10.77.0.10/30")
+        veth(r2, t, "10.77.0.13/30", "10.77.0.14/30")
+        veth(r1, noicmp, "10.77.0.17/30", "10.77.0.18/30")
+        r1.enable_routing()
+        r2.enable_routing()
+        for ns in (c, t, noicmp):
+            ns.disable_rp_filter()
+        c.route("default", "via", "10.77.0.2")
+        t.route("default", "via", "10.77.0.5")
+        noicmp.route("default", "via", "10.77.0.17")
+        noicmp.sysctl("net.ipv4.icmp_echo_ignore_all", 1)
+        r1.route(f"{SUBNETS['up']}.0/24", "via", "10.77.0.6")
+        r1.route(f"{SUBNETS['dead']}.0/24", "via", "10.77.0.6")  # routed; nobody holds them
+        r1.route(f"{SUBNETS['two_hop']}.0/24", "via", "10.77.0.10")
+        r1.route(f"{SUBNETS['no_icmp']}.0/24", "via", "10.77.0.18")
+        r2.route("default", "via", "10.77.0.9")
+        for kind in ("up", "two_hop"):
+            r2.route(f"{SUBNETS[kind]}.0/24", "via", "10.77.0.14")
+        self._add_addresses(t, [x for x in self.targets if x.kind in ("up", "two_hop")])
+        self._add_addresses(noicmp, [x for x in self.targets if x.kind == "no_icmp"])
+        for ns in (t, noicmp):
+            _wait_ready(ns.popen([sys.executable, "-c", LISTENER, str(LAB_PORT)], stdout=-1, text=True))
+        self._start_delayer()
+
+    def _add_addresses(self, ns: Netns, targets: list[LabTarget]) -> None:
+        batch = "".join(f"addr add {x.address}/32 dev lo\n" for x in targets)
+        ns.run(["ip", "-batch", "-"], input=batch)
+
+    def _start_delayer(self) -> None:
+        self.write_delays(self.targets)
+        r1 = self.r1
+        _wait_ready(r1.popen([sys.executable, str(DELAYER), TUN, str(self.config_path)],
+                             stdout=-1, text=True))
+        r1.link_set(TUN, up=True)
+        r1.disable_rp_filter()
+        r1.route("default", "dev", TUN, "table", DELAY_TABLE)
+        for ifname in r1.interfaces():
+            if ifname not in ("lo", TUN):
+                r1.run(["ip", "rule", "add", "iif", ifname, "lookup", DELAY_TABLE])
+        self.delayer = r1._procs[-1]
+
+    def write_delays(self, targets: list[LabTarget]) -> None:
+        """Write the delayer's config (the injected truth); a running delayer needs reload()."""
+        config = {x.address: {"delay_ms": x.delay_ms, "jitter_ms": x.jitter_ms,
+                              "loss_ratio": x.loss_ratio} for x in targets}
+        self.config_path.write_text(json.dumps(config))
+
+    def move_to_two_hops(self, target: LabTarget) -> None:
+        """Reroute one 1-hop target through r2, live."""
+        self.r1.route(f"{target.address}/32", "via", "10.77.0.10")
+
+    def move_to_one_hop(self, target: LabTarget) -> None:
+        self.r1.run(["ip", "route", "del", f"{target.address}/32"], check=False)
+
+
+def _wait_ready(proc) -> None:
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        raise RuntimeError(f"lab process failed to start: {proc.args}")
