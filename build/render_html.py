@@ -1,7 +1,77 @@
-"""Render the HTML side of the site from the SiteModel: pages, charts and social cards."""
+"""Render the HTML side of the site from the SiteModel: pages, static assets and social cards.
+
+Every link is relative (each page knows its `root`, the way back to public/), so the site works
+under a CDN subpath and behind the proxy alike. Jinja2 autoescaping is on for every template.
+"""
 from __future__ import annotations
 
+from pathlib import Path
 
-def render_html(model) -> dict[str, bytes]:
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from build.html_target import build_target_page
+from build.html_view import (SiteContext, build_plans, build_regions, build_row, build_signal_item,
+                             heat_scale, iso, utc_label, CategoryRows, FEED_SIGNALS)
+from build.model import SiteModel
+from build.social import render_social_card
+from build.worldmap import render_world_map
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "site_templates"
+STATIC_FILES = ("site.css", "site.js", "playground.js", "favicon.svg")
+
+
+def make_env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def build_site_context(model: SiteModel) -> SiteContext:
+    """The records every page shares: rows by category, regions, the signal feed, pricing."""
+    counts: dict[str, int] = {}
+    for sig in model.signals:
+        counts[sig.target] = counts.get(sig.target, 0) + 1
+    rows = {t.host: build_row(t, counts.get(t.host, 0)) for t in model.targets}
+    categories = tuple(
+        CategoryRows(c.slug, c.name, tuple(rows[h] for h in c.hosts if h in rows)) for c in model.categories)
+    names = {t.host: t.name for t in model.targets}
+    feed = model.signal_history or model.signals
+    regions = build_regions(model)
+    plans, features = build_plans()
+    return SiteContext(
+        generated_at=iso(model.generated_at), generated_label=utc_label(model.generated_at),
+        target_count=len(model.targets), regions=regions,
+        stale_regions=tuple(r for r in regions if r.stale),
+        categories=tuple(c for c in categories if c.rows),
+        signals=tuple(build_signal_item(s, names) for s in feed[:FEED_SIGNALS]),
+        heat_scale=heat_scale(), plans=plans, plan_features=features,
+        world_map=render_world_map(regions))
+
+
+def render_html(model: SiteModel) -> dict[str, bytes]:
     """Every HTML page, static asset and social PNG, keyed by path relative to public/."""
-    return {}
+    env = make_env()
+    site = build_site_context(model)
+    out: dict[str, bytes] = {}
+
+    def page(path: str, template: str, nav: str = "", **extra) -> None:
+        root = "../" * path.count("/")
+        html = env.get_template(template).render(site=site, root=root, nav=nav, **extra)
+        out[path] = html.encode("utf-8")
+
+    page("index.html", "landing.html.j2")
+    page("status/index.html", "dashboard.html.j2", "status", signals=site.signals)
+    page("regions/index.html", "regions.html.j2", "regions")
+    page("playground/index.html", "playground.html.j2", "playground")
+    rows = {r.host: r for c in site.categories for r in c.rows}
+    names = {t.host: t.name for t in model.targets}
+    region_codes = tuple(r.code for r in site.regions)
+    for target in model.targets:
+        row = rows.get(target.host)
+        if row is None:  # a target outside every category still gets a row of its own
+            row = build_row(target, len(target.signals))
+        page(f"status/{target.host}/index.html", "target.html.j2", "status", t=row,
+             page=build_target_page(target, model, names))
+        out[f"social/{target.host}.png"] = render_social_card(env, row, region_codes, site.generated_label)
+    for name in STATIC_FILES:
+        out[f"static/{name}"] = (TEMPLATES / "static" / name).read_bytes()
+    return out

@@ -1,0 +1,171 @@
+"""SVG charts rendered at build time: a line chart with one line per region, and a sparkline.
+
+Pure functions from series to SVG markup (no I/O, no clock). A missing value (None) or a
+jump in time larger than 1.5 steps breaks the line, so a gap in the data shows as a gap.
+Colours come from CSS classes (`l-0` ... `l-6`), so light and dark themes restyle them; each
+line also has its own dash pattern and a text label at its end, so colour is never the only cue.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from markupsafe import Markup, escape
+
+GAP_FACTOR = 1.5  # a step longer than this many median steps is a hole in the data
+DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4", "4 2 1 2")
+Y_TICKS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    label: str
+    points: tuple[tuple[float, float | None], ...]  # (unix seconds, value in ms or None)
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSpec:
+    chart_id: str  # unique within the page: ids of the title and desc
+    title: str
+    start_ts: float
+    end_ts: float
+    width_px: int = 720
+    height_px: int = 260
+    x_tick_s: int = 6 * 3600
+    x_format: str = "%H:%M"
+
+
+_PAD_L, _PAD_R, _PAD_T, _PAD_B = 46, 44, 12, 26
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1/2/2.5/5 x 10^n at or above value (at least 1)."""
+    if value <= 1:
+        return 1.0
+    exp = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * exp:
+            return step * exp
+    return 10 * exp
+
+
+def split_runs(points, max_step_s: float | None = None) -> list[list[tuple[float, float]]]:
+    """Consecutive present points, broken at None values and at time jumps above max_step_s."""
+    runs: list[list[tuple[float, float]]] = []
+    current: list[tuple[float, float]] = []
+    last_ts = None
+    for ts, value in points:
+        jumped = max_step_s is not None and last_ts is not None and ts - last_ts > max_step_s
+        if value is None or jumped:
+            if current:
+                runs.append(current)
+            current = []
+        if value is not None:
+            current.append((ts, value))
+        last_ts = ts
+    if current:
+        runs.append(current)
+    return runs
+
+
+def _max_step(points) -> float | None:
+    steps = [b[0] - a[0] for a, b in zip(points, points[1:]) if b[0] > a[0]]
+    return GAP_FACTOR * statistics.median(steps) if steps else None
+
+
+def _path(runs, sx, sy) -> str:
+    parts = []
+    for run in runs:
+        coords = [f"{sx(t):.1f},{sy(v):.1f}" for t, v in run]
+        parts.append("M" + "L".join(coords) if len(coords) > 1 else f"M{coords[0]}h0.01")
+    return "".join(parts)
+
+
+def render_line_chart(series: list[Series], spec: ChartSpec) -> Markup:
+    """An accessible SVG line chart (role=img, title, desc with each line's summary)."""
+    w, h = spec.width_px, spec.height_px
+    cid = escape(spec.chart_id)
+    values = [v for s in series for _, v in s.points if v is not None]
+    y_max = nice_ceiling(max(values) * 1.08) if values else 10.0
+    span = max(spec.end_ts - spec.start_ts, 1.0)
+
+    def sx(ts: float) -> float:
+        return _PAD_L + (ts - spec.start_ts) / span * (w - _PAD_L - _PAD_R)
+
+    def sy(v: float) -> float:
+        return h - _PAD_B - v / y_max * (h - _PAD_T - _PAD_B)
+
+    out = [
+        f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{cid}-t {cid}-d">',
+        f'<title id="{cid}-t">{escape(spec.title)}</title>',
+        f'<desc id="{cid}-d">{escape(describe_series(series))}</desc>',
+    ]
+    out += _y_axis(y_max, w, sy) + _x_axis(spec, h, sx)
+    for i, s in enumerate(series):
+        runs = split_runs(s.points, _max_step(s.points))
+        if not runs:
+            continue
+        dash = f' stroke-dasharray="{DASHES[i % len(DASHES)]}"' if DASHES[i % len(DASHES)] else ""
+        out.append(f'<path class="line l-{i % 7}"{dash} d="{_path(runs, sx, sy)}"/>')
+        t, v = runs[-1][-1]
+        out.append(f'<text class="end l-{i % 7}" x="{sx(t) + 4:.1f}" y="{sy(v) + 4:.1f}">{escape(s.label)}</text>')
+    if not values:
+        out.append(f'<text class="nodata" x="{w / 2:.0f}" y="{h / 2:.0f}">no data in this window</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _y_axis(y_max: float, w: int, sy) -> list[str]:
+    out = []
+    for i in range(Y_TICKS + 1):
+        v = y_max * i / Y_TICKS
+        y = sy(v)
+        label = f"{v:g}" if v < 1000 else f"{v / 1000:g}k"
+        out.append(f'<line class="grid" x1="{_PAD_L}" x2="{w - _PAD_R}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        out.append(f'<text class="ytick" x="{_PAD_L - 6}" y="{y + 4:.1f}">{label}</text>')
+    out.append(f'<text class="yunit" x="4" y="{_PAD_T + 4}">ms</text>')
+    return out
+
+
+def _x_axis(spec: ChartSpec, h: int, sx) -> list[str]:
+    out = [f'<line class="axis" x1="{_PAD_L}" x2="{sx(spec.end_ts):.1f}" y1="{h - _PAD_B}" y2="{h - _PAD_B}"/>']
+    first = math.ceil(spec.start_ts / spec.x_tick_s) * spec.x_tick_s
+    for ts in range(int(first), int(spec.end_ts) + 1, spec.x_tick_s):
+        x = sx(ts)
+        label = datetime.fromtimestamp(ts, tz=timezone.utc).strftime(spec.x_format)
+        out.append(f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{h - _PAD_B}" y2="{h - _PAD_B + 4}"/>')
+        out.append(f'<text class="xtick" x="{x:.1f}" y="{h - 8}">{label}</text>')
+    return out
+
+
+def describe_series(series: list[Series]) -> str:
+    """A one-line text summary of every line, for screen readers: latest, median and range."""
+    parts = []
+    for s in series:
+        vals = [v for _, v in s.points if v is not None]
+        if not vals:
+            parts.append(f"{s.label}: no data")
+            continue
+        parts.append(
+            f"{s.label}: latest {vals[-1]:.1f} ms, median {statistics.median(vals):.1f} ms, "
+            f"range {min(vals):.1f}-{max(vals):.1f} ms"
+        )
+    return "; ".join(parts) if parts else "no data"
+
+
+def render_sparkline(values: list[float | None], label: str, width_px: int = 96, height_px: int = 20) -> Markup:
+    """A small trend line (None breaks it) with an aria-label; the scale is the line's own range."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return Markup(f'<svg class="spark" viewBox="0 0 {width_px} {height_px}" role="img" '
+                      f'aria-label="{escape(label)}: no data"></svg>')
+    lo, hi = min(present), max(present)
+    rng = (hi - lo) or 1.0
+    n = max(len(values) - 1, 1)
+    runs = split_runs(list(enumerate(values)))
+    d = _path(runs, lambda i: 1 + i / n * (width_px - 2), lambda v: height_px - 2 - (v - lo) / rng * (height_px - 4))
+    aria = f"{label}: {lo:.1f} to {hi:.1f} ms over 24 h, latest {present[-1]:.1f} ms"
+    return Markup(f'<svg class="spark" viewBox="0 0 {width_px} {height_px}" role="img" '
+                  f'aria-label="{escape(aria)}"><path d="{d}"/></svg>')

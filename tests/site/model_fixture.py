@@ -1,0 +1,77 @@
+"""A generated SiteModel (synthetic figures, seeded) for render and budget tests, independent of
+the database: N targets x 7 regions with 24 h and 7 d series, routes, certs and signals."""
+from __future__ import annotations
+
+import random
+
+from build.model import (Best, Category, Cert, ProbeFigures, Ranking, RankingEntry, RegionStatus, Route,
+                         RouteChange, Series, SiteModel, TargetRegion, TargetView)
+from build.signals import Signal
+from collect.records import PROBES, Hop
+
+NOW = 1_764_000_000 // 900 * 900
+REGIONS = (("ewr", "Newark", "US east coast, NY4/NY5 equities", 40.69, -74.17),
+           ("ord", "Chicago", "CME futures, Aurora", 41.98, -87.9),
+           ("lhr", "London", "LSE, LD4 FX", 51.47, -0.45),
+           ("fra", "Frankfurt", "Xetra, Eurex, FR2", 50.03, 8.57),
+           ("sin", "Singapore", "SGX, SG1 crypto", 1.36, 103.99),
+           ("nrt", "Tokyo", "JPX, TY3", 35.77, 140.39),
+           ("bom", "Mumbai", "NSE, BSE", 19.09, 72.87))
+CATEGORIES = (("crypto-exchanges", "Crypto Exchanges"), ("brokers", "Brokers"),
+              ("market-data", "Market Data"), ("fx", "FX Venues"))
+HOSTILE_NAME = 'Evil <script>alert("x")</script> & \'Co\' Zürich 東京'
+
+
+def _series(rng, base_ms: float, step_s: int, points: int, gap_at: int | None) -> Series:
+    ts = tuple(NOW - step_s * (points - 1 - i) for i in range(points))
+    rtt = tuple(None if gap_at is not None and gap_at <= i < gap_at + 4 else round(base_ms * rng.uniform(0.93, 1.12), 3)
+                for i in range(points))
+    return Series("icmp", step_s, ts, rtt, rtt, tuple(0.0 for _ in ts))
+
+
+def _region_view(rng, host: str, code: str, base_ms: float, stale: bool) -> TargetRegion:
+    latest = tuple(ProbeFigures(p, NOW, True, round(base_ms * f, 3), base_ms, base_ms * 1.2, base_ms * 1.4, 0.3,
+                                0.0 if p != "icmp" or rng.random() > 0.1 else 0.2, None)
+                   for p, f in zip(PROBES, (1.0, 1.05, 2.1, 3.3, 0.4, 1.0)))
+    hops = tuple(Hop(i + 1, None if i == 2 else f"10.{i}.0.1", base_ms * (i + 1) / 6) for i in range(6))
+    change = RouteChange(NOW - 7200, "aaa", "bbb", ("10.0.0.1", "*", "10.9.9.9"), tuple(h.address or "*" for h in hops))
+    route = Route(NOW, "bbb", hops, (change,) if rng.random() < 0.3 else ())
+    return TargetRegion(code, stale, latest,
+                        (_series(rng, base_ms, 900, 96, rng.choice([None, 40])),),
+                        (_series(rng, base_ms, 3600, 168, rng.choice([None, 100])),),
+                        route, f"widget/{host}/{code}.svg")
+
+
+def make_site_model(n_targets: int = 6, seed: int = 7, stale_region: str | None = "bom") -> SiteModel:
+    """Target 0 carries a hostile name (markup, quotes, unicode); one region is stale."""
+    rng = random.Random(seed)
+    targets, signals = [], []
+    for i in range(n_targets):
+        slug, cat = CATEGORIES[i % len(CATEGORIES)]
+        host = f"api{i}.exchange{i}.example"
+        name = HOSTILE_NAME if i == 0 else f"Exchange {i}"
+        base = {code: rng.uniform(2, 280) for code, *_ in REGIONS}
+        regions = tuple(_region_view(rng, host, code, base[code], code == stale_region) for code, *_ in REGIONS)
+        fresh = {c: v for c, v in base.items() if c != stale_region}
+        best_region = min(fresh, key=fresh.get)
+        sig = Signal("rtt_anomaly", host, "fra", "icmp", NOW, 4.2, 2.0, "warning", "regional", ("fra",),
+                     f"{name}: RTT spike from fra, z = 4.2")
+        target_signals = (sig,) if i % 3 == 0 else ()
+        signals.extend(target_signals)
+        targets.append(TargetView(host, name, cat, slug, 443, True, regions,
+                                  Best(best_region, "icmp", round(base[best_region], 3)),
+                                  Cert("2027-01-05T00:00:00Z", "Example CA", 41.0, "fra", NOW),
+                                  target_signals, f"widget/{host}.svg", f"widget/{host}.png",
+                                  f"api/v1/badge/{host}.json"))
+    rankings = tuple(Ranking("all", code, tuple(sorted(
+        (RankingEntry(t.host, t.name, "icmp", next(f.rtt_ms for f in tr.latest if f.probe == "icmp"))
+         for t in targets for tr in t.regions if tr.region == code), key=lambda e: e.rtt_ms)))
+        for code, *_ in REGIONS)
+    return SiteModel(
+        schema=1, generated_at=NOW, round_ts=NOW, targets=tuple(targets),
+        regions=tuple(RegionStatus(c, city, note, lat, lon, NOW - (3600 if c == stale_region else 0),
+                                   c == stale_region, "round late" if c == stale_region else None)
+                      for c, city, note, lat, lon in REGIONS),
+        categories=tuple(Category(slug, name, tuple(t.host for t in targets if t.category_slug == slug))
+                         for slug, name in CATEGORIES),
+        rankings=rankings, signals=tuple(signals), signal_history=tuple(signals), skipped=())
