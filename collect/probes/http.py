@@ -1,0 +1,85 @@
+"""http: time to first byte of the target's health URL (https://host/ without one), and status."""
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit
+
+from collect.probes.options import ProbeOptions
+from collect.probes.sampling import ResolveError, describe_error, lost, resolve_ipv4
+from collect.probes.tls import client_context
+from collect.records import Measurement, Target
+
+USER_AGENT = "nettrace-collector/1"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+SERVER_ERROR = 500
+
+
+class BadResponse(Exception):
+    """The server's first line is not an HTTP status line."""
+
+
+def health_url(target: Target) -> str:
+    if target.health_url:
+        return target.health_url
+    port = "" if target.port == DEFAULT_PORTS["https"] else f":{target.port}"
+    return f"https://{target.host}{port}/"
+
+
+async def probe(target: Target, opts: ProbeOptions) -> Measurement:
+    """One GET; the sample is the time from writing the request on an open (TLS) connection to
+    the first response byte, in ms (DNS, connect and handshake excluded: tcp and tls time those).
+    Redirects are not followed; a 5xx status is an error, any other status is a live server."""
+    url = urlsplit(health_url(target))
+    try:
+        address = await resolve_ipv4(url.hostname or target.host)
+    except ResolveError as exc:
+        return lost(1, str(exc))
+    try:
+        async with asyncio.timeout(opts.timeout_s):
+            ttfb_ms, status = await first_byte(url, address, opts)
+    except TimeoutError:
+        return lost(1, "timeout")
+    except OSError as exc:
+        return lost(1, describe_error(exc))
+    except (BadResponse, asyncio.IncompleteReadError):
+        return lost(1, "bad http response")
+    error = f"http status {status}" if status >= SERVER_ERROR else None
+    return Measurement(samples_ms=(ttfb_ms,), status=status, error=error)
+
+
+async def first_byte(url, address: str, opts: ProbeOptions) -> tuple[float, int]:
+    """(ms from request written to first byte, status code). Raises OSError, BadResponse."""
+    secure = url.scheme == "https"
+    port = url.port or DEFAULT_PORTS.get(url.scheme, DEFAULT_PORTS["https"])
+    reader, writer = await asyncio.open_connection(
+        address,
+        port,
+        ssl=client_context(opts.ca_file) if secure else None,
+        server_hostname=url.hostname if secure else None,
+    )
+    try:
+        started_ns = time.perf_counter_ns()
+        writer.write(request_bytes(url))
+        first = await reader.readexactly(1)
+        ttfb_ms = (time.perf_counter_ns() - started_ns) / 1e6
+        status_line = first + await reader.readline()
+    finally:
+        writer.close()
+    return ttfb_ms, parse_status(status_line)
+
+
+def request_bytes(url) -> bytes:
+    target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    return (
+        f"GET {target} HTTP/1.1\r\nHost: {url.netloc}\r\nUser-Agent: {USER_AGENT}\r\n"
+        "Accept: */*\r\nConnection: close\r\n\r\n"
+    ).encode("ascii")
+
+
+def parse_status(line: bytes) -> int:
+    """The code of 'HTTP/1.1 200 OK'; raises BadResponse."""
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise BadResponse(line[:40])
+    return int(parts[1])

@@ -1,0 +1,58 @@
+"""Helpers every probe shares: spaced concurrent samples and IPv4 resolution."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+
+from collect.records import Measurement
+
+
+class ResolveError(Exception):
+    """The host has no IPv4 address; the probe reports it as its error."""
+
+
+async def spaced_samples(
+    count: int, interval_s: float, sample: Callable[[], Awaitable[float | None]]
+) -> tuple[float | None, ...]:
+    """Start sample() every interval_s seconds, all running concurrently, so one slow or lost
+    sample never delays the next; returns the results in start order (None = lost)."""
+
+    async def delayed(i: int) -> float | None:
+        await asyncio.sleep(i * interval_s)
+        return await sample()
+
+    return tuple(await asyncio.gather(*(delayed(i) for i in range(count))))
+
+
+async def resolve_ipv4(host: str) -> str:
+    """The first IPv4 address of host (a literal is returned as is); raises ResolveError."""
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ipaddress.AddressValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ResolveError(f"resolve: {exc.strerror}") from exc
+    if not infos:
+        raise ResolveError("resolve: no IPv4 address")
+    return infos[0][4][0]
+
+
+def lost(count: int, error: str) -> Measurement:
+    """count lost samples and the reason."""
+    return Measurement(samples_ms=(None,) * count, error=error)
+
+
+def describe_error(exc: OSError) -> str:
+    """A short lower-case reason such as 'connection refused' for a probe's error field."""
+    if isinstance(exc, ssl.SSLError):
+        return f"tls: {(exc.reason or str(exc)).lower()}"
+    if exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno).lower()
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
