@@ -2,6 +2,7 @@
 round trips to one address, timed with perf_counter around a blocking call.
 
     python measure.py icmp|tcp ADDRESS COUNT [PORT]     -> JSON list of RTTs in ms (null = lost)
+    python measure.py hop ADDRESS TTL                   -> JSON: who answered an echo sent with TTL
 
 Run inside the collector namespace. Sequential and unloaded, so it measures what the lab
 injects plus the TUN's own round-trip cost; against a zero-delay target that cost is the
@@ -55,6 +56,22 @@ def _await_reply(sock: socket.socket, ident: int, seq: int, start: float) -> flo
     return None
 
 
+def responder(address: str, ttl: int) -> dict | None:
+    """Send one echo with this TTL: {"address", "icmp_type"} of the answer (0 = echo reply,
+    11 = time exceeded), None on silence."""
+    ident = os.getpid() & 0xFFFF
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+    sock.settimeout(TIMEOUT_S)
+    body = struct.pack("!BBHHH", 8, 0, 0, ident, ttl) + b"nettrace-lab...."
+    sock.sendto(body[:2] + struct.pack("!H", checksum(body)) + body[4:], (address, 0))
+    try:
+        data, (source, _) = sock.recvfrom(2048)
+    except socket.timeout:
+        return None
+    return {"address": source, "icmp_type": data[(data[0] & 0x0F) * 4]}
+
+
 def connect_rtts_ms(address: str, count: int, port: int) -> list[float | None]:
     out: list[float | None] = []
     for _ in range(count):
@@ -74,6 +91,9 @@ def connect_rtts_ms(address: str, count: int, port: int) -> list[float | None]:
 
 def main(argv: list[str]) -> None:
     kind, address, count = argv[0], argv[1], int(argv[2])
+    if kind == "hop":
+        print(json.dumps(responder(address, ttl=count)))
+        return
     port = int(argv[3]) if len(argv) > 3 else 443
     rtts = echo_rtts_ms(address, count) if kind == "icmp" else connect_rtts_ms(address, count, port)
     print(json.dumps(rtts))

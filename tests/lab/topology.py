@@ -23,6 +23,7 @@ LAB_PORT = 443
 TUN = "ntdelay"
 DELAY_TABLE = "77"
 DELAYER = Path(__file__).with_name("delayer.py")
+YARDSTICK = Path(__file__).with_name("measure.py")
 SUBNETS = {"up": "10.77.1", "two_hop": "10.77.2", "no_icmp": "10.77.3", "dead": "10.77.4"}
 LISTENER = """
 import socket, sys
@@ -114,21 +115,39 @@ class Lab:
     def _start_delayer(self) -> None:
         self.write_delays(self.targets)
         r1 = self.r1
-        _wait_ready(r1.popen([sys.executable, str(DELAYER), TUN, str(self.config_path)],
-                             stdout=-1, text=True))
+        self.delayer = r1.popen([sys.executable, str(DELAYER), TUN, str(self.config_path)],
+                                stdout=-1, text=True)
+        _wait_ready(self.delayer)
         r1.link_set(TUN, up=True)
         r1.disable_rp_filter()
         r1.route("default", "dev", TUN, "table", DELAY_TABLE)
         for ifname in r1.interfaces():
             if ifname not in ("lo", TUN):
                 r1.run(["ip", "rule", "add", "iif", ifname, "lookup", DELAY_TABLE])
-        self.delayer = r1._procs[-1]
 
     def write_delays(self, targets: list[LabTarget]) -> None:
-        """Write the delayer's config (the injected truth); a running delayer needs reload()."""
+        """Write the delayer's config (the injected truth); a running delayer re-reads it on
+        SIGHUP (`lab.delayer.send_signal(signal.SIGHUP)`)."""
         config = {x.address: {"delay_ms": x.delay_ms, "jitter_ms": x.jitter_ms,
                               "loss_ratio": x.loss_ratio} for x in targets}
         self.config_path.write_text(json.dumps(config))
+
+    def yardstick_ms(self, kind: str, target: LabTarget, count: int) -> list[float | None]:
+        """The lab's own sequential icmp or tcp RTTs to target (measure.py), None = lost."""
+        return self._yardstick(kind, target.address, str(count), str(LAB_PORT))
+
+    def responder(self, target: LabTarget, ttl: int) -> dict | None:
+        """Who answers an echo to target sent with this TTL (measure.py hop)."""
+        return self._yardstick("hop", target.address, str(ttl))
+
+    def _yardstick(self, *args: str):
+        return json.loads(self.collector.run([sys.executable, str(YARDSTICK), *args]).stdout)
+
+    def overhead_ms(self, kind: str, zero_delay: LabTarget, count: int = 40) -> float:
+        """The TUN's own round-trip cost: the median yardstick RTT to a zero-delay target."""
+        assert zero_delay.delay_ms == 0 and zero_delay.kind == "up"
+        rtts = sorted(r for r in self.yardstick_ms(kind, zero_delay, count) if r is not None)
+        return rtts[len(rtts) // 2]
 
     def move_to_two_hops(self, target: LabTarget) -> None:
         """Reroute one 1-hop target through r2, live."""

@@ -1,0 +1,68 @@
+"""The lab itself: the TUN delayer injects exactly the configured delay, per packet and per
+target, and restores the TTL so routers are counted once. Measured with the lab's own
+yardstick (tests/lab/measure.py), independently of the collector."""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+
+import pytest
+
+from tests.conftest import need_root
+from tests.lab.topology import YARDSTICK, Lab, LabTarget
+
+pytestmark = pytest.mark.lab
+
+ZERO = LabTarget(1, 0.0)
+FAST, MID, SLOW, SLOWEST = LabTarget(2, 5.0), LabTarget(3, 20.0), LabTarget(4, 80.0), LabTarget(5, 150.0)
+TWO_HOP = LabTarget(1, 10.0, kind="two_hop")
+LAB_ERROR_MS = 0.2  # the lab's own inaccuracy budget, well inside the collector's 0.5 ms bar
+R1, R2 = "10.77.0.2", "10.77.0.10"  # the routers' addresses facing the collector's traffic
+
+
+@pytest.fixture(scope="module")
+def lab():
+    need_root()
+    with Lab([ZERO, FAST, MID, SLOW, SLOWEST, TWO_HOP]) as built:
+        yield built
+
+
+def median_ms(rtts: list[float | None]) -> float:
+    return statistics.median(r for r in rtts if r is not None)
+
+
+def test_the_tun_round_trip_costs_well_under_a_millisecond(lab):
+    for kind in ("icmp", "tcp"):
+        assert 0.02 < lab.overhead_ms(kind, ZERO) < 1.0
+
+
+@pytest.mark.parametrize("kind", ["icmp", "tcp"])
+def test_each_target_gets_its_configured_delay_on_top_of_the_overhead(lab, kind):
+    overhead = lab.overhead_ms(kind, ZERO)
+    for target in (FAST, MID, SLOW):
+        measured = median_ms(lab.yardstick_ms(kind, target, 10)) - overhead
+        assert abs(measured - target.delay_ms) < LAB_ERROR_MS, (kind, target, measured)
+
+
+def test_a_long_delay_never_holds_back_a_short_one(lab):
+    """Packets are held independently: a 150 ms flow in flight leaves a 5 ms flow at 5 ms."""
+    slow = lab.collector.popen([sys.executable, str(YARDSTICK), "icmp", SLOWEST.address, "8"],
+                               stdout=-1, text=True)
+    fast = median_ms(lab.yardstick_ms("icmp", FAST, 40)) - lab.overhead_ms("icmp", ZERO)
+    slow_rtts = json.loads(slow.communicate(timeout=30)[0])
+    assert abs(fast - FAST.delay_ms) < LAB_ERROR_MS
+    assert abs(median_ms(slow_rtts) - SLOWEST.delay_ms) < 1.0
+
+
+def test_routers_count_once_so_hop_counts_are_true(lab):
+    """TTL 1 expires at r1; TTL 2 reaches a 1-hop target (no phantom r1 from the TUN) but
+    expires at r2 on the way to a 2-hop target, which TTL 3 reaches."""
+    assert lab.responder(FAST, ttl=1) == {"address": R1, "icmp_type": 11}
+    assert lab.responder(FAST, ttl=2) == {"address": FAST.address, "icmp_type": 0}
+    assert lab.responder(TWO_HOP, ttl=2) == {"address": R2, "icmp_type": 11}
+    assert lab.responder(TWO_HOP, ttl=3) == {"address": TWO_HOP.address, "icmp_type": 0}
+
+
+def test_a_two_hop_target_accepts_tcp_on_the_lab_port_too(lab):
+    assert all(r is not None for r in lab.yardstick_ms("tcp", TWO_HOP, 3))
