@@ -1,0 +1,61 @@
+"""The ingest server as a real process: stores signed batches, counts replays, answers health."""
+from __future__ import annotations
+
+import sqlite3
+
+import httpx
+import pytest
+
+from tests.collect.ingest_fixtures import body_of, push, results, running
+
+
+@pytest.fixture
+def server(tmp_path):
+    with running(tmp_path / "central.db") as s:
+        yield s
+
+
+def test_a_signed_batch_is_stored_and_its_replay_counts_as_duplicates(server, tmp_path):
+    body = body_of(results("ewr", targets=5))
+    first = push(server.push_url, body)
+    assert first.status_code == 200 and first.json() == {"stored": 30, "duplicates": 0}
+    again = push(server.push_url, body)
+    assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 30}
+    conn = sqlite3.connect(tmp_path / "central.db")
+    assert conn.execute("SELECT count(*) FROM results").fetchone() == (30,)
+    assert conn.execute("SELECT sum(count) FROM hourly").fetchone() == (30,)
+
+
+def test_the_database_is_wal_with_strict_tables(server, tmp_path):
+    push(server.push_url, body_of(results()))
+    conn = sqlite3.connect(tmp_path / "central.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    strict = dict(conn.execute("SELECT name, strict FROM pragma_table_list WHERE schema='main'"))
+    assert strict["results"] == 1 and strict["hourly"] == 1
+
+
+def test_health_reports_schema_version_and_latest_round(server):
+    batch = results()
+    push(server.push_url, body_of(batch))
+    health = httpx.get(server.url + "/healthz").json()
+    assert health["ok"] is True and health["schema_version"] >= 1
+    assert health["latest_round"] == int(sqlite_round(batch[0]["round_id"]))
+
+
+def test_unknown_paths_answer_json_errors(server):
+    resp = httpx.get(server.url + "/nope")
+    assert resp.status_code == 404 and resp.json()["error"] == "http"
+
+
+def test_serve_without_a_region_secret_names_the_variable(tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "nettrace", "ingest", "serve", "--db",
+                           str(tmp_path / "c.db"), "--regions", "ewr"],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin"}, timeout=30)
+    assert proc.returncode == 2 and "NETTRACE_SECRET_EWR" in proc.stderr
+
+
+def sqlite_round(round_id: str) -> float:
+    from datetime import datetime
+    return datetime.fromisoformat(round_id).timestamp()
