@@ -112,7 +112,8 @@ def _route_signal(r: RouteInput) -> Signal:
     text = (f"{r.name} route from {r.region} changed: {len(r.old_hops)} hops "
             f"-> {len(r.new_hops)} hops")
     return Signal("route_change", r.target, r.region, "trace", r.event.ts, 1.0, 1.0, "info",
-                  "regional", (r.region,), text, r.old_hops, r.new_hops)
+                  "regional", (r.region,), text, r.old_hops, r.new_hops,
+                  r.event.old_fingerprint, r.event.new_fingerprint)
 
 
 def _signal(kind: str, s: SeriesInput, ts: int, value: float, threshold: float,

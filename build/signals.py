@@ -46,6 +46,8 @@ class Signal:
     description: str
     old_hops: tuple[str, ...] | None = None  # route_change only
     new_hops: tuple[str, ...] | None = None
+    old_fingerprint: str | None = None  # route_change only
+    new_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

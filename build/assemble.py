@@ -1,0 +1,183 @@
+"""build_site_model: the database and the catalog into one SiteModel, plus the signals of the
+latest round (the pipeline stores them). Reads only; judges staleness at clock.now_ts.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from build.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
+from build.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking, RankingEntry,
+                         RegionStatus, Route, Series, SiteModel, TargetRegion, TargetView)
+from build.queries import (count_skewed, read_hour_medians, read_hourly, read_latest_certs,
+                           read_latest_round, read_raw, read_region_last_round, read_signals)
+from build.routes import build_routes
+from build.series import RawSeries, group_hourly, group_raw, raw_to_series
+from build.signals import Signal, compute_region_staleness
+from collect.records import PROBES, ROUND_S, Target, round_slot
+from collect.targets import Catalog, category_slug
+
+RAW_WINDOW_S = 24 * 3600  # the 24 h series, anomaly baselines and route detection
+WEEK_S = 7 * 86400
+HOUR_S = 3600
+WEEKS_BACK = 12  # same-hour-of-week rollups for the weekly baseline
+LATE_S = 60  # a round is late this long after its slot ends
+SKEW_S = 60  # rounds stamped up to this far past now are a collector clock a little fast
+BEST_PROBES = ("icmp", "tcp", "http", "tls")  # the figure a badge and a ranking show
+
+
+@dataclass(frozen=True, slots=True)
+class BuildClock:
+    now_ts: float  # staleness and clock skew are judged at this time
+    source_date_epoch: int | None = None  # when set, generated_at (reproducible builds)
+
+
+@dataclass(frozen=True, slots=True)
+class Assembled:
+    model: SiteModel
+    new_signals: tuple[Signal, ...]  # signals found by this build, to store
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    raw: dict[tuple, RawSeries]
+    hourly: dict[tuple, Series]
+    routes: dict[tuple, Route]
+    stale: dict[str, str | None]
+    certs: dict[str, Cert]
+    signals: tuple[Signal, ...]
+
+
+def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock) -> Assembled:
+    until = int(clock.now_ts) + SKEW_S
+    latest = read_latest_round(conn, until)
+    ref = latest if latest is not None else round_slot(clock.now_ts)
+    generated = clock.source_date_epoch if clock.source_date_epoch is not None else ref
+    skipped = [] if latest is not None else ["the database holds no results: no data anywhere"]
+    since = ref - RAW_WINDOW_S
+    skewed = count_skewed(conn, since, until)
+    if skewed:
+        skipped.append(f"{skewed} clock-skewed results left out (round ahead of now, or probe "
+                       "started after its round)")
+    raw = group_raw(read_raw(conn, since, until))
+    names = {t.host: t.name for t in catalog.targets}
+    codes = tuple(r.code for r in catalog.regions)
+    skipped += _not_in_catalog(raw, names, codes, catalog.path)
+    raw = {k: v for k, v in raw.items() if k[0] in names and k[1] in codes}
+    last_rounds = {code: read_region_last_round(conn, code, until) for code in codes}
+    stale = compute_region_staleness(last_rounds, latest, round_slot(clock.now_ts - LATE_S))
+    stored = read_signals(conn, ref - WEEK_S, ref)
+    routes, route_inputs = build_routes(conn, since, until, names, stored)
+    new = _new_signals(catalog, raw, _weekly(conn, ref), route_inputs, latest)
+    hourly = group_hourly(read_hourly(conn, ref // HOUR_S * HOUR_S - WEEK_S + HOUR_S, ref), HOUR_S)
+    inputs = _Inputs(raw, hourly, routes, stale, _certs(conn, since, until, generated), new)
+    targets = tuple(_target_view(t, catalog, inputs) for t in catalog.targets)
+    skipped += [f"{t.host}: no data in the last 24 h" for t in targets if not t.has_data]
+    skipped += [f"region {c}: {why}" for c, why in stale.items() if why]
+    model = SiteModel(MODEL_SCHEMA, generated, latest, targets,
+                      _regions(catalog, last_rounds, stale), _categories(catalog),
+                      _rankings(catalog, targets), new, _merge(stored, new), tuple(skipped))
+    return Assembled(model, new)
+
+
+def _not_in_catalog(raw: dict, names: dict, codes: tuple[str, ...], path: str) -> list[str]:
+    hosts = sorted({k[0] for k in raw if k[0] not in names})
+    regions = sorted({k[1] for k in raw if k[1] not in codes})
+    return ([f"{h}: has results but is not in {path} (removed?); skipped" for h in hosts]
+            + [f"region {r}: has results but is not in {path}; skipped" for r in regions])
+
+
+def _weekly(conn: sqlite3.Connection, ref: int) -> dict[tuple, list[float]]:
+    hour = ref // HOUR_S * HOUR_S
+    return read_hour_medians(conn, [hour - k * WEEK_S for k in range(1, WEEKS_BACK + 1)])
+
+
+def _new_signals(catalog: Catalog, raw: dict, weekly: dict, route_inputs: list,
+                 latest: int | None) -> tuple[Signal, ...]:
+    if latest is None:
+        return ()
+    targets = {t.host: t for t in catalog.targets}
+    series = [SeriesInput(k[0], targets[k[0]].name, targets[k[0]].category, k[1], k[2], r.ts,
+                          r.rtt_ms, np.array(weekly[k]) if k in weekly else None)
+              for k, r in raw.items() if k[2] in SIGNAL_PROBES]
+    found = compute_round_signals(series, route_inputs, latest)
+    for ts in sorted({r.event.ts for r in route_inputs} - {latest}):
+        found += compute_round_signals([], [r for r in route_inputs if r.event.ts == ts], ts)
+    return tuple(found)
+
+
+def _merge(stored: list[Signal], new: tuple[Signal, ...]) -> tuple[Signal, ...]:
+    key = lambda g: (g.type, g.target, g.region, g.probe, g.ts)  # noqa: E731
+    merged = {key(g): g for g in stored} | {key(g): g for g in new}
+    return tuple(sorted(merged.values(), key=lambda g: (-g.ts, g.type, g.target, g.probe,
+                                                        g.region)))
+
+
+def _certs(conn: sqlite3.Connection, since: int, until: int, generated: int) -> dict[str, Cert]:
+    out = {}
+    for target, region, round_ts, expires, issuer in read_latest_certs(conn, since, until):
+        days = None
+        if expires:
+            at = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
+            days = round((at - generated) / 86400, 2)
+        out[target] = Cert(expires, issuer, days, region, round_ts)
+    return out
+
+
+def _target_view(t: Target, catalog: Catalog, inputs: _Inputs) -> TargetView:
+    regions = tuple(_target_region(t.host, r.code, inputs) for r in catalog.regions)
+    fresh = [(best_rtt(r.latest), r.region) for r in regions if not r.stale]
+    best = min(((b, code) for b, code in fresh if b), key=lambda x: (x[0].rtt_ms, x[1]),
+               default=None)
+    return TargetView(
+        t.host, t.name, t.category, category_slug(t.category), t.port,
+        any(r.latest for r in regions), regions,
+        None if best is None else Best(best[1], best[0].probe, best[0].rtt_ms),
+        inputs.certs.get(t.host), tuple(g for g in inputs.signals if g.target == t.host),
+        f"widget/{t.host}.svg", f"widget/{t.host}.png", f"api/v1/badge/{t.host}.json")
+
+
+def _target_region(host: str, code: str, inputs: _Inputs) -> TargetRegion:
+    keys = [(host, code, p) for p in PROBES]
+    latest = tuple(inputs.raw[k].latest for k in keys if k in inputs.raw)
+    day = tuple(raw_to_series(k[2], inputs.raw[k], ROUND_S) for k in keys if k in inputs.raw)
+    week = tuple(inputs.hourly[k] for k in keys if k in inputs.hourly)
+    return TargetRegion(code, inputs.stale.get(code) is not None, latest, day, week,
+                        inputs.routes.get((host, code)), f"widget/{host}/{code}.svg")
+
+
+def best_rtt(latest: tuple[ProbeFigures, ...]) -> ProbeFigures | None:
+    """The figure shown for a region: the first probe of BEST_PROBES that got an RTT."""
+    by_probe = {f.probe: f for f in latest if f.rtt_ms is not None}
+    return next((by_probe[p] for p in BEST_PROBES if p in by_probe), None)
+
+
+def _regions(catalog: Catalog, last_rounds: dict, stale: dict) -> tuple[RegionStatus, ...]:
+    return tuple(RegionStatus(r.code, r.city, r.note, r.lat, r.lon, last_rounds[r.code],
+                              stale[r.code] is not None, stale[r.code]) for r in catalog.regions)
+
+
+def _categories(catalog: Catalog) -> tuple[Category, ...]:
+    return tuple(Category(category_slug(c), c, tuple(t.host for t in catalog.targets
+                                                     if t.category == c))
+                 for c in catalog.categories)
+
+
+def _rankings(catalog: Catalog, targets: tuple[TargetView, ...]) -> tuple[Ranking, ...]:
+    groups = [("all", targets)] + [(category_slug(c), tuple(t for t in targets if t.category == c))
+                                   for c in catalog.categories]
+    out = []
+    for slug, members in groups:
+        for index, region in enumerate(catalog.regions):
+            entries = []
+            for t in members:
+                view = t.regions[index]
+                best = None if view.stale else best_rtt(view.latest)
+                if best is not None:
+                    entries.append(RankingEntry(t.host, t.name, best.probe, best.rtt_ms))
+            entries.sort(key=lambda e: (e.rtt_ms, e.host))
+            out.append(Ranking(slug, region.code, tuple(entries)))
+    return tuple(out)
