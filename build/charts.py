@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 GAP_FACTOR = 1.5  # a step longer than this many median steps is a hole in the data
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4", "4 2 1 2")
 Y_TICKS = 4
+LABEL_GAP_PX = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,24 +32,25 @@ class ChartSpec:
     title: str
     start_ts: float
     end_ts: float
-    width_px: int = 720
-    height_px: int = 260
+    width_px: int = 640
+    height_px: int = 300
     x_tick_s: int = 6 * 3600
     x_format: str = "%H:%M"
 
 
-_PAD_L, _PAD_R, _PAD_T, _PAD_B = 46, 44, 12, 26
+_PAD_L, _PAD_R, _PAD_T, _PAD_B = 44, 40, 22, 24
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest 1/2/2.5/5 x 10^n at or above value (at least 1)."""
-    if value <= 1:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * exp:
-            return step * exp
-    return 10 * exp
+def nice_step(raw: float) -> float:
+    """The smallest 1/2/5 x 10^n at or above raw (raw > 0)."""
+    exp = 10 ** math.floor(math.log10(raw))
+    return next(m * exp for m in (1, 2, 5, 10) if raw <= m * exp)
+
+
+def y_ticks(max_value: float) -> list[float]:
+    """Round tick values from 0 to at least max_value, about Y_TICKS intervals."""
+    step = nice_step(max(max_value, 1.0) / Y_TICKS)
+    return [step * i for i in range(math.ceil(max_value / step) + 1 if max_value > 0 else 2)]
 
 
 def split_runs(points, max_step_s: float | None = None) -> list[list[tuple[float, float]]]:
@@ -88,7 +90,8 @@ def render_line_chart(series: list[Series], spec: ChartSpec) -> Markup:
     w, h = spec.width_px, spec.height_px
     cid = escape(spec.chart_id)
     values = [v for s in series for _, v in s.points if v is not None]
-    y_max = nice_ceiling(max(values) * 1.08) if values else 10.0
+    ticks = y_ticks(max(values) * 1.05 if values else 10.0)
+    y_max = ticks[-1]
     span = max(spec.end_ts - spec.start_ts, 1.0)
 
     def sx(ts: float) -> float:
@@ -102,7 +105,8 @@ def render_line_chart(series: list[Series], spec: ChartSpec) -> Markup:
         f'<title id="{cid}-t">{escape(spec.title)}</title>',
         f'<desc id="{cid}-d">{escape(describe_series(series))}</desc>',
     ]
-    out += _y_axis(y_max, w, sy) + _x_axis(spec, h, sx)
+    out += _y_axis(ticks, w, sy) + _x_axis(spec, h, sx)
+    ends = []
     for i, s in enumerate(series):
         runs = split_runs(s.points, _max_step(s.points))
         if not runs:
@@ -110,23 +114,33 @@ def render_line_chart(series: list[Series], spec: ChartSpec) -> Markup:
         dash = f' stroke-dasharray="{DASHES[i % len(DASHES)]}"' if DASHES[i % len(DASHES)] else ""
         out.append(f'<path class="line l-{i % 7}"{dash} d="{_path(runs, sx, sy)}"/>')
         t, v = runs[-1][-1]
-        out.append(f'<text class="end l-{i % 7}" x="{sx(t) + 4:.1f}" y="{sy(v) + 4:.1f}">{escape(s.label)}</text>')
+        ends.append([sy(v) + 4, sx(t) + 4, i, s.label])
+    out += _end_labels(ends, h)
     if not values:
         out.append(f'<text class="nodata" x="{w / 2:.0f}" y="{h / 2:.0f}">no data in this window</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
 
-def _y_axis(y_max: float, w: int, sy) -> list[str]:
+def _y_axis(ticks: list[float], w: int, sy) -> list[str]:
     out = []
-    for i in range(Y_TICKS + 1):
-        v = y_max * i / Y_TICKS
+    for v in ticks:
         y = sy(v)
         label = f"{v:g}" if v < 1000 else f"{v / 1000:g}k"
         out.append(f'<line class="grid" x1="{_PAD_L}" x2="{w - _PAD_R}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(f'<text class="ytick" x="{_PAD_L - 6}" y="{y + 4:.1f}">{label}</text>')
-    out.append(f'<text class="yunit" x="4" y="{_PAD_T + 4}">ms</text>')
+    out.append(f'<text class="yunit" x="{_PAD_L - 6}" y="{_PAD_T - 8}">ms</text>')
     return out
+
+
+def _end_labels(ends: list[list], h: int) -> list[str]:
+    """Line labels at their last point, pushed apart vertically so none overlap."""
+    ends.sort()
+    for prev, cur in zip(ends, ends[1:]):
+        cur[0] = max(cur[0], prev[0] + LABEL_GAP_PX)
+    overflow = ends[-1][0] - (h - _PAD_B + 4) if ends else 0
+    return [f'<text class="end l-{i % 7}" x="{x:.1f}" y="{y - max(overflow, 0):.1f}">{escape(label)}</text>'
+            for y, x, i, label in ends]
 
 
 def _x_axis(spec: ChartSpec, h: int, sx) -> list[str]:

@@ -98,7 +98,7 @@ def build_probe_rows(target: TargetView, regions: dict[str, RegionStatus]) -> tu
         rows.append(ProbeRow(
             region=tr.region, city=region.city if region else tr.region, stale=tr.stale, cells=cells,
             loss_text="—" if loss is None else f"{loss * 100:.0f}%", loss_warn=bool(loss),
-            measured_label=utc_label(last, "%b %d %H:%M") if last else "never"))
+            measured_label=utc_label(last, "%m-%d %H:%M") if last else "never"))
     return tuple(rows)
 
 
