@@ -1,0 +1,114 @@
+"""The proxy's ASGI app: routes, error answers, CORS and the guards in front of them."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from collect.db import connect
+from proxy.access import Access
+from proxy.api import Api
+from proxy.errors import ApiError, ProxyError
+from proxy.export import Export
+from proxy.files import FileCache
+from proxy.guard import HeaderGuard
+from proxy.openapi import build_spec
+from proxy.quota import QuotaBook, hold_quota_lock
+from proxy.site import Site
+from proxy.stream import Stream, StreamHub
+
+log = logging.getLogger("nettrace.proxy")
+EXPOSED_HEADERS = ["ETag", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                   "X-RateLimit-Reset", "X-RateLimit-Used", "RateLimit-Policy", "RateLimit",
+                   "X-NetTrace-Window-Hours"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    public_dir: Path
+    private_dir: Path
+    db_path: Path
+    pepper: bytes
+    clock: Callable[[], float]  # unix s; the CLI passes time.time, tests their own clock
+    stream_poll_s: float = 1.0
+
+
+def _error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ApiError):
+        status, body, headers = exc.status, exc.body(), exc.headers
+    elif isinstance(exc, HTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        status, body, headers = exc.status_code, {"error": code, "detail": exc.detail}, exc.headers
+    else:
+        log.exception("unexpected error on %s", request.url.path)
+        status, body, headers = 500, {"error": "internal", "detail": "unexpected error"}, None
+    return JSONResponse(body, status, {**(headers or {}), "cache-control": "no-store"})
+
+
+def _routes(config: ServeConfig, access: Access, hub: StreamHub, files: FileCache) -> list:
+    api = Api(config.public_dir, config.private_dir, files, access)
+    export = Export(config.db_path, access)
+    stream = Stream(hub, access)
+    site = Site(config.public_dir, files, build_spec())
+    get = ["GET", "HEAD"]
+    return [
+        Route("/api/v1/", site.docs, methods=get),
+        Route("/api/v1", site.docs, methods=get),
+        Route("/api/v1/openapi.json", site.openapi, methods=get),
+        Route("/api/v1/targets", api.targets, methods=get),
+        Route("/api/v1/latency/{host}", api.latency, methods=get),
+        Route("/api/v1/latency/{host}/history", api.history, methods=get),
+        Route("/api/v1/rankings", api.rankings, methods=get),
+        Route("/api/v1/signals", api.signals, methods=get),
+        Route("/api/v1/signals/history", api.signal_history, methods=get),
+        Route("/api/v1/routes/{host}", api.routes, methods=get),
+        Route("/api/v1/compare", api.compare, methods=get),
+        Route("/api/v1/export", export.export, methods=get),
+        Route("/api/v1/stream", stream.http, methods=get),
+        WebSocketRoute("/api/v1/stream", stream.websocket),
+        Route("/metrics", site.metrics, methods=get),
+        Route("/widget/{rest:path}", site.widget, methods=get),
+        Route("/{rest:path}", site.file, methods=get),
+    ]
+
+
+def create_app(config: ServeConfig) -> Starlette:
+    """The app over config's folders and database; ProxyError if a folder is missing or
+    another proxy keeps this database's quotas."""
+    for name, folder in (("public", config.public_dir), ("private", config.private_dir)):
+        if not folder.is_dir():
+            raise ProxyError(f"{name} folder {folder} does not exist (run `nettrace build` first)")
+    lock = hold_quota_lock(config.db_path)
+    writer = connect(config.db_path)
+    reader = connect(config.db_path, readonly=True)
+    quota = QuotaBook(writer, reader)
+    access = Access(reader, quota, config.pepper, config.clock)
+    hub = StreamHub(reader, config.stream_poll_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            await hub.stop()
+            reader.close()
+            writer.close()
+            lock.close()
+
+    cors = Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"],
+                      allow_headers=["Authorization", "If-None-Match"],
+                      expose_headers=EXPOSED_HEADERS, max_age=600)
+    return Starlette(routes=_routes(config, access, hub, FileCache()),
+                     middleware=[Middleware(HeaderGuard), cors],
+                     exception_handlers={Exception: _error, HTTPException: _error, ApiError: _error},
+                     lifespan=lifespan)

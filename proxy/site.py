@@ -1,0 +1,56 @@
+"""The free half for a single-machine deployment: pages, docs, badges, metrics and assets of
+public/, no key needed. The keyed JSON under api/v1/ is only reachable through the API routes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from proxy.errors import ApiError
+from proxy.files import Blob, FileCache, blob_response, safe_relpath
+
+PUBLIC_CACHE = "public, max-age=60"
+# Under api/, only these are free files; the rest is the keyed API's to serve.
+FREE_API_PREFIXES = ("api/v1/index.json", "api/v1/openapi.json", "api/v1/badge/")
+BADGE_SUFFIXES = (".svg", ".png")
+
+
+class Site:
+    def __init__(self, public_dir: Path, files: FileCache, spec: dict):
+        self._public = public_dir
+        self._files = files
+        self._spec = Blob.of(json.dumps(spec, indent=1).encode(), "application/json")
+
+    def _serve(self, request: Request, rel: str) -> Response:
+        blob = self._files.get(self._public, rel)
+        if blob is None:
+            raise ApiError(404, "not_found", f"no file /{rel}")
+        return blob_response(request, blob, PUBLIC_CACHE)
+
+    async def docs(self, request: Request) -> Response:
+        return self._serve(request, "api/v1/index.json")
+
+    async def openapi(self, request: Request) -> Response:
+        """The build's spec when it wrote one, else the proxy's own."""
+        blob = self._files.get(self._public, "api/v1/openapi.json") or self._spec
+        return blob_response(request, blob, PUBLIC_CACHE)
+
+    async def metrics(self, request: Request) -> Response:
+        return self._serve(request, "metrics")
+
+    async def widget(self, request: Request) -> Response:
+        """/widget/{host} and /widget/{host}/{region} are the .svg badges; .svg/.png as named."""
+        rel = safe_relpath(request.path_params["rest"])
+        if not rel.endswith(BADGE_SUFFIXES):
+            rel += ".svg"
+        return self._serve(request, f"widget/{rel}")
+
+    async def file(self, request: Request) -> Response:
+        path = request.path_params["rest"]
+        rel = safe_relpath(path) if path.strip("/") else "index.html"
+        if rel.startswith("api/") and not rel.startswith(FREE_API_PREFIXES):
+            raise ApiError(404, "not_found", "API data is served by the keyed routes, "
+                           "e.g. /api/v1/targets (see /api/v1/)")
+        return self._serve(request, rel)
