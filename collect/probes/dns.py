@@ -1,14 +1,15 @@
 """dns: resolution time of the target's name and the IPv4 addresses returned.
 
-A real DNS query over UDP (dnspython) to the configured resolver, not getaddrinfo: the system
-resolver's caches and thread pool would hide the resolver's latency.
+A real DNS query over UDP to the configured resolver (dnspython builds and parses the messages),
+not getaddrinfo: the system resolver's caches and thread pool would hide the resolver's latency.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
+import ipaddress
 import time
 
-import dns.asyncquery
 import dns.exception
 import dns.message
 import dns.rcode
@@ -26,27 +27,61 @@ DNS_PORT = 53
 async def probe(target: Target, opts: ProbeOptions) -> Measurement:
     """One A query in ms. NXDOMAIN or an empty answer is timed but is an error.
     Raises CollectError when no resolver is configured."""
-    server, port = resolver_address(opts.dns_server)
+    server = resolver_address(opts.dns_server)
     query = dns.message.make_query(target.host, dns.rdatatype.A)
-    started_ns = time.perf_counter_ns()
     try:
-        response = await dns.asyncquery.udp(query, server, timeout=opts.timeout_s, port=port)
-    except dns.exception.Timeout:
+        async with asyncio.timeout(opts.timeout_s):
+            query_ms, response = await exchange(query, server)
+    except TimeoutError:
         return lost(1, "timeout")
     except OSError as exc:
         return lost(1, describe_error(exc))
-    except dns.exception.DNSException as exc:
-        return lost(1, f"dns: {exc}")
-    query_ms = (time.perf_counter_ns() - started_ns) / 1e6
-    addresses = tuple(
-        sorted({r.address for rrset in response.answer if rrset.rdtype == dns.rdatatype.A for r in rrset})
-    )
+    addresses = tuple(sorted(
+        {r.address for rrset in response.answer if rrset.rdtype == dns.rdatatype.A for r in rrset}
+    ))
     error = None
     if response.rcode() != dns.rcode.NOERROR:
         error = f"dns {dns.rcode.to_text(response.rcode()).lower()}"
     elif not addresses:
         error = "dns: no A record"
     return Measurement(samples_ms=(query_ms,), error=error, addresses=addresses)
+
+
+class _Replies(asyncio.DatagramProtocol):
+    """Hands the first datagram that answers query to the waiter, with its arrival time."""
+
+    def __init__(self, query: dns.message.Message, waiter: asyncio.Future) -> None:
+        self.query, self.waiter = query, waiter
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        arrived_ns = time.perf_counter_ns()
+        try:
+            response = dns.message.from_wire(data)
+        except dns.exception.DNSException:
+            return  # not a DNS message: keep waiting for the real answer
+        if self.query.is_response(response) and not self.waiter.done():
+            self.waiter.set_result((arrived_ns, response))
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+
+async def exchange(query: dns.message.Message, server: tuple[str, int]) -> tuple[float, dns.message.Message]:
+    """(ms from sending query to its answer, the answer) over UDP. Raises OSError; the caller
+    bounds the wait."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: _Replies(query, waiter), remote_addr=server
+    )
+    try:
+        started_ns = time.perf_counter_ns()
+        transport.sendto(query.to_wire())
+        arrived_ns, response = await waiter
+    finally:
+        transport.close()
+    return (arrived_ns - started_ns) / 1e6, response
 
 
 @functools.cache
@@ -58,8 +93,12 @@ def resolver_address(text: str | None) -> tuple[str, int]:
         except (dns.resolver.NoResolverConfiguration, IndexError) as exc:
             raise CollectError("dns: no resolver configured; pass --dns-server IP[:PORT]") from exc
     host, sep, port = text.rpartition(":")
-    if sep and host.count(":") == 0:
-        if not port.isdigit():
-            raise CollectError(f"dns: bad resolver port in {text!r}")
-        return host, int(port)
-    return text, DNS_PORT
+    if not sep or ":" in host:  # no port, or a bare IPv6 address
+        host, port = text, str(DNS_PORT)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise CollectError(f"dns: resolver {text!r} is not an IP address or IP:PORT") from exc
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise CollectError(f"dns: bad resolver port in {text!r}")
+    return host, int(port)
