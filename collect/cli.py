@@ -16,9 +16,7 @@ import time
 from pathlib import Path
 
 from collect.errors import CollectError
-from collect.probes import ProbeOptions
 from collect.records import PROBES, ProbeResult, round_slot
-from collect.runner import plan_round, run_round
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)\Z")
 DURATION_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
@@ -76,8 +74,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=collect_command)
 
 
-def probe_options(args: argparse.Namespace) -> ProbeOptions:
-    """Defaults first, the flags on top."""
+def probe_options(args: argparse.Namespace):
+    """ProbeOptions: defaults first, the flags on top."""
+    from collect.probes import ProbeOptions  # imported here: other subcommands skip the probes
+
     given = {
         "icmp_samples": args.samples,
         "tcp_samples": args.samples,
@@ -93,6 +93,7 @@ def probe_options(args: argparse.Namespace) -> ProbeOptions:
 
 
 def collect_command(args: argparse.Namespace) -> int:
+    from collect.runner import run_round
     from collect.targets import load_catalog
 
     catalog = load_catalog(args.targets)
@@ -125,8 +126,10 @@ def write_jsonl(results: list[ProbeResult], out) -> None:
     out.flush()
 
 
-def run_with_progress(targets, region: str, round_ts: int, opts: ProbeOptions) -> list[ProbeResult]:
+def run_with_progress(targets, region: str, round_ts: int, opts) -> list[ProbeResult]:
     from rich.progress import Progress
+
+    from collect.runner import plan_round, run_round
 
     with Progress(transient=True) as progress:
         task = progress.add_task(f"probing from {region}", total=len(plan_round(targets, opts)))
