@@ -32,16 +32,17 @@ def _time_of(item) -> float | None:
 
 
 def cut_since(doc, since_s: float):
-    """doc with every time series holding only points at or after since_s (unix s)."""
+    """doc with every time series holding only points after since_s (unix s): the window
+    (since_s, end], as the build writes its own files."""
     if isinstance(doc, list):
         if doc and all(_time_of(i) is not None for i in doc):
-            return [cut_since(i, since_s) for i in doc if _time_of(i) >= since_s]
+            return [cut_since(i, since_s) for i in doc if _time_of(i) > since_s]
         return [cut_since(i, since_s) for i in doc]
     if not isinstance(doc, dict):
         return doc
     column = next((doc[k] for k in TIME_KEYS if isinstance(doc.get(k), list)), None)
     if column is not None:
-        keep = [i for i, t in enumerate(column) if (to_unix_s(t) or 0) >= since_s]
+        keep = [i for i, t in enumerate(column) if (to_unix_s(t) or 0) > since_s]
         n = len(column)
         return {k: ([v[i] for i in keep] if isinstance(v, list) and len(v) == n else
                     cut_since(v, since_s)) for k, v in doc.items()}
