@@ -115,6 +115,10 @@ def read_late_marks(conn: sqlite3.Connection) -> dict[str, float]:
     return dict(conn.execute(sql).fetchall())
 
 
+def read_first_round(conn: sqlite3.Connection) -> int | None:
+    return conn.execute("SELECT min(round_ts) FROM results").fetchone()[0]
+
+
 def count_day_results(conn: sqlite3.Connection, day_ts: int) -> int:
     return conn.execute("SELECT count(*) FROM results WHERE round_ts >= ? AND round_ts < ?",
                         (day_ts, day_ts + 86400)).fetchone()[0]

@@ -1,0 +1,88 @@
+"""Reuse of expensive outputs between builds: a manifest maps each cached output path to the
+digest of its inputs; a hit reads the bytes the previous build wrote into public/ or private/.
+A missing, corrupt or older-version manifest just means a full build."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+CACHE_VERSION = 1  # bump when a cached renderer's output format changes
+MANIFEST = "manifest.json"
+
+
+def digest(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+class OutputCache:
+    """get_or_render(area, path, key, render) -> bytes, remembering key for the next build."""
+
+    def __init__(self, cache_dir: Path | None, roots: dict[str, Path]):
+        self._dir = cache_dir
+        self._roots = roots
+        self._old: dict[str, str] = {}
+        self._new: dict[str, str] = {}
+        self.previous_duration_s: float | None = None
+        self.hits = 0
+        if cache_dir is not None:
+            self._load(Path(cache_dir) / MANIFEST)
+
+    def _load(self, path: Path) -> None:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION:
+            self._old = dict(doc.get("entries", {}))
+            self.previous_duration_s = doc.get("build_duration_s")
+
+    def get_or_render(self, area: str, path: str, key: str,
+                      render: Callable[[], bytes]) -> bytes:
+        self._new[f"{area}:{path}"] = key
+        if self._old.get(f"{area}:{path}") == key:
+            try:
+                data = (self._roots[area] / path).read_bytes()
+                self.hits += 1
+                return data
+            except OSError:
+                pass
+        return render()
+
+    def get_or_render_many(self, area: str, paths: tuple[str, ...], key: str,
+                           render: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
+        """Several outputs made by one render call, reused only all together."""
+        for path in paths:
+            self._new[f"{area}:{path}"] = key
+        if all(self._old.get(f"{area}:{p}") == key for p in paths):
+            try:
+                out = {p: (self._roots[area] / p).read_bytes() for p in paths}
+                self.hits += len(paths)
+                return out
+            except OSError:
+                pass
+        return render()
+
+    def save(self) -> None:
+        """Record this build's keys (call after the outputs are in place)."""
+        if self._dir is not None:
+            _write_manifest(Path(self._dir), {"version": CACHE_VERSION, "entries": self._new})
+
+
+def record_build_duration(cache_dir: Path, seconds: float) -> None:
+    """Remember how long the build took, for the next build's metrics."""
+    try:
+        doc = json.loads((Path(cache_dir) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return
+    doc["build_duration_s"] = round(seconds, 3)
+    _write_manifest(Path(cache_dir), doc)
+
+
+def _write_manifest(cache_dir: Path, doc: dict) -> None:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{MANIFEST}.{os.getpid()}"
+    tmp.write_text(json.dumps(doc, sort_keys=True))
+    os.replace(tmp, cache_dir / MANIFEST)

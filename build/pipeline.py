@@ -1,0 +1,152 @@
+"""The build: database -> SiteModel -> every renderer -> public/ and private/ (atomically).
+
+The database is opened read-only, except one short write transaction that stores the new
+signals. Expensive outputs (PNG badges, 30/90-day histories, export days) are reused from the
+previous build when the digest of their inputs has not changed.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from build.api_docs import render_index
+from build.assemble import Assembled, BuildClock, build_site_model
+from build.cache import CACHE_VERSION, OutputCache, digest
+from build.errors import BuildError
+from build.openapi import render_openapi
+from build.queries import (count_day_results, read_day_results, read_first_round, read_hourly,
+                           read_late_marks, store_signals)
+from build.render_badges import render_badge_png, render_badges
+from build.render_json import API, render_public_json
+from build.render_metrics import render_metrics
+from build.render_private import (LONG_WINDOWS_D, render_export_day, render_export_index,
+                                  render_long_history, render_private_json)
+from build.write import merge_outputs, write_tree
+from collect.db import connect
+from collect.records import ROUND_S, iso_utc
+from collect.targets import Catalog
+
+HOUR_S = 3600
+DAY_S = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    db_path: Path
+    public_dir: Path
+    private_dir: Path
+    catalog: Catalog
+    clock: BuildClock
+    cache_dir: Path | None = None  # None: no reuse, every output rendered
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    public_files: int
+    private_files: int
+    reused_files: int
+    signals_stored: int
+    generated_at: int
+    skipped: tuple[str, ...]
+
+
+def run_build(opts: BuildOptions) -> BuildReport:
+    """Raises BuildError when the database cannot be read; bad rows are skipped and reported."""
+    if not Path(opts.db_path).is_file():
+        raise BuildError(f"{opts.db_path}: no such database file")
+    try:
+        conn = connect(opts.db_path, readonly=True)
+        try:
+            return _build(conn, opts)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise BuildError(f"{opts.db_path}: cannot read the database: {exc}") from exc
+
+
+def _build(conn: sqlite3.Connection, opts: BuildOptions) -> BuildReport:
+    assembled = build_site_model(conn, opts.catalog, opts.clock)
+    stored = _store(opts.db_path, assembled)
+    cache = OutputCache(opts.cache_dir, {"public": Path(opts.public_dir),
+                                         "private": Path(opts.private_dir)})
+    public = _public(assembled, cache)
+    private = merge_outputs(render_private_json(assembled.model),
+                            _long_histories(conn, assembled, cache),
+                            _exports(conn, assembled, cache))
+    n_public = write_tree(public, Path(opts.public_dir))
+    n_private = write_tree(private, Path(opts.private_dir))
+    cache.save()
+    m = assembled.model
+    return BuildReport(n_public, n_private, cache.hits, stored, m.generated_at, m.skipped)
+
+
+def _store(db_path: Path, assembled: Assembled) -> int:
+    if not assembled.new_signals:
+        return 0
+    rw = connect(db_path)
+    try:
+        return store_signals(rw, list(assembled.new_signals))
+    finally:
+        rw.close()
+
+
+def _public(assembled: Assembled, cache: OutputCache) -> dict[str, bytes]:
+    model = assembled.model
+    badges = render_badges(model)
+    pngs = {t.badge_png: cache.get_or_render(
+        "public", t.badge_png, digest(CACHE_VERSION, badges[t.badge_svg]),
+        lambda svg=badges[t.badge_svg]: render_badge_png(svg)) for t in model.targets}
+    return merge_outputs(render_public_json(model), render_index(model), render_openapi(model),
+                         render_metrics(model, cache.previous_duration_s), badges, pngs,
+                         _render_html(model))
+
+
+def _render_html(model) -> dict[str, bytes]:
+    # Guard until build/render_html.py (another engineer's) is committed; the lead removes it.
+    try:
+        from build.render_html import render_html
+    except ModuleNotFoundError as exc:
+        if exc.name != "build.render_html":
+            raise
+        return {}
+    return render_html(model)
+
+
+def _long_histories(conn: sqlite3.Connection, assembled: Assembled,
+                    cache: OutputCache) -> dict[str, bytes]:
+    """30- and 90-day files of complete hours: they change once an hour, or on late data."""
+    model = assembled.model
+    if model.round_ts is None:
+        return {}
+    end_hour = model.round_ts // HOUR_S * HOUR_S - HOUR_S
+    start = end_hour - max(LONG_WINDOWS_D) * DAY_S + HOUR_S
+    late = read_late_marks(conn)
+    out: dict[str, bytes] = {}
+    for t in model.targets:
+        paths = tuple(f"{API}/latency/{t.host}/history-{d}d.json" for d in LONG_WINDOWS_D)
+        key = digest(CACHE_VERSION, t.host, end_hour, late.get(t.host))
+        out |= cache.get_or_render_many("private", paths, key, lambda host=t.host: (
+            render_long_history(host, read_hourly(conn, start, end_hour, host), end_hour,
+                                end_hour + HOUR_S)))
+    return out
+
+
+def _exports(conn: sqlite3.Connection, assembled: Assembled,
+             cache: OutputCache) -> dict[str, bytes]:
+    """One file pair per complete UTC day of the raw results still stored."""
+    latest, first = assembled.model.round_ts, read_first_round(conn)
+    if latest is None or first is None:
+        return render_export_index([], assembled.model.generated_at)
+    days = list(range(first // DAY_S * DAY_S, latest + ROUND_S - DAY_S + 1, DAY_S))
+    out: dict[str, bytes] = {}
+    for day in days:
+        paths = tuple(f"export/{_day_name(day)}.{ext}" for ext in ("jsonl", "csv"))
+        key = digest(CACHE_VERSION, day, count_day_results(conn, day))
+        out |= cache.get_or_render_many("private", paths, key, lambda day=day: (
+            render_export_day(day, read_day_results(conn, day), day + DAY_S)))
+    return out | render_export_index(days, assembled.model.generated_at)
+
+
+def _day_name(day_ts: int) -> str:
+    return iso_utc(day_ts)[:10]

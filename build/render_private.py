@@ -1,0 +1,123 @@
+"""The paid JSON under private/ (served only by the keyed proxy): signals, routes, compare data,
+30/90-day history from hourly rollups and bulk export files."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from build.model import Route, SiteModel
+from build.queries import RAW_COLUMNS, HourRow
+from build.render_json import (API, aligned_series_doc, dump_json, envelope, figures_doc,
+                               rounded, target_summary)
+from build.series import group_hourly
+from build.signals import Signal
+from collect.records import iso_utc
+
+HOUR_S = 3600
+LONG_WINDOWS_D = (30, 90)
+
+
+def signal_doc(g: Signal) -> dict:
+    doc = {"type": g.type, "target": g.target, "region": g.region, "probe": g.probe,
+           "ts": iso_utc(g.ts), "value": rounded(g.value), "threshold": rounded(g.threshold),
+           "severity": g.severity, "scope": g.scope, "regions": list(g.regions),
+           "description": g.description}
+    if g.type == "route_change":
+        doc |= {"old_hops": list(g.old_hops or ()), "new_hops": list(g.new_hops or ())}
+    return doc
+
+
+def render_private_json(model: SiteModel) -> dict[str, bytes]:
+    gen = model.generated_at
+    out = {
+        f"{API}/signals.json": dump_json(envelope(
+            "signals", gen, round=_iso(model.round_ts),
+            signals=[signal_doc(g) for g in model.signals])),
+        f"{API}/signals/history.json": dump_json(envelope(
+            "signals-history", gen, window="7d",
+            signals=[signal_doc(g) for g in model.signal_history])),
+        f"{API}/compare.json": dump_json(_compare_doc(model)),
+    }
+    for t in model.targets:
+        routes = {r.region: _route_doc(r.route) for r in t.regions}
+        out[f"{API}/routes/{t.host}.json"] = dump_json(envelope("routes", gen, host=t.host,
+                                                                 regions=routes))
+    return out
+
+
+def render_long_history(host: str, rows: list[HourRow], end_hour: int,
+                        generated_at: int) -> dict[str, bytes]:
+    """history-30d.json and history-90d.json of one target from its complete hourly rollups
+    (hours up to end_hour inclusive), columns aligned to the hour grid."""
+    out = {}
+    for days in LONG_WINDOWS_D:
+        start = end_hour - days * 86400 + HOUR_S
+        series = group_hourly([r for r in rows if r.hour_ts >= start], HOUR_S)
+        regions: dict[str, dict] = {}
+        for (_, region, probe), s in sorted(series.items()):
+            regions.setdefault(region, {})[probe] = aligned_series_doc(s, start, end_hour)
+        doc = envelope("history", generated_at, host=host, window=f"{days}d", regions=regions)
+        out[f"{API}/latency/{host}/history-{days}d.json"] = dump_json(doc)
+    return out
+
+
+def render_export_day(day_ts: int, rows: list[tuple], generated_at: int) -> dict[str, bytes]:
+    """One UTC day of results as export/{day}.jsonl and export/{day}.csv (RAW_COLUMNS, round
+    as ISO 8601). The JSONL's first line is the header object with schema and generated_at."""
+    day = iso_utc(day_ts)[:10]
+    head = envelope("export", generated_at, day=day, columns=list(RAW_COLUMNS), rows=len(rows))
+    lines = [json.dumps(head, sort_keys=True, separators=(",", ":"))]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(RAW_COLUMNS)
+    for row in rows:
+        values = list(row)
+        values[3] = iso_utc(values[3])
+        lines.append(json.dumps(dict(zip(RAW_COLUMNS, values)), separators=(",", ":")))
+        writer.writerow(["" if v is None else v for v in values])
+    return {f"export/{day}.jsonl": ("\n".join(lines) + "\n").encode(),
+            f"export/{day}.csv": text.getvalue().encode()}
+
+
+def render_export_index(days: list[int], generated_at: int) -> dict[str, bytes]:
+    files = [{"day": iso_utc(d)[:10], "jsonl": f"export/{iso_utc(d)[:10]}.jsonl",
+              "csv": f"export/{iso_utc(d)[:10]}.csv"} for d in sorted(days)]
+    doc = envelope("export-index", generated_at, columns=list(RAW_COLUMNS), days=files)
+    return {"export/index.json": dump_json(doc)}
+
+
+def _route_doc(route: Route | None) -> dict | None:
+    if route is None:
+        return None
+    return {"round_ts": iso_utc(route.round_ts), "fingerprint": route.fingerprint,
+            "hops": [h.to_json() for h in route.hops],
+            "changes": [{"ts": iso_utc(c.ts), "old_fingerprint": c.old_fingerprint,
+                         "new_fingerprint": c.new_fingerprint, "old_hops": list(c.old_hops),
+                         "new_hops": list(c.new_hops)} for c in route.changes]}
+
+
+def _compare_doc(model: SiteModel) -> dict:
+    targets = {}
+    for t in model.targets:
+        regions = {}
+        for r in t.regions:
+            medians = {s.probe: _median([v for v in s.rtt_ms if v is not None])
+                       for s in r.series_24h}
+            regions[r.region] = {"stale": r.stale, "probes": {
+                f.probe: figures_doc(f) | {"median_24h_ms": medians.get(f.probe)}
+                for f in r.latest}}
+        targets[t.host] = target_summary(t) | {"regions": regions}
+    return envelope("compare", model.generated_at, targets=targets)
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    mid = len(s) // 2
+    return rounded(s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2)
+
+
+def _iso(ts: int | None) -> str | None:
+    return None if ts is None else iso_utc(ts)

@@ -1,0 +1,76 @@
+"""The only stage of the build that writes: outputs into a temporary folder beside the output
+folder, then one atomic swap (renameat2 RENAME_EXCHANGE), so a crash never leaves a half site.
+Refuses two outputs at one path and any path that would land outside the folder."""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+
+from build.errors import BuildError
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def merge_outputs(*parts: dict[str, bytes]) -> dict[str, bytes]:
+    """One {path: bytes} from several renderers; BuildError when two produce one path."""
+    out: dict[str, bytes] = {}
+    for part in parts:
+        for path, data in part.items():
+            if path in out:
+                raise BuildError(f"two outputs at one path: {path}")
+            out[path] = data
+    return out
+
+
+def check_paths(outputs: dict[str, bytes]) -> None:
+    """BuildError for a path that is absolute, climbs out, is not normalised, or is both a
+    file and a folder of another output."""
+    for path in outputs:
+        p = PurePosixPath(path)
+        if (not path or p.is_absolute() or "\\" in path or ".." in p.parts
+                or str(p) != path or path.startswith("./")):
+            raise BuildError(f"output path outside the output folder or not normalised: {path!r}")
+    folders = {str(parent) for path in outputs for parent in PurePosixPath(path).parents}
+    clash = sorted(folders & set(outputs))
+    if clash:
+        raise BuildError(f"output path is both a file and a folder: {clash[0]}")
+
+
+def write_tree(outputs: dict[str, bytes], out_dir: Path) -> int:
+    """Replace out_dir by exactly outputs, atomically. Returns the number of files written."""
+    check_paths(outputs)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _fill(tmp, outputs)
+        _swap(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # after a swap it holds the old tree
+    return len(outputs)
+
+
+def _fill(root: Path, outputs: dict[str, bytes]) -> None:
+    made: set[Path] = set()
+    for path in sorted(outputs):
+        target = root / path
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        target.write_bytes(outputs[path])
+
+
+def _swap(new: Path, current: Path) -> None:
+    if not current.exists():
+        os.rename(new, current)
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    rc = libc.renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(current),
+                        _RENAME_EXCHANGE)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise BuildError(f"cannot swap {new} into {current}: {os.strerror(err)}")
