@@ -1,0 +1,59 @@
+#!/bin/sh
+# The container's entrypoint: `entrypoint.sh collector` or `entrypoint.sh central`.
+# Fly machines are Firecracker VMs, not Docker containers: there is no --cap-add, the process
+# starts as root with every capability, and this script keeps only what each role needs.
+set -eu
+data="${NETTRACE_DATA_DIR:-/data}"
+app="${NETTRACE_APP_DIR:-/app}"
+
+need() {  # need NAME: the variable must be set and non-empty
+  eval "value=\${$1:-}"
+  if [ -z "$value" ]; then
+    echo "entrypoint: environment variable $1 is not set (fly.toml [env] or fly secrets)" >&2
+    exit 78
+  fi
+}
+
+role="${1:-}"
+case "$role" in
+  collector)
+    need NETTRACE_REGION
+    need NETTRACE_PUSH_URL
+    need NETTRACE_PUSH_SECRET
+    mkdir -p "$data/spool"
+    # The probes check euid 0 (trace reads routers' time-exceeded replies on a raw socket), so
+    # uid 0 stays; the bounding set drops every capability except CAP_NET_RAW.
+    exec setpriv --bounding-set=-all,+net_raw --inh-caps=-all --no-new-privs -- \
+      nettrace collect --targets "$app/targets.toml" --region "$NETTRACE_REGION" \
+        --every 15m --push "$NETTRACE_PUSH_URL" --spool "$data/spool"
+    ;;
+  central)
+    need NETTRACE_KEY_PEPPER
+    # Every region in the catalog pushes with its own secret; a missing one must not be made up.
+    for code in $(python -c "import sys, tomllib; print(*tomllib.load(open(sys.argv[1], 'rb'))['regions'])" "$app/targets.toml"); do
+      need "NETTRACE_SECRET_$(echo "$code" | tr '[:lower:]' '[:upper:]')"
+    done
+    mkdir -p "$data/pages"
+    # The publishing repository: bare, kept on the volume so pushes send only what changed.
+    [ -f "$data/pages/HEAD" ] || git init -q --bare "$data/pages"
+    if [ -n "${NETTRACE_PAGES_REMOTE:-}" ]; then
+      git -C "$data/pages" remote remove origin 2>/dev/null || true
+      git -C "$data/pages" remote add origin "$NETTRACE_PAGES_REMOTE"
+      # The token stays in the environment (a Fly secret), never in the repository's config.
+      # shellcheck disable=SC2016
+      git -C "$data/pages" config credential.helper \
+        '!f() { echo username=x-access-token; echo "password=$NETTRACE_PAGES_TOKEN"; }; f'
+    fi
+    chown -R nettrace:nettrace "$data"  # Fly mounts the volume owned by root
+    # --host :: listens dual-stack: IPv4 from Fly's proxy, IPv6 from the collectors (6PN).
+    exec setpriv --reuid=nettrace --regid=nettrace --init-groups --bounding-set=-all \
+      --inh-caps=-all --no-new-privs -- env HOME="$data" \
+      nettrace run --central --targets "$app/targets.toml" --state "$data" \
+        --public "$data/public" --private "$data/private" --host :: \
+        --port 8700 --ingest-port 8701 --publish-repo "$data/pages"
+    ;;
+  *)
+    echo "entrypoint: unknown role '$role' (expected collector or central)" >&2
+    exit 64
+    ;;
+esac
