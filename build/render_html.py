@@ -71,7 +71,7 @@ def render_html(model: SiteModel) -> dict[str, bytes]:
             row = build_row(target, len(target.signals))
         page(f"status/{target.host}/index.html", "target.html.j2", "status", t=row,
              page=build_target_page(target, model, names))
-        out[f"social/{target.host}.png"] = render_social_card(env, row, region_codes, site.generated_label)
+        out[f"social/{target.host}.png"] = render_social_card(env, target.name, target.host, target.category, region_codes)
     for name in STATIC_FILES:
         out[f"static/{name}"] = (TEMPLATES / "static" / name).read_bytes()
     return out

@@ -1,45 +1,29 @@
-"""Social cards: a 1200x630 PNG per target (og:image), drawn from an SVG template by cairosvg."""
+"""Social cards: a 1200x630 PNG per target (og:image), drawn from an SVG template by cairosvg.
+
+The card carries the target's identity, not live figures: link-preview services cache images
+for days, so a number on the card would be stale where it is seen. It only changes when the
+catalog does, which also keeps it cheap (cards are memoised per process).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import lru_cache
 
 import cairosvg
 from jinja2 import Environment
 
-from build.html_view import Row, format_ms
-
 CARD_TEMPLATE = "social_card.svg.j2"
-BAR_MAX_PX = 820
-BAR_TOP_PX = 292
-BAR_STEP_PX = 42
-# The dark theme's heat colours (site.css), brightened to read on a card.
-HEAT_HEX = {"h0": "#2f9e63", "h1": "#6aa83a", "h2": "#b8a72a", "h3": "#d08a2a", "h4": "#d9662e",
-            "h5": "#d94a38", "h6": "#c7303a", "nd": "#3a414a"}
+CARD_W_PX, CARD_H_PX = 1200, 630
+NAME_PX, NAME_MIN_PX, NAME_FIT_CHARS = 72, 36, 28  # long names shrink to stay on the card
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
-    region: str
-    y: int
-    width: int
-    colour: str
-    text: str
+@lru_cache(maxsize=4096)
+def _card_png(svg: str) -> bytes:
+    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), output_width=CARD_W_PX, output_height=CARD_H_PX)
 
 
-def card_bars(row: Row, regions: tuple[str, ...]) -> list[Bar]:
-    """One bar per region, length proportional to the RTT (the slowest fills BAR_MAX_PX)."""
-    values = [c.rtt_ms for c in row.cells]
-    top = max((v for v in values if v is not None), default=1.0) or 1.0
-    bars = []
-    for i, (region, cell, v) in enumerate(zip(regions, row.cells, values)):
-        width = 4 if v is None else max(4, int(v / top * BAR_MAX_PX))
-        text = "no data" if v is None else f"{format_ms(v)} ms" + (" (stale)" if cell.stale else "")
-        bars.append(Bar(region, BAR_TOP_PX + i * BAR_STEP_PX, width, HEAT_HEX.get(cell.heat_class, "#3a414a"), text))
-    return bars
-
-
-def render_social_card(env: Environment, row: Row, regions: tuple[str, ...], when: str) -> bytes:
+def render_social_card(env: Environment, name: str, host: str, category: str, regions: tuple[str, ...]) -> bytes:
     """PNG bytes of the card; the text is escaped by the template (autoescape is on)."""
+    name_px = max(NAME_MIN_PX, min(NAME_PX, NAME_PX * NAME_FIT_CHARS // max(len(name), 1)))
     svg = env.get_template(CARD_TEMPLATE).render(
-        name=row.name, host=row.host, category=row.category, bars=card_bars(row, regions), when=when)
-    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), output_width=1200, output_height=630)
+        name=name, host=host, category=category, name_px=name_px, regions=" · ".join(regions))
+    return _card_png(svg)

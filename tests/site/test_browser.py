@@ -1,0 +1,101 @@
+"""The built site in a real headless Chromium, served by a local HTTP server process: pages load
+cleanly, the filter and tabs work, the playground fetches the API; screenshots as artifacts."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_tool
+from tests.site.conftest import HOSTILE_HOST
+from tests.site.serve import PageWatch, chromium, static_server
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "site"
+WIDTHS_PX = (1280, 375)
+PAGES = {"dashboard": "status/index.html", "target": "status/api.kraken.com/index.html",
+         "landing": "index.html", "playground": "playground/index.html", "regions": "regions/index.html",
+         "hostile": f"status/{HOSTILE_HOST}/index.html"}
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def site(public_dir):
+    exe = need_tool("chromium", "chromium")
+    with static_server(public_dir) as base, chromium(exe) as browser:
+        yield base, browser
+
+
+def open_page(site, path: str, width_px: int = 1280, js: bool = True):
+    base, browser = site
+    context = browser.new_context(viewport={"width": width_px, "height": 900}, java_script_enabled=js)
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(base + path, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, watch
+
+
+@pytest.mark.parametrize("width_px", WIDTHS_PX)
+@pytest.mark.parametrize("name", PAGES)
+def test_page_loads_with_no_console_error_and_no_failed_request(site, name, width_px):
+    page, watch = open_page(site, PAGES[name], width_px)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width_px}.png"), full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    page.context.close()
+    assert watch.problems == []
+    assert overflow <= 0, f"{name} is {overflow}px wider than a {width_px}px screen"
+
+
+def visible_hosts(page) -> list[str]:
+    return page.eval_on_selector_all(
+        "table.heat tbody tr", "rows => rows.filter(r => r.offsetParent !== null).map(r => r.querySelector('.host').textContent)")
+
+
+def test_filter_box_hides_rows_that_do_not_match(site):
+    page, watch = open_page(site, PAGES["dashboard"])
+    everyone = visible_hosts(page)
+    page.fill("#filter", "KRAKEN")
+    assert visible_hosts(page) == ["api.kraken.com"]
+    page.fill("#filter", "no such target")
+    assert visible_hosts(page) == []
+    assert page.is_visible("#no-match")
+    page.fill("#filter", "")
+    assert visible_hosts(page) == everyone
+    page.context.close()
+    assert watch.problems == []
+
+
+def test_category_tab_shows_only_that_category(site):
+    page, watch = open_page(site, PAGES["dashboard"])
+    page.click(".tab[data-cat='exchanges-markets']")
+    assert sorted(visible_hosts(page)) == ["www.cmegroup.com", "www.nyse.com"]
+    page.click(".tab[data-cat='']")
+    assert len(visible_hosts(page)) == 5
+    page.context.close()
+    assert watch.problems == []
+
+
+def test_dashboard_shows_every_row_without_javascript(site):
+    page, watch = open_page(site, PAGES["dashboard"], js=False)
+    assert len(visible_hosts(page)) == 5
+    page.context.close()
+    assert watch.problems == []
+
+
+def test_playground_fetches_targets_json_and_shows_it(site, public_dir):
+    page, watch = open_page(site, PAGES["playground"])
+    page.wait_for_selector("#pg:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.eval_on_selector("#pg-endpoint", "s => s.options[s.selectedIndex].text").startswith("api/v1/targets.json")
+    assert "api/v1/targets.json" in page.input_value("#pg-curl")
+    page.click("#pg button[type=submit]")
+    page.wait_for_function("document.getElementById('pg-status').textContent.startsWith('200')", timeout=TIMEOUT_MS)
+    shown = json.loads(page.text_content("#pg-body"))
+    assert shown == json.loads((public_dir / "api/v1/targets.json").read_bytes())
+    assert "content-type: application/json" in page.text_content("#pg-headers")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "playground-response-1280.png"), full_page=True)
+    page.context.close()
+    assert watch.problems == []
