@@ -11,9 +11,16 @@ window.NetTracePlayground = function (siteUrl) {
   }
   function pathOf(ep) { return String(ep.path || ep.url).replace(/^\/+/, ""); }
   function placeholders(path) { return (path.match(/\{[^}]+\}/g) || []).map(function (p) { return p.slice(1, -1); }); }
-  function queryParams(ep) {
-    return (ep.params || ep.parameters || []).map(function (p) { return typeof p === "string" ? p : p.name; })
-      .filter(function (n) { return n && placeholders(pathOf(ep)).indexOf(n) === -1; });
+  function paramList(ep) {
+    var inPath = placeholders(pathOf(ep)), listed = (ep.params || ep.parameters || []).map(function (p) {
+      return typeof p === "string" ? { name: p } : p;
+    });
+    inPath.forEach(function (name) {
+      if (!listed.some(function (p) { return p.name === name; })) listed.unshift({ name: name });
+    });
+    return listed.map(function (p) {
+      return { name: p.name, where: inPath.indexOf(p.name) === -1 ? "query" : "path", hint: p.description || "" };
+    });
   }
   function quote(s) { return "'" + s.replace(/'/g, "'\\''") + "'"; }
 
@@ -21,14 +28,16 @@ window.NetTracePlayground = function (siteUrl) {
     var ep = endpoints[select.value];
     params.textContent = "";
     $("pg-doc").textContent = [ep.tier ? "tier: " + ep.tier : "", ep.description || ep.summary || ""].filter(Boolean).join(" · ");
-    placeholders(pathOf(ep)).concat(queryParams(ep)).forEach(function (name) {
+    paramList(ep).forEach(function (p) {
       var div = document.createElement("div"), label = document.createElement("label"), input = document.createElement("input");
       div.className = "field";
-      input.id = "pg-p-" + name; input.name = name; input.value = defaults[name] || "";
-      input.setAttribute("data-in", placeholders(pathOf(ep)).indexOf(name) === -1 ? "query" : "path");
-      label.htmlFor = input.id; label.textContent = name;
+      input.id = "pg-p-" + p.name; input.name = p.name; input.value = defaults[p.name] || "";
+      input.placeholder = p.hint; input.setAttribute("data-in", p.where);
+      label.htmlFor = input.id; label.textContent = p.name + (p.where === "query" ? " (query, optional)" : "");
       div.appendChild(label); div.appendChild(input); params.appendChild(div);
     });
+    var proxy = (ep.served_by || "cdn") !== "cdn";
+    form.querySelector("input[name=pg-base][value=" + (proxy ? "proxy" : "cdn") + "]").checked = true;
     updateCurl();
   }
 
@@ -41,7 +50,8 @@ window.NetTracePlayground = function (siteUrl) {
     if (query.length) path += "?" + query.join("&");
     var proxy = form.querySelector("input[name=pg-base]:checked").value === "proxy";
     var base = $("pg-proxy").value.trim();
-    return proxy && base ? new URL(path, base.replace(/\/?$/, "/")).href : siteUrl(path);
+    // The keyed API defaults to the origin serving this page (the proxy serves the site too).
+    return proxy ? new URL(path, (base || siteUrl("")).replace(/\/?$/, "/")).href : siteUrl(path);
   }
   function headers() { var k = $("pg-key").value.trim(); return k ? { Authorization: "Bearer " + k } : {}; }
   function updateCurl() {
@@ -71,16 +81,16 @@ window.NetTracePlayground = function (siteUrl) {
   function getJson(path) { return fetch(siteUrl(path)).then(function (r) { return r.ok ? r.json() : {}; }); }
   Promise.all([getJson("api/v1/index.json"), getJson("api/v1/targets.json")]).then(function (docs) {
     endpoints = endpointsOf(docs[0]);
-    var targets = docs[1].targets || [];
-    if (targets.length) {
-      defaults.host = targets[0].host;
-      defaults.region = (targets[0].regions || [])[0] || "fra";
-      var slug = targets[0].category_slug || targets[0].category;
-      if (slug) { defaults["category-slug"] = slug; defaults.category = slug; defaults.slug = slug; }
-    }
+    var targets = docs[1].targets || [], cats = docs[1].categories || [], regions = docs[1].regions || [];
+    if (targets.length) defaults.host = targets[0].host;
+    defaults.targets = targets.slice(0, 2).map(function (t) { return t.host; }).join(",");
+    if (cats.length) defaults.slug = defaults.category = cats[0].slug;
+    if (regions.length) defaults.region = regions[0].code;
+    defaults.hours = "24";
     endpoints.forEach(function (ep, i) {
       var o = document.createElement("option");
-      o.value = i; o.textContent = pathOf(ep) + (ep.tier ? "  [" + ep.tier + "]" : "");
+      o.value = i;
+      o.textContent = pathOf(ep) + " [" + [ep.tier, ep.served_by === "proxy" ? "key" : ""].filter(Boolean).join(", ") + "]";
       select.appendChild(o);
     });
     var t = endpoints.findIndex(function (ep) { return /targets\.json$/.test(pathOf(ep)); });

@@ -99,3 +99,23 @@ def test_playground_fetches_targets_json_and_shows_it(site, public_dir):
     page.screenshot(path=str(ARTIFACTS / "playground-response-1280.png"), full_page=True)
     page.context.close()
     assert watch.problems == []
+
+
+def test_playground_fills_path_parameters_and_sends_keyed_endpoints_to_the_api_base(site, public_dir):
+    page, watch = open_page(site, PAGES["playground"])
+    page.wait_for_selector("#pg:not([hidden])", timeout=TIMEOUT_MS)
+    option = page.eval_on_selector("#pg-endpoint", "s => [...s.options].find(o => o.text.startsWith('api/v1/latency/{host}.json')).value")
+    page.select_option("#pg-endpoint", option)
+    page.fill("#pg-p-host", "api.binance.com")
+    page.click("#pg button[type=submit]")
+    page.wait_for_function("document.getElementById('pg-status').textContent.startsWith('200')", timeout=TIMEOUT_MS)
+    assert json.loads(page.text_content("#pg-body")) == json.loads(
+        (public_dir / "api/v1/latency/api.binance.com.json").read_bytes())
+    keyed = page.eval_on_selector("#pg-endpoint", "s => [...s.options].find(o => o.text.startsWith('api/v1/signals [')).value")
+    page.select_option("#pg-endpoint", keyed)
+    page.fill("#pg-proxy", "https://api.nettrace.invalid/")
+    page.fill("#pg-key", "nt_example")
+    curl = page.input_value("#pg-curl")
+    assert curl == "curl -sS -i -H 'Authorization: Bearer nt_example' 'https://api.nettrace.invalid/api/v1/signals'"
+    page.context.close()
+    assert watch.problems == []
