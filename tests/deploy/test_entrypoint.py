@@ -1,0 +1,89 @@
+"""fly/entrypoint.sh, run for real: refuses a missing variable by name, and starts the collector
+as uid 0 holding CAP_NET_RAW and nothing else (in a network namespace the test makes)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_root, need_tool
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRYPOINT = ROOT / "fly" / "entrypoint.sh"
+CAP_NET_RAW_ONLY = 1 << 13  # CapEff bit of CAP_NET_RAW
+START_TIMEOUT_S = 20
+
+
+def entry_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETTRACE_")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    return {**env, "NETTRACE_APP_DIR": str(ROOT), "NETTRACE_DATA_DIR": str(tmp_path / "data"),
+            **values}
+
+
+def run_entry(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", str(ENTRYPOINT), *args], env=env, capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_an_unknown_role_exits_64_with_the_expected_roles(tmp_path):
+    done = run_entry(entry_env(tmp_path), "scanner")
+    assert done.returncode == 64
+    assert "expected collector or central" in done.stderr
+
+
+def test_a_collector_without_its_push_secret_names_the_variable(tmp_path):
+    env = entry_env(tmp_path, NETTRACE_REGION="ewr", NETTRACE_PUSH_URL="http://127.0.0.1:9")
+    done = run_entry(env, "collector")
+    assert done.returncode == 78
+    assert "NETTRACE_PUSH_SECRET is not set" in done.stderr
+    assert not (tmp_path / "data").exists(), "nothing is created before the checks pass"
+
+
+@pytest.mark.parametrize("missing", ["NETTRACE_KEY_PEPPER", "NETTRACE_SECRET_BOM"])
+def test_central_refuses_to_start_without_a_region_secret_or_the_pepper(tmp_path, missing):
+    values = {f"NETTRACE_SECRET_{r}": "s" for r in ("EWR", "ORD", "LHR", "FRA", "SIN", "NRT", "BOM")}
+    values["NETTRACE_KEY_PEPPER"] = "p"
+    del values[missing]
+    done = run_entry(entry_env(tmp_path, **values), "central")
+    assert done.returncode == 78
+    assert f"{missing} is not set" in done.stderr
+
+
+def process_state(pid: int) -> tuple[str, dict[str, str]]:
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                  if ":\t" in line)
+    return cmdline, status
+
+
+def test_the_collector_role_runs_nettrace_collect_as_root_with_only_cap_net_raw(tmp_path):
+    need_root()
+    need_tool("unshare", "util-linux")
+    env = entry_env(tmp_path, NETTRACE_REGION="ewr", NETTRACE_PUSH_URL="http://127.0.0.1:9",
+                    NETTRACE_PUSH_SECRET="test-secret")
+    # No network at all inside: the daemon waits for the next grid slot before probing anyway.
+    proc = subprocess.Popen(["unshare", "--net", "sh", str(ENTRYPOINT), "collector"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        cmdline, status = process_state(proc.pid)
+        while "nettrace collect" not in cmdline and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.1)
+            cmdline, status = process_state(proc.pid)
+        assert "--region ewr --every 15m --push http://127.0.0.1:9" in cmdline
+        assert f"--targets {ROOT}/targets.toml" in cmdline
+        assert status["Uid"].split()[0] == "0"
+        assert int(status["CapEff"], 16) == CAP_NET_RAW_ONLY
+        assert int(status["CapBnd"], 16) == CAP_NET_RAW_ONLY
+        assert status["NoNewPrivs"].strip() == "1"
+        assert (tmp_path / "data" / "spool").is_dir()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
