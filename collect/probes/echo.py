@@ -29,7 +29,8 @@ ECHO_REPLY, DEST_UNREACHABLE, ECHO_REQUEST, TIME_EXCEEDED = 0, 3, 8, 11
 ICMP_PROTOCOL = 1
 PAD = b"nettrace-paris-probe"  # constant payload after the checksum-balancing word
 RECV_BYTES = 1500
-RCVBUF_BYTES = 1 << 20  # room for a burst of replies while the loop is busy
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+RCVBUF_BYTES = 8 << 20  # a few thousand replies (each costs ~1-2 KB of buffer) while the loop is busy
 CMSG_BYTES = socket.CMSG_SPACE(16)  # one struct timespec
 DEFAULT_TTL = 64
 
@@ -97,7 +98,7 @@ class EchoEndpoint:
         self._sock = self._icmp.sock
         self._sock.setblocking(False)
         self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+        self._grow_receive_buffer()
         if privileged:
             self.ident = (os.getpid() ^ id(self)) & 0xFFFF
         else:  # the kernel stamps a datagram socket's port as the echo id
@@ -126,6 +127,14 @@ class EchoEndpoint:
         finally:
             del self._pending[seq]
         return Reply(source, icmp_type, (received_ns - sent_ns) / 1e6)
+
+    def _grow_receive_buffer(self) -> None:
+        """Room for every reply of a round's burst of traces: a raw socket also receives all of
+        the host's other ICMP. SO_RCVBUF is capped by net.core.rmem_max; root may force more."""
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
+        except OSError:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
 
     def close(self) -> None:
         self._loop.remove_reader(self._sock.fileno())
