@@ -49,8 +49,9 @@ def nice_step(raw: float) -> float:
 
 def y_ticks(max_value: float) -> list[float]:
     """Round tick values from 0 to at least max_value, about Y_TICKS intervals."""
-    step = nice_step(max(max_value, 1.0) / Y_TICKS)
-    return [step * i for i in range(math.ceil(max_value / step) + 1 if max_value > 0 else 2)]
+    top = max(max_value, 1.0)  # a flat zero line still gets a 1 ms scale
+    step = nice_step(top / Y_TICKS)
+    return [step * i for i in range(math.ceil(top / step) + 1)]
 
 
 def split_runs(points, max_step_s: float | None = None) -> list[list[tuple[float, float]]]:

@@ -9,6 +9,7 @@ from build.charts import ChartSpec, Series, render_line_chart
 from build.html_view import (SignalItem, build_signal_item, figure, format_ms, headline_probe,
                              headline_series, heat_class, iso, utc_label)
 from build.model import RegionStatus, Route, TargetView
+from build.social import social_path
 
 PROBE_COLUMNS = (("dns", "DNS"), ("tcp", "TCP connect"), ("tls", "TLS"), ("http", "TTFB"), ("icmp", "ICMP"))
 TLS_WARN_DAYS = 14
@@ -159,5 +160,5 @@ def build_target_page(target: TargetView, model, names: dict[str, str]) -> Targe
         tls=build_tls(target),
         badge_markdown=f"[![NetTrace latency]({badge})]({page})",
         badge_html=f'<a href="{page}"><img src="{badge}" alt="NetTrace latency" height="20"></a>',
-        social_url=f"../../social/{target.host}.png",
+        social_url=f"../../{social_path(target.host)}",
     )

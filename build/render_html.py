@@ -5,6 +5,7 @@ under a CDN subpath and behind the proxy alike. Jinja2 autoescaping is on for ev
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -13,7 +14,7 @@ from build.html_target import build_target_page
 from build.html_view import (SiteContext, build_plans, build_regions, build_row, build_signal_item,
                              heat_scale, iso, utc_label, CategoryRows, FEED_SIGNALS)
 from build.model import SiteModel
-from build.social import render_social_card
+from build.social import render_social_png, render_social_svg, social_path
 from build.worldmap import render_world_map
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "site_templates"
@@ -47,8 +48,15 @@ def build_site_context(model: SiteModel) -> SiteContext:
         world_map=render_world_map(regions))
 
 
-def render_html(model: SiteModel) -> dict[str, bytes]:
-    """Every HTML page, static asset and social PNG, keyed by path relative to public/."""
+def _direct_png(path: str, svg: str) -> bytes:
+    return render_social_png(svg)
+
+
+def render_html(model: SiteModel, render_png: Callable[[str, str], bytes] = _direct_png) -> dict[str, bytes]:
+    """Every HTML page, static asset and social PNG, keyed by path relative to public/.
+
+    render_png(path, svg) -> PNG bytes draws a social card; a build with an output cache passes
+    one that reuses the previous PNG when the SVG is unchanged (cards change with the catalog)."""
     env = make_env()
     site = build_site_context(model)
     out: dict[str, bytes] = {}
@@ -71,7 +79,8 @@ def render_html(model: SiteModel) -> dict[str, bytes]:
             row = build_row(target, len(target.signals))
         page(f"status/{target.host}/index.html", "target.html.j2", "status", t=row,
              page=build_target_page(target, model, names))
-        out[f"social/{target.host}.png"] = render_social_card(env, target.name, target.host, target.category, region_codes)
+        card = social_path(target.host)
+        out[card] = render_png(card, render_social_svg(env, target.name, target.host, target.category, region_codes))
     for name in STATIC_FILES:
         out[f"static/{name}"] = (TEMPLATES / "static" / name).read_bytes()
     return out

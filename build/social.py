@@ -1,8 +1,9 @@
 """Social cards: a 1200x630 PNG per target (og:image), drawn from an SVG template by cairosvg.
 
 The card carries the target's identity, not live figures: link-preview services cache images
-for days, so a number on the card would be stale where it is seen. It only changes when the
-catalog does, which also keeps it cheap (cards are memoised per process).
+for days, so a number on the card would be stale where it is seen. A card therefore changes
+only when the catalog does, so a build can reuse last build's PNG for the same SVG
+(render_html takes a `render_png` hook for that; by default cards are memoised per process).
 """
 from __future__ import annotations
 
@@ -16,14 +17,18 @@ CARD_W_PX, CARD_H_PX = 1200, 630
 NAME_PX, NAME_MIN_PX, NAME_FIT_CHARS = 72, 36, 28  # long names shrink to stay on the card
 
 
-@lru_cache(maxsize=4096)
-def _card_png(svg: str) -> bytes:
-    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), output_width=CARD_W_PX, output_height=CARD_H_PX)
+def social_path(host: str) -> str:
+    return f"social/{host}.png"
 
 
-def render_social_card(env: Environment, name: str, host: str, category: str, regions: tuple[str, ...]) -> bytes:
-    """PNG bytes of the card; the text is escaped by the template (autoescape is on)."""
+def render_social_svg(env: Environment, name: str, host: str, category: str, regions: tuple[str, ...]) -> str:
+    """The card as SVG text; the text is escaped by the template (autoescape is on)."""
     name_px = max(NAME_MIN_PX, min(NAME_PX, NAME_PX * NAME_FIT_CHARS // max(len(name), 1)))
-    svg = env.get_template(CARD_TEMPLATE).render(
+    return env.get_template(CARD_TEMPLATE).render(
         name=name, host=host, category=category, name_px=name_px, regions=" · ".join(regions))
-    return _card_png(svg)
+
+
+@lru_cache(maxsize=4096)
+def render_social_png(svg: str) -> bytes:
+    """PNG bytes of a card SVG (about 50-100 ms each, most of it PNG compression)."""
+    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), output_width=CARD_W_PX, output_height=CARD_H_PX)
