@@ -55,15 +55,27 @@ class CollectRun:
 
 
 def run_collect(lab: Lab, catalog: Path, probes: str, samples: int | None = None,
-                timeout_s: float = 120) -> CollectRun:
-    """Run one collector round over catalog inside the lab's collector namespace."""
+                interval_s: float | None = None, timeout_s: float = 120) -> CollectRun:
+    """Run one collector round over catalog inside the lab's collector namespace; samples and
+    interval_s override the collector's defaults (20 icmp / 3 tcp samples, 0.25 s apart)."""
     cmd = [str(NETTRACE), "collect", "--targets", str(catalog), "--region", REGION,
            "--once", "--jsonl", "--probes", probes]
     if samples is not None:
         cmd += ["--samples", str(samples)]
+    if interval_s is not None:
+        cmd += ["--interval", str(interval_s)]
     start = time.monotonic()
     done = lab.collector.run(cmd, check=False, timeout_s=timeout_s)
     wall_s = time.monotonic() - start
     records = tuple(json.loads(line) for line in done.stdout.splitlines() if line.strip())
     assert done.returncode == 0 and records, f"collect failed ({done.returncode}):\n{done.stderr}"
     return CollectRun(records, wall_s, done.returncode, done.stderr)
+
+
+def startup_s(lab: Lab) -> float:
+    """Wall time of the nettrace command doing nothing (interpreter start and imports) in the
+    collector namespace now: subtracted from a round's wall time, so a loaded test machine
+    does not fail a timing check that is about the round itself."""
+    start = time.monotonic()
+    lab.collector.run([str(NETTRACE), "collect", "--help"])
+    return time.monotonic() - start

@@ -87,8 +87,12 @@ class Lab:
         veth(r1, r2, "10.77.0.9/30", "10.77.0.10/30")
         veth(r2, t, "10.77.0.13/30", "10.77.0.14/30")
         veth(r1, noicmp, "10.77.0.17/30", "10.77.0.18/30")
-        r1.enable_routing()
-        r2.enable_routing()
+        for router in (r1, r2):
+            router.enable_routing()
+            # Real routers rate-limit ICMP errors; the lab's must not, or a parallel trace of
+            # many targets sees r1 as silent ('*') by chance and hop checks get flaky.
+            router.sysctl("net.ipv4.icmp_ratelimit", 0)
+            router.sysctl("net.ipv4.icmp_msgs_per_sec", 100000)
         for ns in (c, t, noicmp):
             ns.disable_rp_filter()
         c.route("default", "via", "10.77.0.2")
