@@ -1,0 +1,83 @@
+""".github/workflows: valid against GitHub's workflow schema (vendored by check-jsonschema), their
+shell steps pass shellcheck, and they do what the deploy design says."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import need_tool
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+FILES = sorted(WORKFLOWS.glob("*.yml"))
+ROUND_MINUTES = 15
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+
+def load(name: str) -> dict:
+    wf = yaml.safe_load((WORKFLOWS / name).read_text())
+    wf["on"] = wf.pop(True, wf.get("on"))  # YAML 1.1 reads the key `on` as true
+    return wf
+
+
+def steps(wf: dict) -> list[dict]:
+    return [step for job in wf["jobs"].values() for step in job["steps"]]
+
+
+def test_both_workflows_exist():
+    assert [p.name for p in FILES] == ["ci.yml", "publish.yml"]
+
+
+@pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
+def test_workflows_validate_against_the_github_workflow_schema(schema):
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    done = subprocess.run([str(checker), "--builtin-schema", schema, *map(str, FILES)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_run_step_passes_shellcheck(path, tmp_path):
+    shellcheck = need_tool("shellcheck", "shellcheck")
+    for i, step in enumerate(steps(load(path.name))):
+        if "run" not in step:
+            continue
+        # GitHub runs steps with bash -e; expressions are substituted before the shell sees them.
+        script = tmp_path / f"step{i}.sh"
+        script.write_text("#!/bin/bash\nset -eo pipefail\n" + EXPRESSION.sub("x", step["run"]))
+        done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
+        assert done.returncode == 0, f"{path.name} step {step.get('name', i)}:\n{done.stdout}"
+
+
+def test_ci_runs_make_test_on_push_and_pull_request_on_both_pythons():
+    wf = load("ci.yml")
+    assert {"push", "pull_request"} <= set(wf["on"])
+    assert [s["run"] for s in steps(wf) if "run" in s] == ["make test"]
+    assert wf["jobs"]["test"]["strategy"]["matrix"]["python"] == ["3.11", "3.12"]
+
+
+def test_publish_runs_every_15_minutes_off_the_hour_and_by_hand():
+    wf = load("publish.yml")
+    [schedule] = wf["on"]["schedule"]
+    minute, *rest = schedule["cron"].split()
+    minutes = [int(m) for m in minute.split(",")]
+    assert rest == ["*", "*", "*", "*"]
+    assert 0 not in minutes
+    assert [b - a for a, b in zip(minutes, minutes[1:])] == [ROUND_MINUTES] * 3
+    assert "workflow_dispatch" in wf["on"]
+    assert wf["permissions"] == {"contents": "write"}
+    assert wf["concurrency"]["cancel-in-progress"] is False
+
+
+def test_publish_builds_from_the_snapshot_and_publishes_through_build_publish():
+    runs = [s.get("run", "") for s in steps(load("publish.yml"))]
+    build = next(r for r in runs if r.startswith("nettrace build"))
+    assert "--db snapshot.db" in build and "--out public" in build
+    assert any("python -m build.publish public" in r for r in runs)
+    assert not any("ghp-import" in r for r in runs), "publishing goes through the partial-build guard"
+    assert any("PRAGMA quick_check" in r for r in runs)
