@@ -52,3 +52,15 @@ def test_fingerprint_ignores_silent_hops_but_changes_with_the_route():
     assert trace.fingerprint(hops("10.0.0.1", "10.0.2.1", DEST)) != base
     assert trace.fingerprint(hops("10.0.0.1", DEST)) != base
     assert trace.fingerprint(hops(None, None)) is None
+
+
+def test_a_hundred_parallel_traces_lose_no_replies():
+    need_root()
+    targets = [Target(f"127.0.1.{i}", "loopback", "CDN & DNS") for i in range(1, 101)]
+
+    async def round_() -> list:
+        opts = ProbeOptions(timeout_s=1.0)
+        return await asyncio.gather(*(trace.probe(t, opts) for t in targets))
+
+    results = asyncio.run(round_())
+    assert [[h.address for h in m.hops] for m in results] == [[t.host] for t in targets]
