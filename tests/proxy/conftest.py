@@ -1,4 +1,8 @@
-"""Fixtures of the proxy tests: a fixture build output, a database with keys, a real server."""
+"""Fixtures of the proxy tests: a fixture build output, fresh keys, real server processes.
+
+One server per test module (starting one costs about a second); each test takes fresh keys,
+so quotas never leak between tests.
+"""
 from __future__ import annotations
 
 import pytest
@@ -7,21 +11,24 @@ from collect.db import connect
 from tests.proxy.support import ProxyProcess, new_key, write_site
 
 
-@pytest.fixture
-def site(tmp_path):
-    public, private = write_site(tmp_path)
-    db = tmp_path / "central.sqlite"
+def _site(folder):
+    public, private = write_site(folder)
+    db = folder / "central.sqlite"
     connect(db).close()
     return public, private, db
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return _site(tmp_path_factory.mktemp("site"))
+
+
 @pytest.fixture
 def keys(site):
-    db = site[2]
-    return {tier: new_key(db, tier) for tier in ("free", "pro", "enterprise")}
+    return {tier: new_key(site[2], tier) for tier in ("free", "pro", "enterprise")}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(site):
     proc = ProxyProcess(*site).start()
     yield proc
@@ -29,8 +36,13 @@ def server(site):
 
 
 @pytest.fixture
-def clocked(site, tmp_path):
-    """A server whose clock the test sets by writing unix seconds to server.clock_file."""
-    proc = ProxyProcess(*site, clock_file=tmp_path / "clock").start()
+def own_site(tmp_path):
+    return _site(tmp_path)
+
+
+@pytest.fixture
+def clocked(own_site, tmp_path):
+    """A server of its own whose clock the test sets by writing unix seconds to clock_file."""
+    proc = ProxyProcess(*own_site, clock_file=tmp_path / "clock").start()
     yield proc
     proc.stop()
