@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import struct
+import sys
+from pathlib import Path
 
+import pytest
 from icmplib import ICMPv4Socket
 
 from collect.probes import ProbeOptions, echo, icmp
 from collect.records import Target
-from tests.conftest import need_root
+from tests.conftest import need, need_root
+from tests.lab.netns import Netns
 
 LOOPBACK_CEILING_MS = 2.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def loopback(host: str = "127.0.0.1") -> Target:
@@ -37,6 +43,35 @@ def test_many_targets_share_one_socket_and_every_reply_finds_its_probe():
     results = asyncio.run(round_())
     assert all(m.error is None and None not in m.samples_ms for m in results)
     assert echo._OPEN == {}  # the last user closed the shared socket
+
+
+UNPRIVILEGED_PROBE = """
+import asyncio
+from collect.errors import CollectError
+from collect.probes import ProbeOptions, icmp
+from collect.records import Target
+try:
+    m = asyncio.run(icmp.probe(Target("127.0.0.1", "lo", "c"), ProbeOptions(icmp_samples=5, interval_s=0.01)))
+    print(sum(s is not None for s in m.samples_ms))
+except CollectError as exc:
+    print(exc)
+"""
+
+
+def run_as_nobody(ns: Netns) -> str:
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    return ns.run([*nobody, sys.executable, "-c", UNPRIVILEGED_PROBE], cwd=str(ROOT)).stdout.strip()
+
+
+@pytest.mark.lab
+def test_without_root_datagram_icmp_sockets_ping_when_the_group_is_allowed():
+    need_root()
+    need(shutil.which("setpriv") is not None, "needs setpriv (Debian package util-linux)")
+    with Netns("icmpuser") as ns:
+        ns.sysctl("net.ipv4.ping_group_range", "0 2147483647")
+        assert run_as_nobody(ns) == "5"
+        ns.sysctl("net.ipv4.ping_group_range", "1 0")
+        assert "no permission for ICMP sockets" in run_as_nobody(ns)
 
 
 def test_echo_checksum_is_constant_across_sequence_numbers():
