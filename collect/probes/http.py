@@ -42,7 +42,7 @@ async def probe(target: Target, opts: ProbeOptions) -> Measurement:
         return lost(1, "timeout")
     except OSError as exc:
         return lost(1, describe_error(exc))
-    except (BadResponse, asyncio.IncompleteReadError):
+    except (BadResponse, asyncio.IncompleteReadError, ValueError):  # ValueError: endless line
         return lost(1, "bad http response")
     error = f"http status {status}" if status >= SERVER_ERROR else None
     return Measurement(samples_ms=(ttfb_ms,), status=status, error=error)

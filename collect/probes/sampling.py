@@ -51,6 +51,8 @@ def lost(count: int, error: str) -> Measurement:
 
 def describe_error(exc: OSError) -> str:
     """A short lower-case reason such as 'connection refused' for a probe's error field."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
         return f"tls: {(exc.reason or str(exc)).lower()}"
     if exc.errno and exc.errno > 0:

@@ -35,7 +35,7 @@ async def _handshakes(target: Target, address: str, opts: ProbeOptions) -> Measu
     try:
         handshake_ms, der = await timed_handshake(address, target, client_context(opts.ca_file))
     except ssl.SSLCertVerificationError as exc:
-        error = f"certificate: {exc.verify_message}"
+        error = describe_error(exc)
         handshake_ms, der = await timed_handshake(address, target, unverified_context())
     expires, issuer = describe_certificate(der)
     return Measurement(

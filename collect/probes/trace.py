@@ -24,7 +24,10 @@ async def probe(target: Target, opts: ProbeOptions) -> Measurement:
     destination's RTT in ms (None and an error when it never answered).
     Raises CollectError when not root (routers' time-exceeded replies need a raw socket)."""
     if os.geteuid() != 0:
-        raise CollectError("trace: needs root (a raw ICMP socket sees routers' replies)")
+        raise CollectError(
+            "trace: needs root (only a raw ICMP socket sees routers' replies); "
+            "run as root or leave trace out with --probes"
+        )
     try:
         address = await resolve_ipv4(target.host)
     except ResolveError as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -42,6 +43,14 @@ def test_resolver_that_never_answers_times_out_with_full_loss():
     with serving("dropdns") as port:
         m = probe(NAME, port, timeout_s=0.3)
     assert (m.samples_ms, m.error) == ((None,), "timeout")
+
+
+def test_closed_resolver_port_is_refused_at_once():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((LOCALHOST, 0))
+        port = s.getsockname()[1]
+    m = probe(NAME, port)
+    assert (m.samples_ms, m.error) == ((None,), "connection refused")
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,14 @@ def test_https_ttfb_excludes_the_handshake(tmp_path):
     assert DELAY_MS <= m.samples_ms[0] < DELAY_MS + SLACK_MS
 
 
+def test_untrusted_https_certificate_is_an_error_naming_the_verification(tmp_path):
+    certs = make_certificates(tmp_path)
+    with serving("http", "0", "200", str(certs.cert_file), str(certs.key_file)) as port:
+        m = asyncio.run(http.probe(target(f"https://localhost:{port}/"), ProbeOptions()))
+    assert m.samples_ms == (None,)
+    assert m.error.startswith("certificate: ")
+
+
 def test_server_error_status_is_timed_but_reported_as_error():
     with serving("http", "0", "503") as port:
         m = asyncio.run(http.probe(target(f"http://{LOCALHOST}:{port}/"), ProbeOptions()))
