@@ -53,7 +53,21 @@
     });
   }
 
+  /* Every page: a static page cannot know it is old, the browser can. */
+  var OLD_AFTER_MS = 45 * 60 * 1000;  // three missed 15-minute rounds
+  function warnIfOld() {
+    var t = document.querySelector("footer time[datetime]");
+    if (!t) return;
+    var age = Date.now() - Date.parse(t.getAttribute("datetime"));
+    if (!(age > OLD_AFTER_MS)) return;
+    var div = document.createElement("div");
+    div.className = "banner warn"; div.setAttribute("role", "status");
+    div.textContent = "This page was built " + Math.round(age / 60000) + " minutes ago: the figures may be stale.";
+    document.querySelector("header.top").insertAdjacentElement("afterend", div);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    warnIfOld();
     setupBoard();
     setupEmbeds();
     if (document.getElementById("pg") && window.NetTracePlayground) window.NetTracePlayground(siteUrl);

@@ -3,6 +3,7 @@ cleanly, the filter and tabs work, the playground fetches the API; screenshots a
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,10 @@ def site(public_dir):
         yield base, browser
 
 
-def open_page(site, path: str, width_px: int = 1280, js: bool = True):
+def open_page(site, path: str, width_px: int = 1280, js: bool = True, scheme: str = "light"):
     base, browser = site
-    context = browser.new_context(viewport={"width": width_px, "height": 900}, java_script_enabled=js)
+    context = browser.new_context(viewport={"width": width_px, "height": 900}, java_script_enabled=js,
+                                  color_scheme=scheme)
     page = context.new_page()
     watch = PageWatch(page)
     page.goto(base + path, wait_until="load")
@@ -47,6 +49,32 @@ def test_page_loads_with_no_console_error_and_no_failed_request(site, name, widt
     page.context.close()
     assert watch.problems == []
     assert overflow <= 0, f"{name} is {overflow}px wider than a {width_px}px screen"
+
+
+@pytest.mark.parametrize("name", ("dashboard", "target"))
+def test_dark_colour_scheme_gives_a_dark_page(site, name):
+    page, watch = open_page(site, PAGES[name], scheme="dark")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-dark-1280.png"), full_page=True)
+    rgb = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.context.close()
+    assert watch.problems == []
+    assert sum(int(c) for c in rgb[rgb.index("(") + 1:-1].split(",")[:3]) < 3 * 64, rgb
+
+
+@pytest.mark.parametrize("age_min, warned", [(5, False), (120, True)])
+def test_a_page_viewed_long_after_its_build_warns_that_figures_may_be_stale(site, age_min, warned):
+    base, browser = site
+    page = browser.new_context().new_page()
+    page.goto(base + PAGES["dashboard"])
+    built = page.get_attribute("footer time", "datetime")
+    page.clock.install(time=datetime.fromisoformat(built.replace("Z", "+00:00")) + timedelta(minutes=age_min))
+    page.reload(wait_until="load")
+    banner = page.locator("div.banner", has_text="minutes ago")
+    assert banner.count() == (1 if warned else 0)
+    if warned:
+        assert banner.text_content() == f"This page was built {age_min} minutes ago: the figures may be stale."
+    page.context.close()
 
 
 def visible_hosts(page) -> list[str]:
