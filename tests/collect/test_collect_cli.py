@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +16,7 @@ from collect.cli import parse_duration_s
 from collect.records import ROUND_S
 from nettrace.cli import main
 from tests.collect.loopback_servers import LOCALHOST, make_certificates, serving
-from tests.conftest import need_root
+from tests.conftest import need, need_root
 
 NETTRACE = Path(sys.executable).with_name("nettrace")
 HEAD = """categories = ["CDN & DNS"]
@@ -114,6 +116,18 @@ def test_without_jsonl_a_summary_table_is_printed(tmp_path):
         done = collect("--targets", str(path), "--region", "ewr", "--once")
     assert done.returncode == 0, done.stderr
     assert LOCALHOST in done.stdout and "1 results, 1 ok, 0 failed" in done.stdout
+
+
+def test_on_a_terminal_a_progress_bar_runs_before_the_table(tmp_path):
+    need(shutil.which("script") is not None, "needs script (Debian package bsdutils)")
+    with serving("tcp") as port:
+        path = catalog(tmp_path, f'host = "{LOCALHOST}"\nname = "Loopback"\nport = {port}\nprobes = ["tcp"]\n')
+        command = shlex.join([str(NETTRACE), "collect", "--targets", str(path), "--region", "ewr"])
+        done = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 0, done.stdout
+    assert "probing from ewr" in done.stdout and "100%" in done.stdout
+    assert done.stdout.index("100%") < done.stdout.index(LOCALHOST)
 
 
 @pytest.mark.parametrize(
