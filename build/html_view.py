@@ -196,10 +196,15 @@ def build_row(target: TargetView, signal_count: int) -> Row:
 
 
 def build_signal_item(sig: Signal, names: dict[str, str]) -> SignalItem:
+    """A feed entry; the description loses a leading target name, which the entry links already."""
+    name = names.get(sig.target, sig.target)
+    description = sig.description
+    if sig.target in names and description.startswith(name):
+        description = description[len(name):].lstrip(" :·-") or description
     return SignalItem(
         severity=sig.severity, kind=sig.type.replace("_", " "), scope=sig.scope,
-        host=sig.target if sig.target in names else None, target_name=names.get(sig.target, sig.target),
-        region=", ".join(sig.regions) if sig.regions else sig.region, description=sig.description,
+        host=sig.target if sig.target in names else None, target_name=name,
+        region=", ".join(sig.regions) if sig.regions else sig.region, description=description,
         ts_iso=iso(sig.ts), ts_label=utc_label(sig.ts, "%b %d %H:%M UTC"))
 
 

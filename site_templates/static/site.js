@@ -62,7 +62,9 @@
     if (!(age > OLD_AFTER_MS)) return;
     var div = document.createElement("div");
     div.className = "banner warn"; div.setAttribute("role", "status");
-    div.textContent = "This page was built " + Math.round(age / 60000) + " minutes ago: the figures may be stale.";
+    var min = Math.round(age / 60000), hours = Math.round(min / 60);
+    var ago = min < 120 ? min + " minutes" : hours < 48 ? hours + " hours" : Math.round(hours / 24) + " days";
+    div.textContent = "This page was built " + ago + " ago: the figures may be stale.";
     document.querySelector("header.top").insertAdjacentElement("afterend", div);
   }
 
