@@ -3,15 +3,19 @@
 POST /v1/results   signed batch {"results": [...]} -> 200 {"stored", "duplicates"}
 GET  /healthz      200 {"ok", "schema_version", "latest_round"}
 Errors are {"error": code, "detail": ...}: 400 bad JSON or schema (detail names the first bad
-field), 401 signature/region/clock, 408 slow body, 413 oversized, 503 database busy.
+field), 401 signature/region/clock, 408 slow body, 413 oversized, 503 database unavailable.
 A rejected batch writes nothing: the only write is store_rows' single transaction.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +29,8 @@ from starlette.routing import Route
 
 from collect import db
 from collect.signing import SignatureError, verify
-from collect.store import store_rows
+from collect.rollup import RollupCache
+from collect.store import store_batches
 from collect.validate import ValidationError, validate_batch
 
 PUSH_PATH = "/v1/results"
@@ -72,29 +77,76 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class Writer:
+    """The one thread that writes: batches that wait together commit together (group
+    commit), each still all-or-nothing because any failure fails the whole transaction."""
+
+    def __init__(self, db_path: Path, max_group: int = 16):
+        self.db_path = db_path
+        self.max_group = max_group
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+
+    def start(self) -> None:
+        self.conn = db.connect(self.db_path)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join()
+        self.conn.close()
+
+    def submit(self, rows: list[tuple], received_at: float) -> Future:
+        future: Future = Future()
+        self.jobs.put((rows, received_at, future))
+        return future
+
+    def _next_group(self) -> list | None:
+        group = [self.jobs.get()]
+        while group[-1] is not None and len(group) < self.max_group and not self.jobs.empty():
+            group.append(self.jobs.get())
+        return group
+
+    def _run(self) -> None:
+        rollup = RollupCache()
+        while True:
+            group = self._next_group()
+            stop = group[-1] is None
+            group = [job for job in group if job is not None]
+            if group:
+                self._write(group, rollup)
+            if stop:
+                return
+
+    def _write(self, group: list, rollup: RollupCache) -> None:
+        try:
+            counts = store_batches(self.conn, [rows for rows, _, _ in group],
+                                   max(at for _, at, _ in group), rollup)
+        except Exception as exc:  # each waiting request answers 503 with the cause
+            for _, _, future in group:
+                future.set_exception(exc)
+            return
+        for (_, _, future), count in zip(group, counts):
+            future.set_result(count)
+
+
 class Ingest:
-    """The app's state: config, one writer connection, one writer at a time."""
+    """The app's state: config and the writer."""
 
     def __init__(self, config: ServerConfig):
         self.config = config
-        self.conn: sqlite3.Connection | None = None
-        self.writer = anyio.CapacityLimiter(1)
+        self.writer = Writer(config.db_path)
 
-    def write(self, body: bytes, region: str, now: float) -> JSONResponse:
-        """Parse, validate and store one verified body (runs in the writer thread)."""
+    def validate(self, body: bytes, region: str, now: float) -> list[tuple] | JSONResponse:
+        """The rows of a verified body, or the 400 answer that rejects it."""
         try:
             payload = parse_json(body)
         except ValueError as exc:
             return error(400, "malformed_json", str(exc)[:200])
         try:
-            rows = validate_batch(payload, now, region)
+            return validate_batch(payload, now, region)
         except ValidationError as exc:
             return error(400, "invalid_batch", exc.detail, path=exc.path)
-        try:
-            stored, duplicates = store_rows(self.conn, rows, now)
-        except sqlite3.OperationalError as exc:
-            return error(503, "database_busy", str(exc))
-        return JSONResponse({"stored": stored, "duplicates": duplicates})
 
     async def push(self, request: Request) -> JSONResponse:
         try:
@@ -109,22 +161,33 @@ class Ingest:
             region = verify(request.headers, body, self.config.secrets, now)
         except SignatureError as exc:
             return error(401, "unauthorized", str(exc))
-        return await anyio.to_thread.run_sync(self.write, body, region, now, limiter=self.writer)
+        rows = await anyio.to_thread.run_sync(self.validate, body, region, now)
+        if isinstance(rows, JSONResponse):
+            return rows
+        try:
+            stored, duplicates = await asyncio.wrap_future(self.writer.submit(rows, now))
+        except sqlite3.Error as exc:
+            return error(503, "database_unavailable", str(exc), retry_after_s=1)
+        return JSONResponse({"stored": stored, "duplicates": duplicates})
 
     async def health(self, request: Request) -> JSONResponse:
         def read() -> tuple:
-            return self.conn.execute("SELECT (SELECT max(version) FROM schema_version), "
-                                     "(SELECT max(round_ts) FROM results)").fetchone()
-        version, latest = await anyio.to_thread.run_sync(read, limiter=self.writer)
+            conn = db.connect(self.config.db_path, readonly=True)
+            try:
+                return conn.execute("SELECT (SELECT max(version) FROM schema_version), "
+                                    "(SELECT max(round_ts) FROM results)").fetchone()
+            finally:
+                conn.close()
+        version, latest = await anyio.to_thread.run_sync(read)
         return JSONResponse({"ok": True, "schema_version": version, "latest_round": latest})
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette):
-        self.conn = db.connect(self.config.db_path)
+        self.writer.start()
         try:
             yield
         finally:
-            self.conn.close()
+            self.writer.close()
 
 
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:

@@ -1,18 +1,25 @@
-"""Hourly rollups per (target, region, probe, hour): recomputed from the raw rows of each hour a
-batch touched, inside the batch's transaction, so history never scans raw rows.
+"""Hourly rollups per (target, region, probe, hour), kept current inside each write
+transaction, so 30- and 90-day history never scans raw rows.
 
 An hour's median, p95, min and max are over all received samples of its results; loss is lost
-samples over sent samples; count is the number of results (rounds) in the hour.
+samples over sent samples; count is the number of results (rounds) in the hour. A RollupCache
+keeps recent hours' samples in memory so a batch folds in its new rows instead of re-reading
+the hour; it is dropped whenever another connection has written (PRAGMA data_version).
 """
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
-from collect.records import sample_stats
+from collect.records import _quantile as quantile
+from collect.validate import COLUMNS
 
 HOUR_S = 3600
+MAX_CACHED_HOURS = 50_000
+Key = tuple[str, str, str, int]  # target, region, probe, hour_ts
+OK, SAMPLES = COLUMNS.index("ok"), COLUMNS.index("samples_ms")
 
 _TOUCHED = """CREATE TEMP TABLE IF NOT EXISTS touched_hours (
     target TEXT NOT NULL, region TEXT NOT NULL, probe TEXT NOT NULL, hour_ts INTEGER NOT NULL)"""
@@ -29,30 +36,79 @@ def hour_of(unix_s: float) -> int:
     return int(unix_s // HOUR_S * HOUR_S)
 
 
-def refresh_hourly(conn: sqlite3.Connection, keys: set[tuple[str, str, str, int]]) -> int:
-    """Recompute the hourly rows of keys (target, region, probe, hour_ts) from `results`.
-    Call inside the writer's transaction. Returns the number of hourly rows written."""
+def key_of(row: tuple) -> Key:
+    """The hour key of a validated results row (validate.COLUMNS order)."""
+    return row[0], row[1], row[2], int(row[3] // HOUR_S * HOUR_S)
+
+
+@dataclass(slots=True)
+class HourSamples:
+    """Everything an hourly row is computed from (mutable: rows fold in as they arrive)."""
+    count: int = 0
+    ok_count: int = 0
+    sent: int = 0
+    received: list[float] = field(default_factory=list)
+
+    def fold(self, ok: int, samples: list) -> None:
+        self.count += 1
+        self.ok_count += ok
+        self.sent += len(samples)
+        self.received.extend(s for s in samples if s is not None)
+
+
+def hourly_row(key: Key, hour: HourSamples) -> tuple:
+    """The hourly table's row: median and p95 interpolate as records.sample_stats does."""
+    loss = 1.0 if hour.sent == 0 else 1.0 - len(hour.received) / hour.sent
+    if not hour.received:
+        return (*key, hour.count, hour.ok_count, None, None, None, None, round(loss, 4))
+    s = sorted(hour.received)
+    return (*key, hour.count, hour.ok_count, quantile(s, 0.5), quantile(s, 0.95), s[0], s[-1],
+            round(loss, 4))
+
+
+def load_hours(conn: sqlite3.Connection, keys: set[Key]) -> dict[Key, HourSamples]:
+    """The hours of keys as stored in `results` (inside the caller's transaction)."""
+    if not keys:
+        return {}
     conn.execute(_TOUCHED)
     conn.execute("DELETE FROM touched_hours")
     conn.executemany("INSERT INTO touched_hours VALUES (?, ?, ?, ?)", keys)
-    groups: dict[tuple, list] = defaultdict(list)
-    for target, region, probe, hour_ts, ok, samples in conn.execute(_SELECT):
-        groups[(target, region, probe, hour_ts)].append((ok, samples))
-    conn.executemany(_UPSERT, [compute_hour(key, rows) for key, rows in groups.items()])
-    return len(groups)
+    found = conn.execute(_SELECT).fetchall()
+    samples = json.loads("[" + ",".join(r[5] for r in found) + "]")  # one parse for all rows
+    hours = {k: HourSamples() for k in keys}
+    for row, parsed in zip(found, samples):
+        hours[row[:4]].fold(row[4], parsed)
+    return hours
 
 
-def compute_hour(key: tuple, rows: list[tuple[int, str]]) -> tuple:
-    """One hourly row from the (ok, samples_ms JSON) of the hour's results."""
-    sent = received = 0
-    values: list[float] = []
-    for _ok, samples in rows:
-        parsed = json.loads(samples)
-        sent += len(parsed)
-        values.extend(s for s in parsed if s is not None)
-    received = len(values)
-    stats = sample_stats(values)
-    loss = 1.0 if sent == 0 else 1.0 - received / sent
-    ok_count = sum(ok for ok, _ in rows)
-    return (*key, len(rows), ok_count, stats["rtt_ms"], stats["p95_ms"], stats["min_ms"],
-            stats["max_ms"], round(loss, 4))
+class RollupCache:
+    """Recent hours' samples of one writer connection."""
+
+    def __init__(self, max_hours: int = MAX_CACHED_HOURS):
+        self.hours: OrderedDict[Key, HourSamples] = OrderedDict()
+        self.max_hours = max_hours
+        self.data_version: int | None = None
+
+    def check(self, conn: sqlite3.Connection) -> None:
+        """Forget everything if another connection wrote since our last commit."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.data_version:
+            self.hours.clear()
+            self.data_version = version
+
+    def refresh(self, conn: sqlite3.Connection, new_rows: list[tuple], stale: set[Key]) -> int:
+        """Rewrite the hourly rows touched by new_rows (all just inserted) and stale (keys whose
+        batch held duplicates, reloaded from `results`). Returns hourly rows written."""
+        keys = {key_of(r) for r in new_rows} | stale
+        loaded = load_hours(conn, {k for k in keys if k not in self.hours} | stale)
+        fresh = [r for r in new_rows if key_of(r) not in loaded]
+        parsed = json.loads("[" + ",".join(r[SAMPLES] for r in fresh) + "]")
+        for row, samples in zip(fresh, parsed):
+            self.hours[key_of(row)].fold(row[OK], samples)
+        self.hours.update(loaded)
+        for key in keys:
+            self.hours.move_to_end(key)
+        while len(self.hours) > self.max_hours:
+            self.hours.popitem(last=False)
+        conn.executemany(_UPSERT, [hourly_row(k, self.hours[k]) for k in keys])
+        return len(keys)

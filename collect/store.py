@@ -1,12 +1,11 @@
 """The central writer: validated result rows into `results` and their hourly rollups, one
-`BEGIN IMMEDIATE` transaction per batch, so a rejected or failed batch writes nothing."""
+`BEGIN IMMEDIATE` transaction per call, so a rejected or failed batch writes nothing."""
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
 
-from collect.rollup import hour_of, refresh_hourly
+from collect.rollup import RollupCache, key_of
 from collect.validate import COLUMNS, validate_record
 
 _INSERT = (f"INSERT OR IGNORE INTO results ({', '.join(COLUMNS)}, received_at) "
@@ -26,23 +25,32 @@ def store_rows(conn: sqlite3.Connection, rows: list[tuple], received_at: float) 
     """Insert validated rows (validate.COLUMNS order) and refresh the touched hours.
     A row whose (target, region, probe, round) is already stored counts as a duplicate:
     the first copy wins. Returns (stored, duplicates)."""
+    return store_batches(conn, [rows], received_at, RollupCache())[0]
+
+
+def store_batches(conn: sqlite3.Connection, batches: list[list[tuple]], received_at: float,
+                  rollup: RollupCache) -> list[tuple[int, int]]:
+    """Several batches in one transaction (group commit); (stored, duplicates) of each.
+    rollup is the writer connection's cache, cleared if the transaction fails."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        before = conn.total_changes
-        conn.executemany(_INSERT, _with_received(rows, received_at))
-        stored = conn.total_changes - before
-        if stored:
-            refresh_hourly(conn, touched_hours(rows))
+        rollup.check(conn)
+        counts, new_rows, stale = [], [], set()
+        for rows in batches:
+            before = conn.total_changes
+            conn.executemany(_INSERT, [row + (received_at,) for row in rows])
+            stored = conn.total_changes - before
+            counts.append((stored, len(rows) - stored))
+            if stored == len(rows):
+                new_rows.extend(rows)
+            elif stored:
+                stale.update(key_of(r) for r in rows)
+        rollup.refresh(conn, new_rows, stale)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollup.hours.clear()
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    return stored, len(rows) - stored
-
-
-def touched_hours(rows: Iterable[tuple]) -> set[tuple[str, str, str, int]]:
-    return {(r[0], r[1], r[2], hour_of(r[3])) for r in rows}
-
-
-def _with_received(rows: list[tuple], received_at: float) -> Iterable[tuple]:
-    return (row + (received_at,) for row in rows)
+    rollup.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+    return counts

@@ -128,11 +128,17 @@ def _number(value: object, path: str, hi: float, nullable: bool) -> float | None
 
 
 def _samples(value: object, path: str) -> str:
+    """The samples as the JSON text of the samples_ms column (floats, null for a loss)."""
     if type(value) is not list or len(value) > MAX_SAMPLES:
         raise ValidationError(path, f"must be a list of at most {MAX_SAMPLES} samples")
+    parts = []
     for i, sample in enumerate(value):
-        _number(sample, f"{path}[{i}]", MAX_RTT_MS, True)
-    return json.dumps(value, separators=(",", ":"))
+        if sample is None:
+            parts.append("null")
+        else:
+            # repr of a finite float is its JSON text; _number rejects everything else.
+            parts.append(repr(_number(sample, f"{path}[{i}]", MAX_RTT_MS, False)))
+    return "[" + ",".join(parts) + "]"
 
 
 def _parse_iso(value: object, path: str) -> float:
