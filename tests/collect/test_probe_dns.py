@@ -13,7 +13,7 @@ from collect.records import Target
 from tests.collect.loopback_servers import LOCALHOST, serving
 
 DELAY_MS = 80.0
-SLACK_MS = 15.0
+SLACK_MS = 40.0  # two processes scheduled on a loaded CI machine
 NAME = "api.exchange.test"
 ANSWER = ("192.0.2.11", "192.0.2.10")
 
