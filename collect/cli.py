@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=positive(int), metavar="N", help="samples per icmp and tcp probe (default 20 and 3)")
     p.add_argument("--interval", type=positive(float), metavar="S", help="seconds between samples (default 0.25)")
     p.add_argument("--timeout", type=positive(float), metavar="S", help="seconds to wait for one sample (default 2)")
-    p.add_argument("--concurrency", type=positive(int), metavar="N", help="probes in flight (default 400)")
+    p.add_argument("--concurrency", type=positive(int), metavar="N", help="probes in flight (default 1024)")
     p.add_argument("--max-hops", type=positive(int), metavar="N", help="trace TTL limit (default 30)")
     p.add_argument("--dns-server", metavar="IP[:PORT]", help="resolver for the dns probe (default: resolv.conf)")
     p.add_argument("--ca-file", metavar="FILE", help="extra trusted CA certificates for tls and http")
