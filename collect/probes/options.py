@@ -21,7 +21,7 @@ class ProbeOptions:
     interval_s: float = 0.25
     timeout_s: float = 2.0
     max_hops: int = 30
-    concurrency: int = 1024  # probes in flight: all of 170 targets x 6 probes; icmp and trace share one socket
+    concurrency: int = 1024  # probes in flight: 170 targets x 6 probes in one wave
     probes: tuple[str, ...] | None = None  # None: each target's own list
     dns_server: str | None = None  # "IP" or "IP:PORT"; None: the first nameserver of resolv.conf
     ca_file: str | None = None  # extra trust anchors for tls/http (tests, private CAs)
