@@ -36,7 +36,8 @@ def parse_probes(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in PROBES]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown probe {', '.join(unknown) or text!r} (known: {', '.join(PROBES)})")
+        bad = ", ".join(unknown) or repr(text)
+        raise argparse.ArgumentTypeError(f"unknown probe {bad} (known: {', '.join(PROBES)})")
     return names
 
 
@@ -56,21 +57,32 @@ def positive(kind: type):
 def register(subparsers) -> None:
     p = subparsers.add_parser("collect", help="probe the catalog's targets from one region",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--targets", default="targets.toml", metavar="FILE", help="catalog (default: targets.toml)")
-    p.add_argument("--region", required=True, metavar="CODE", help="this collector's region code, e.g. ewr")
-    p.add_argument("--once", action="store_true", help="one round, then exit (the default without --every)")
+    p.add_argument("--targets", default="targets.toml", metavar="FILE",
+                   help="catalog (default: targets.toml)")
+    p.add_argument("--region", required=True, metavar="CODE",
+                   help="this collector's region code, e.g. ewr")
+    p.add_argument("--once", action="store_true",
+                   help="one round, then exit (the default without --every)")
     p.add_argument("--jsonl", action="store_true", help="one JSON result per line on stdout")
-    p.add_argument("--probes", type=parse_probes, metavar="LIST", help="only these probes, e.g. icmp,tcp")
-    p.add_argument("--samples", type=positive(int), metavar="N", help="samples per icmp and tcp probe (default 20 and 3)")
-    p.add_argument("--interval", type=positive(float), metavar="S", help="seconds between samples (default 0.25)")
-    p.add_argument("--timeout", type=positive(float), metavar="S", help="seconds to wait for one sample (default 2)")
-    p.add_argument("--concurrency", type=positive(int), metavar="N", help="probes in flight (default 1024)")
+    p.add_argument("--probes", type=parse_probes, metavar="LIST",
+                   help="only these probes, e.g. icmp,tcp (default: each target's list)")
+    p.add_argument("--samples", type=positive(int), metavar="N",
+                   help="samples per icmp and tcp probe (default 20 and 3)")
+    p.add_argument("--interval", type=positive(float), metavar="S",
+                   help="seconds between samples (default 0.25)")
+    p.add_argument("--timeout", type=positive(float), metavar="S",
+                   help="seconds to wait for one sample (default 2)")
+    p.add_argument("--concurrency", type=positive(int), metavar="N",
+                   help="probes in flight (default 1024)")
     p.add_argument("--max-hops", type=positive(int), metavar="N", help="trace TTL limit (default 30)")
-    p.add_argument("--dns-server", metavar="IP[:PORT]", help="resolver for the dns probe (default: resolv.conf)")
+    p.add_argument("--dns-server", metavar="IP[:PORT]",
+                   help="resolver for the dns probe (default: first nameserver in resolv.conf)")
     p.add_argument("--ca-file", metavar="FILE", help="extra trusted CA certificates for tls and http")
-    p.add_argument("--every", type=parse_duration_s, metavar="DURATION", help="daemon: a round every 15m, 900s, 1h")
+    p.add_argument("--every", type=parse_duration_s, metavar="DURATION",
+                   help="daemon: a round every DURATION (15m, 900s, 1h)")
     p.add_argument("--push", metavar="URL", help="daemon: central ingest URL")
-    p.add_argument("--spool", default=DEFAULT_SPOOL, metavar="DIR", help=f"daemon: spool folder (default {DEFAULT_SPOOL})")
+    p.add_argument("--spool", default=DEFAULT_SPOOL, metavar="DIR",
+                   help=f"daemon: spool folder (default {DEFAULT_SPOOL})")
     p.set_defaults(func=collect_command)
 
 
@@ -133,8 +145,11 @@ def run_with_progress(targets, region: str, round_ts: int, opts) -> list[ProbeRe
 
     with Progress(transient=True) as progress:
         task = progress.add_task(f"probing from {region}", total=len(plan_round(targets, opts)))
-        return asyncio.run(run_round(targets, region, round_ts, opts,
-                                     on_result=lambda _r: progress.advance(task)))
+
+        def advance(_result: ProbeResult) -> None:
+            progress.advance(task)
+
+        return asyncio.run(run_round(targets, region, round_ts, opts, on_result=advance))
 
 
 def print_summary(results: list[ProbeResult]) -> None:
