@@ -147,3 +147,19 @@ def test_playground_fills_path_parameters_and_sends_keyed_endpoints_to_the_api_b
     assert curl == "curl -sS -i -H 'Authorization: Bearer nt_example' 'https://api.nettrace.invalid/api/v1/signals'"
     page.context.close()
     assert watch.problems == []
+
+
+def test_the_site_works_from_a_subpath_of_the_host(public_dir):
+    exe = need_tool("chromium", "chromium")
+    with static_server(public_dir.parent) as base, chromium(exe) as browser:
+        for path in ("index.html", PAGES["dashboard"], PAGES["target"], PAGES["playground"]):
+            page = browser.new_context().new_page()
+            watch = PageWatch(page)
+            page.goto(f"{base}{public_dir.name}/{path}", wait_until="load")
+            page.wait_for_load_state("networkidle")
+            if path == PAGES["playground"]:
+                page.click("#pg button[type=submit]")
+                page.wait_for_function("document.getElementById('pg-status').textContent.startsWith('200')",
+                                       timeout=TIMEOUT_MS)
+            page.context.close()
+            assert watch.problems == [], path
