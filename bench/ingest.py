@@ -35,14 +35,16 @@ BARS = {"results_per_s": 30_000, "ceiling_ratio": 0.15}
 
 
 def region_records(region: str, count: int, seed: int) -> list[dict]:
-    """count results of region: 100 targets x 6 probes per round, rounds back from now."""
+    """count results of region: 100 targets x 6 probes per round, rounds in time order
+    ending at the last slot, as collectors push them."""
     rng = random.Random(seed)
-    last = round_slot(time.time()) - ROUND_S
+    rounds = -(-count // (TARGETS * len(PROBES)))
+    first = round_slot(time.time()) - rounds * ROUND_S
     out = []
     for i in range(count):
         rnd, rest = divmod(i, TARGETS * len(PROBES))
         target, probe = divmod(rest, len(PROBES))
-        round_ts = last - rnd * ROUND_S
+        round_ts = first + rnd * ROUND_S
         base = rng.uniform(1, 250)
         samples = tuple(None if rng.random() < 0.02 else round(base + rng.expovariate(0.5), 3)
                         for _ in range(3))
