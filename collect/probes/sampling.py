@@ -39,6 +39,8 @@ async def resolve_ipv4(host: str) -> str:
         infos = await loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise ResolveError(f"resolve: {exc.strerror}") from exc
+    except UnicodeError as exc:  # a name IDNA cannot encode
+        raise ResolveError("resolve: invalid name") from exc
     if not infos:
         raise ResolveError("resolve: no IPv4 address")
     return infos[0][4][0]

@@ -45,3 +45,10 @@ def test_server_that_never_answers_the_handshake_times_out_with_full_loss():
         m = asyncio.run(tls.probe(localhost(port), ProbeOptions(timeout_s=0.3)))
     assert m.samples_ms == (None,)
     assert m.error == "timeout"
+
+
+def test_server_that_closes_instead_of_handshaking_is_a_failed_sample():
+    with serving("tcp") as port:
+        m = asyncio.run(tls.probe(localhost(port), ProbeOptions(timeout_s=1.0)))
+    assert m.samples_ms == (None,)
+    assert m.error and m.error != "timeout"

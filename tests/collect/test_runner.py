@@ -4,6 +4,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
+from collect.errors import CollectError
 from collect.probes import ProbeOptions
 from collect.records import Target, iso_utc
 from collect.runner import plan_round, run_round
@@ -70,3 +73,14 @@ def test_budget_covers_spaced_samples_and_one_timeout():
     assert opts.budget_s("icmp") == 19 * 0.25 + 2.0
     assert opts.budget_s("tcp") == 2 * 0.25 + 2.0
     assert opts.budget_s("trace") == 2.0
+
+
+def test_a_setup_error_stops_the_round_at_once_and_propagates():
+    bad_resolver = ProbeOptions(dns_server="not-an-ip", timeout_s=5.0)
+    with serving("silent") as port:
+        slow = targets(port, 5, ("tls",))
+        started = time.monotonic()
+        with pytest.raises(CollectError, match="not-an-ip"):
+            asyncio.run(run_round([*slow, Target("a.example", "a", "c", probes=("dns",))], "ewr",
+                                  ROUND_TS, bad_resolver))
+    assert time.monotonic() - started < 1.0
