@@ -3,6 +3,7 @@ cleanly, the filter and tabs work, the playground fetches the API; screenshots a
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.conftest import need_tool
 from tests.site.conftest import HOSTILE_HOST
-from tests.site.serve import PageWatch, chromium, static_server
+from tests.site.serve import PageWatch, chromium, proxy_server, run_nettrace, static_server
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "site"
@@ -163,3 +164,28 @@ def test_the_site_works_from_a_subpath_of_the_host(public_dir):
                                        timeout=TIMEOUT_MS)
             page.context.close()
             assert watch.problems == [], path
+
+
+def test_playground_served_by_the_proxy_calls_a_keyed_endpoint_with_and_without_a_key(public_dir):
+    exe = need_tool("chromium", "chromium")
+    env = {"NETTRACE_KEY_PEPPER": "site-test-pepper-" + "p" * 48}
+    db = public_dir.parent / "central.sqlite"
+    key = re.search(r"nt_[A-Za-z0-9_-]+", run_nettrace(
+        ["keys", "create", "--tier", "free", "--owner", "site-test", "--db", str(db)], env).stdout).group(0)
+    with proxy_server(public_dir, public_dir.parent / "private", db, env) as base, chromium(exe) as browser:
+        page = browser.new_context().new_page()
+        page.goto(base + PAGES["playground"], wait_until="load")
+        page.wait_for_selector("#pg:not([hidden])", timeout=TIMEOUT_MS)
+        keyed = page.eval_on_selector("#pg-endpoint", "s => [...s.options].find(o => o.text.startsWith('api/v1/targets [')).value")
+        page.select_option("#pg-endpoint", keyed)
+        status = "document.getElementById('pg-status').textContent"
+        page.click("#pg button[type=submit]")
+        page.wait_for_function(f"{status}.startsWith('401')", timeout=TIMEOUT_MS)
+        assert "error" in json.loads(page.text_content("#pg-body"))
+        page.fill("#pg-key", key)
+        page.click("#pg button[type=submit]")
+        page.wait_for_function(f"{status}.startsWith('200')", timeout=TIMEOUT_MS)
+        assert [t["host"] for t in json.loads(page.text_content("#pg-body"))["targets"]][0] == "api.kraken.com"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "playground-proxy-1280.png"), full_page=True)
+        page.context.close()
