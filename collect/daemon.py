@@ -108,15 +108,6 @@ async def serve(config: DaemonConfig, round_fn: RoundFn) -> None:
             task.result()  # a setup error in a round stops the daemon with its message
 
 
-def parse_every(text: str) -> int:
-    """'15m', '5s', '1h' or plain seconds as whole seconds; raises CollectError."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], units[text[-1]]) if text[-1:] in units else (text, 1)
-    if not number.isdigit() or int(number) * unit < 1:
-        raise CollectError(f"--every {text!r}: expected whole seconds, minutes or hours like 15m")
-    return int(number) * unit
-
-
 def run_daemon(catalog, region: str, every_s: float, push_url: str, spool_dir: Path, opts,
                first_round_now: bool = False) -> int:
     """Run rounds of catalog.targets from region every every_s (whole seconds) until a

@@ -99,7 +99,7 @@ def enforce_cap(spool_dir: Path, max_bytes: int) -> list[Path]:
         if total <= max_bytes:
             break
         log.warning("spool over its cap of %d bytes: dropping the oldest unpushed round %s "
-                    "(%d bytes); central will never receive it", max_bytes, path.stem, sizes[path])
+                    "(%d bytes); central will never receive it", max_bytes, int(path.stem), sizes[path])
         path.unlink(missing_ok=True)
         total -= sizes[path]
         dropped.append(path)
