@@ -2,7 +2,7 @@
 
 write_catalog() turns LabTargets into a targets.toml that collect/targets.py loads (IP literal
 hosts, one "Lab" category, region ewr); run_collect() runs one round and returns its records
-with the wall time, so tests compare the collector's figures with the injected truth.
+with its duration, so tests compare the collector's figures with the injected truth.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from tests.lab.topology import LAB_PORT, Lab, LabTarget
@@ -43,7 +44,8 @@ class CollectRun:
     """One `nettrace collect --once --jsonl` round: its records, wall time and exit."""
 
     records: tuple[dict, ...]
-    wall_s: float
+    wall_s: float  # the whole command, interpreter start included
+    round_s: float  # from the first probe's start (its record's ts) to the command's exit
     returncode: int
     stderr: str
 
@@ -66,16 +68,12 @@ def run_collect(lab: Lab, catalog: Path, probes: str, samples: int | None = None
         cmd += ["--interval", str(interval_s)]
     start = time.monotonic()
     done = lab.collector.run(cmd, check=False, timeout_s=timeout_s)
-    wall_s = time.monotonic() - start
+    wall_s, ended = time.monotonic() - start, time.time()
     records = tuple(json.loads(line) for line in done.stdout.splitlines() if line.strip())
     assert done.returncode == 0 and records, f"collect failed ({done.returncode}):\n{done.stderr}"
-    return CollectRun(records, wall_s, done.returncode, done.stderr)
+    first_probe = min(_unix_s(r["ts"]) for r in records)
+    return CollectRun(records, wall_s, ended - first_probe, done.returncode, done.stderr)
 
 
-def startup_s(lab: Lab) -> float:
-    """Wall time of the nettrace command doing nothing (interpreter start and imports) in the
-    collector namespace now: subtracted from a round's wall time, so a loaded test machine
-    does not fail a timing check that is about the round itself."""
-    start = time.monotonic()
-    lab.collector.run([str(NETTRACE), "collect", "--help"])
-    return time.monotonic() - start
+def _unix_s(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

@@ -8,7 +8,8 @@ device (policy routing) and this process applies per-destination delay, jitter a
 CONFIG maps a destination IPv4 address to {"delay_ms", "jitter_ms", "loss_ratio"}; packets to
 other addresses (the replies back to the collector) pass with no delay. Jitter is uniform in
 [-jitter_ms, +jitter_ms] around the delay (the median stays at delay_ms). Loss drops exactly
-round(loss_ratio * LOSS_BLOCK) packets of every LOSS_BLOCK sent to an address, at random places:
+round(loss_ratio * LOSS_BLOCK) packets of every LOSS_BLOCK sent to an address with one IP
+protocol (so tcp probes do not eat the icmp probes' share), at random places:
 random like real loss, but a 50-sample test sees the configured ratio within 4 points instead
 of binomial noise (±6 points at one sigma) that would fail a perfect collector.
 SIGHUP re-reads CONFIG, so a test can change a link live.
@@ -78,20 +79,20 @@ class Delayer:
         self.config = load_config(config_path)
         self.heap: list[tuple[float, int, bytes]] = []
         self.seq = 0
-        self.drops: dict[bytes, list[bool]] = {}  # per address: drop flags left in this block
+        self.drops: dict[bytes, list[bool]] = {}  # per address+protocol: flags left in the block
 
     def reload(self, *_):
         self.config = load_config(self.config_path)
         self.drops.clear()
 
-    def dropped(self, address: bytes, loss_ratio: float) -> bool:
-        """Whether the next packet to address is lost (see LOSS_BLOCK)."""
-        flags = self.drops.get(address)
+    def dropped(self, flow: bytes, loss_ratio: float) -> bool:
+        """Whether the next packet of flow (address and protocol) is lost (see LOSS_BLOCK)."""
+        flags = self.drops.get(flow)
         if not flags:
             lost = round(loss_ratio * LOSS_BLOCK)
             flags = [True] * lost + [False] * (LOSS_BLOCK - lost)
             self.rng.shuffle(flags)
-            self.drops[address] = flags
+            self.drops[flow] = flags
         return flags.pop()
 
     def admit(self, packet: bytes, arrived_s: float) -> None:
@@ -103,7 +104,7 @@ class Delayer:
             os.write(self.fd, restore_ttl(packet))
             return
         delay_s, jitter_s, loss_ratio = rule
-        if loss_ratio and self.dropped(packet[16:20], loss_ratio):
+        if loss_ratio and self.dropped(packet[16:20] + packet[9:10], loss_ratio):
             return
         if jitter_s:
             delay_s = max(0.0, delay_s + self.rng.uniform(-jitter_s, jitter_s))

@@ -1,5 +1,7 @@
 """The lab's own yardstick, independent of the collector: sequential ICMP echo or TCP connect
-round trips to one address, timed with perf_counter around a blocking call.
+round trips to one address, timed by the kernel so the yardstick's own wake-ups do not count:
+an echo from just before sendto to the reply's SO_TIMESTAMPNS receive stamp, a connect by the
+kernel's SYN to SYN-ACK time (TCP_INFO tcpi_rtt).
 
     python measure.py icmp|tcp ADDRESS COUNT [PORT]     -> JSON list of RTTs in ms (null = lost)
     python measure.py hop ADDRESS TTL                   -> JSON: who answered an echo sent with TTL
@@ -19,6 +21,8 @@ import time
 
 TIMEOUT_S = 1.0
 SPACING_S = 0.01
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python lacks the name
+TCPI_RTT_OFFSET, TCP_INFO_BYTES = 68, 104  # struct tcp_info: u32 tcpi_rtt in microseconds
 
 
 def checksum(data: bytes) -> int:
@@ -31,28 +35,30 @@ def checksum(data: bytes) -> int:
 def echo_rtts_ms(address: str, count: int) -> list[float | None]:
     ident = os.getpid() & 0xFFFF
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.settimeout(TIMEOUT_S)
     out: list[float | None] = []
     for seq in range(count):
         body = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"nettrace-lab...."
         packet = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
-        start = time.perf_counter()
+        sent_ns = time.time_ns()  # the clock of the kernel's receive stamps
         sock.sendto(packet, (address, 0))
-        out.append(_await_reply(sock, ident, seq, start))
+        out.append(_await_reply(sock, ident, seq, sent_ns))
         time.sleep(SPACING_S)
     return out
 
 
-def _await_reply(sock: socket.socket, ident: int, seq: int, start: float) -> float | None:
-    while time.perf_counter() - start < TIMEOUT_S:
+def _await_reply(sock: socket.socket, ident: int, seq: int, sent_ns: int) -> float | None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
         try:
-            data = sock.recv(2048)
+            data, ancdata, _, _ = sock.recvmsg(2048, socket.CMSG_SPACE(16))
         except socket.timeout:
             return None
-        now = time.perf_counter()
         icmp = data[(data[0] & 0x0F) * 4:]
         if icmp[0] == 0 and struct.unpack("!HH", icmp[4:8]) == (ident, seq):
-            return (now - start) * 1e3
+            sec, nsec = struct.unpack("@qq", ancdata[0][2][:16])
+            return (sec * 1_000_000_000 + nsec - sent_ns) / 1e6
     return None
 
 
@@ -77,10 +83,10 @@ def connect_rtts_ms(address: str, count: int, port: int) -> list[float | None]:
     for _ in range(count):
         sock = socket.socket()
         sock.settimeout(TIMEOUT_S)
-        start = time.perf_counter()
         try:
             sock.connect((address, port))
-            out.append((time.perf_counter() - start) * 1e3)
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_BYTES)
+            out.append(struct.unpack_from("=I", info, TCPI_RTT_OFFSET)[0] / 1e3)
         except OSError:
             out.append(None)
         finally:

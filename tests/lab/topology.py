@@ -12,8 +12,11 @@ Every target host listens on TCP LAB_PORT. Addresses stay inside 10.77.0.0/16, i
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,8 +153,21 @@ class Lab:
     def overhead_ms(self, kind: str, zero_delay: LabTarget, count: int = 40) -> float:
         """The TUN's own round-trip cost: the median yardstick RTT to a zero-delay target."""
         assert zero_delay.delay_ms == 0 and zero_delay.kind == "up"
-        rtts = sorted(r for r in self.yardstick_ms(kind, zero_delay, count) if r is not None)
-        return rtts[len(rtts) // 2]
+        return _median(self.yardstick_ms(kind, zero_delay, count))
+
+    @contextmanager
+    def measuring_overhead(self, zero_delay: LabTarget, count: int = 300) -> Iterator[dict[str, float]]:
+        """Measure the TUN's cost while the body runs: the delayer wakes faster when it is
+        busy, so the overhead of a loaded round differs from an idle one by ~0.1 ms. Yields a
+        dict filled on exit with the median icmp and tcp yardstick RTTs (count ~10 ms apart)."""
+        assert zero_delay.delay_ms == 0 and zero_delay.kind == "up"
+        procs = {kind: self.collector.popen([sys.executable, str(YARDSTICK), kind, zero_delay.address,
+                                             str(count), str(LAB_PORT)], stdout=-1, text=True)
+                 for kind in ("icmp", "tcp")}
+        overhead: dict[str, float] = {}
+        yield overhead
+        for kind, proc in procs.items():
+            overhead[kind] = _median(json.loads(proc.communicate(timeout=60)[0]))
 
     def move_to_two_hops(self, target: LabTarget) -> None:
         """Reroute one 1-hop target through r2, live."""
@@ -159,6 +175,10 @@ class Lab:
 
     def move_to_one_hop(self, target: LabTarget) -> None:
         self.r1.run(["ip", "route", "del", f"{target.address}/32"], check=False)
+
+
+def _median(rtts: list[float | None]) -> float:
+    return statistics.median(r for r in rtts if r is not None)
 
 
 def _wait_ready(proc) -> None:
