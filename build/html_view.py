@@ -35,7 +35,6 @@ class HeatBand:
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    rtt_ms: float | None
     text: str
     heat_class: str
     stale: bool = False
@@ -168,7 +167,7 @@ def headline_series(tr: TargetRegion, probe: str, window: str = "24h"):
     return next((s for s in series if s.probe == probe), None)
 
 
-def build_row(target: TargetView, signal_count: int) -> Row:
+def build_row(target: TargetView) -> Row:
     probe = headline_probe(target)
     cells, losses = [], []
     for tr in target.regions:
@@ -177,7 +176,7 @@ def build_row(target: TargetView, signal_count: int) -> Row:
         if f is not None and f.round_ts:
             losses.append(f.loss_ratio)
         is_best = bool(target.best and target.best.region == tr.region and rtt is not None)
-        cells.append(Cell(rtt, format_ms(rtt), heat_class(rtt), tr.stale, is_best))
+        cells.append(Cell(format_ms(rtt), heat_class(rtt), tr.stale, is_best))
     worst_loss = max(losses) if losses else None
     best_tr = next((tr for tr in target.regions if target.best and tr.region == target.best.region), None)
     spark_series = headline_series(best_tr, probe) if best_tr else None
@@ -189,7 +188,7 @@ def build_row(target: TargetView, signal_count: int) -> Row:
         loss_text="—" if worst_loss is None else f"{worst_loss * 100:.0f}%",
         loss_warn=worst_loss is not None and worst_loss > LOSS_WARN_RATIO,
         spark=render_sparkline(list(spark_series.rtt_ms) if spark_series else [], spark_label),
-        signal_count=signal_count,
+        signal_count=len(target.signals),
         best_rtt_text=format_ms(target.best.rtt_ms) if target.best else None,
         best_region=target.best.region if target.best else None,
     )

@@ -11,8 +11,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from build.html_target import build_target_page
-from build.html_view import (SiteContext, build_plans, build_regions, build_row, build_signal_item,
-                             heat_scale, iso, utc_label, CategoryRows, FEED_SIGNALS)
+from build.html_view import (FEED_SIGNALS, CategoryRows, SiteContext, build_plans, build_regions,
+                             build_row, build_signal_item, heat_scale, iso, utc_label)
 from build.model import SiteModel
 from build.social import render_social_png, render_social_svg, social_path
 from build.worldmap import render_world_map
@@ -28,10 +28,7 @@ def make_env() -> Environment:
 
 def build_site_context(model: SiteModel) -> SiteContext:
     """The records every page shares: rows by category, regions, the signal feed, pricing."""
-    counts: dict[str, int] = {}
-    for sig in model.signals:
-        counts[sig.target] = counts.get(sig.target, 0) + 1
-    rows = {t.host: build_row(t, counts.get(t.host, 0)) for t in model.targets}
+    rows = {t.host: build_row(t) for t in model.targets}
     categories = tuple(
         CategoryRows(c.slug, c.name, tuple(rows[h] for h in c.hosts if h in rows)) for c in model.categories)
     names = {t.host: t.name for t in model.targets}
@@ -70,14 +67,10 @@ def render_html(model: SiteModel, render_png: Callable[[str, str], bytes] = _dir
     page("status/index.html", "dashboard.html.j2", "status", signals=site.signals)
     page("regions/index.html", "regions.html.j2", "regions")
     page("playground/index.html", "playground.html.j2", "playground")
-    rows = {r.host: r for c in site.categories for r in c.rows}
     names = {t.host: t.name for t in model.targets}
     region_codes = tuple(r.code for r in site.regions)
     for target in model.targets:
-        row = rows.get(target.host)
-        if row is None:  # a target outside every category still gets a row of its own
-            row = build_row(target, len(target.signals))
-        page(f"status/{target.host}/index.html", "target.html.j2", "status", t=row,
+        page(f"status/{target.host}/index.html", "target.html.j2", "status", t=build_row(target),
              page=build_target_page(target, model, names))
         card = social_path(target.host)
         out[card] = render_png(card, render_social_svg(env, target.name, target.host, target.category, region_codes))
