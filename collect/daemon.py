@@ -123,6 +123,7 @@ def run_daemon(catalog, region: str, every_s: float, push_url: str, spool_dir: P
     config = DaemonConfig(int(every_s), Path(spool_dir), target, int(max_bytes), first_round_now)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
 
     async def round_fn(round_ts: int) -> list[ProbeResult]:
         return await run_round(catalog.targets, region, round_ts, opts)
