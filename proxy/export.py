@@ -14,7 +14,7 @@ from collect.records import iso_utc
 from proxy import params
 from proxy.access import Access
 from proxy.errors import ApiError
-from proxy.rows import csv_chunk, jsonl_chunk, rows_between
+from proxy.rows import csv_between, jsonl_between
 from proxy.tiers import EXPORT, HOUR_S, TIERS
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
@@ -37,10 +37,7 @@ def parse_time(value: str, name: str) -> int:
 def _chunks(db_path: Path, from_s: int, to_s: int, fmt: str) -> Iterator[bytes]:
     conn = connect(db_path, readonly=True)
     try:
-        if fmt == "csv":
-            yield csv_chunk([], header=True)
-        for rows in rows_between(conn, from_s, to_s):
-            yield jsonl_chunk(rows) if fmt == "jsonl" else csv_chunk(rows, header=False)
+        yield from (jsonl_between if fmt == "jsonl" else csv_between)(conn, from_s, to_s)
     finally:
         conn.close()
 

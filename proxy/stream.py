@@ -14,9 +14,10 @@ import sqlite3
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from collect.records import iso_utc
 from proxy.access import Access
 from proxy.errors import ApiError
-from proxy.rows import last_rowid, result_json, rows_after
+from proxy.rows import json_after, last_rowid
 from proxy.tiers import STREAM
 
 MAX_QUEUED = 256
@@ -25,13 +26,13 @@ CLOSE_TOO_SLOW = 1013
 log = logging.getLogger("nettrace.proxy")
 
 
-def round_messages(rows: list[tuple]) -> list[str]:
-    """Rows grouped by (region, round) in ingest order, one JSON message each."""
-    groups: dict[tuple[str, int], list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r[2], r[4]), []).append(result_json(r))
-    return [json.dumps({"type": "round", "region": region, "round_id": results[0]["round_id"],
-                        "round_ts": round_ts, "results": results}, separators=(",", ":"))
+def round_messages(rows: list[tuple[int, str, int, str]]) -> list[str]:
+    """json_after rows grouped by (region, round) in ingest order, one JSON message each."""
+    groups: dict[tuple[str, int], list[str]] = {}
+    for _, region, round_ts, result in rows:
+        groups.setdefault((region, round_ts), []).append(result)
+    return [json.dumps({"type": "round", "region": region, "round_id": iso_utc(round_ts),
+                        "round_ts": round_ts})[:-1] + ',"results":[' + ",".join(results) + "]}"
             for (region, round_ts), results in groups.items()]
 
 
@@ -58,7 +59,7 @@ class StreamHub:
         while self._queues:
             await asyncio.sleep(self._poll_s)
             try:
-                rows = rows_after(self._reader, self.after_rowid, POLL_ROWS)
+                rows = json_after(self._reader, self.after_rowid, POLL_ROWS)
             except sqlite3.Error as exc:  # a busy or swapped file: try again next tick
                 log.warning("stream poll failed: %s", exc)
                 continue
