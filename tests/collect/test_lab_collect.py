@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import need, need_root
-from tests.lab.collect_run import NETTRACE, CollectRun, run_collect, write_catalog
+from tests.lab.collect_run import CollectRun, need_collector_lab, run_collect, write_catalog
 from tests.lab.topology import Lab, LabTarget
 
 pytestmark = pytest.mark.lab
@@ -34,8 +33,7 @@ def tolerance_ms(delay_ms: float) -> float:
 
 @pytest.fixture(scope="module")
 def lab():
-    need_root()
-    need(NETTRACE.exists(), f"needs the nettrace command at {NETTRACE} (`make setup`)")
+    need_collector_lab()
     with Lab(CROWD) as built:
         yield built
 

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import need_root
-from tests.lab.topology import YARDSTICK, Lab, LabTarget
+from tests.lab.topology import Lab, LabTarget, YARDSTICK, need_lab
 
 pytestmark = pytest.mark.lab
 
@@ -23,7 +22,7 @@ R1, R2 = "10.77.0.2", "10.77.0.10"  # the routers' addresses facing the collecto
 
 @pytest.fixture(scope="module")
 def lab():
-    need_root()
+    need_lab()
     with Lab([ZERO, FAST, MID, SLOW, SLOWEST, TWO_HOP]) as built:
         yield built
 

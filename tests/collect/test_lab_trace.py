@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import need, need_root
-from tests.lab.collect_run import NETTRACE, run_collect, write_catalog
+from tests.lab.collect_run import need_collector_lab, run_collect, write_catalog
 from tests.lab.topology import Lab, LabTarget
 
 pytestmark = pytest.mark.lab
@@ -19,8 +18,7 @@ COLLECTOR_LINK = "10.77.0.0/30"
 
 @pytest.fixture(scope="module")
 def lab():
-    need_root()
-    need(NETTRACE.exists(), f"needs the nettrace command at {NETTRACE} (`make setup`)")
+    need_collector_lab()
     with Lab([ONE_HOP, TWO_HOP, MOVER]) as built:
         yield built
 

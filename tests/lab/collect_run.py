@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tests.lab.topology import LAB_PORT, Lab, LabTarget
+from tests.conftest import need
+from tests.lab.topology import LAB_PORT, Lab, LabTarget, need_lab
 
 NETTRACE = Path(sys.executable).with_name("nettrace")
 REGION = "ewr"
@@ -25,6 +26,12 @@ note = "lab collector"
 lat = 40.7357
 lon = -74.1724
 """
+
+
+def need_collector_lab() -> None:
+    """The lab's needs, and the installed nettrace command (make setup installs it)."""
+    need_lab()
+    need(NETTRACE.exists(), f"needs the nettrace command at {NETTRACE} (`make setup`)")
 
 
 def write_catalog(path: Path, targets: list[LabTarget], probes: tuple[str, ...]) -> Path:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import need, need_root, need_tool
 from tests.lab.netns import Netns, veth
 
 LAB_PORT = 443
@@ -35,6 +36,14 @@ s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4096); print("ready", flush=True
 while True:
     s.accept()[0].close()
 """
+
+
+def need_lab() -> None:
+    """Skip (fail under CI) unless the lab can be built: root, iproute2, sysctl, a TUN device."""
+    need_root()
+    need_tool("ip", "iproute2")
+    need_tool("sysctl", "procps")
+    need(Path("/dev/net/tun").exists(), "needs /dev/net/tun (the lab's delayer is a TUN device)")
 
 
 @dataclass(frozen=True, slots=True)
