@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import socket
 import time
 
 import dns.exception
@@ -19,6 +20,7 @@ import dns.resolver
 from collect.errors import CollectError
 from collect.probes.options import ProbeOptions
 from collect.probes.sampling import describe_error, lost
+from collect.probes.stamped import recv_stamped, stamped_socket
 from collect.records import Measurement, Target
 
 DNS_PORT = 53
@@ -47,41 +49,22 @@ async def probe(target: Target, opts: ProbeOptions) -> Measurement:
     return Measurement(samples_ms=(query_ms,), error=error, addresses=addresses)
 
 
-class _Replies(asyncio.DatagramProtocol):
-    """Hands the first datagram that answers query to the waiter, with its arrival time."""
-
-    def __init__(self, query: dns.message.Message, waiter: asyncio.Future) -> None:
-        self.query, self.waiter = query, waiter
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        arrived_ns = time.perf_counter_ns()
-        try:
-            response = dns.message.from_wire(data)
-        except dns.exception.DNSException:
-            return  # not a DNS message: keep waiting for the real answer
-        if self.query.is_response(response) and not self.waiter.done():
-            self.waiter.set_result((arrived_ns, response))
-
-    def error_received(self, exc: Exception) -> None:
-        if not self.waiter.done():
-            self.waiter.set_exception(exc)
-
-
 async def exchange(query: dns.message.Message, server: tuple[str, int]) -> tuple[float, dns.message.Message]:
-    """(ms from sending query to its answer, the answer) over UDP. Raises OSError; the caller
-    bounds the wait."""
-    loop = asyncio.get_running_loop()
-    waiter = loop.create_future()
-    transport, _ = await loop.create_datagram_endpoint(
-        lambda: _Replies(query, waiter), remote_addr=server
-    )
-    try:
-        started_ns = time.perf_counter_ns()
-        transport.sendto(query.to_wire())
-        arrived_ns, response = await waiter
-    finally:
-        transport.close()
-    return (arrived_ns - started_ns) / 1e6, response
+    """(ms from sending query to the kernel's arrival stamp of its answer, the answer) over
+    UDP; datagrams that are not the answer are skipped. Raises OSError; the caller bounds it."""
+    with stamped_socket(socket.SOCK_DGRAM) as sock:
+        sock.connect(server)  # only the resolver's datagrams reach this socket
+        wire = query.to_wire()
+        sent_ns = time.time_ns()
+        sock.send(wire)
+        while True:
+            data, arrived_ns = await recv_stamped(sock)
+            try:
+                response = dns.message.from_wire(data)
+            except dns.exception.DNSException:
+                continue
+            if query.is_response(response):
+                return (arrived_ns - sent_ns) / 1e6, response
 
 
 @functools.cache

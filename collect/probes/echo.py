@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from icmplib import ICMPLibError, ICMPv4Socket, SocketPermissionError
 
 from collect.errors import CollectError
+from collect.probes.stamped import CMSG_BYTES, SO_TIMESTAMPNS, kernel_ns
 
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # the Linux value; Python lacks the name
 ECHO_REPLY, DEST_UNREACHABLE, ECHO_REQUEST, TIME_EXCEEDED = 0, 3, 8, 11
 ICMP_PROTOCOL = 1
 PAD = b"nettrace-paris-probe"  # constant payload after the checksum-balancing word
 RECV_BYTES = 1500
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 RCVBUF_BYTES = 8 << 20  # a few thousand replies (each costs ~1-2 KB of buffer) while the loop is busy
-CMSG_BYTES = socket.CMSG_SPACE(16)  # one struct timespec
 DEFAULT_TTL = 64
 
 
@@ -68,15 +67,6 @@ def parse_icmp(data: bytes, has_ip_header: bool) -> tuple[int, int, int] | None:
     if len(quoted) < 8 or quoted[0] != ECHO_REQUEST:
         return None
     return (icmp_type, *struct.unpack_from("!HH", quoted, 4))
-
-
-def kernel_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
-    """The SO_TIMESTAMPNS receive stamp (unix ns) from recvmsg's ancillary data."""
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
-            sec, nsec = struct.unpack_from("@qq", data)
-            return sec * 1_000_000_000 + nsec
-    return None
 
 
 class EchoEndpoint:

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from urllib.parse import urlsplit
 
 from collect.probes.options import ProbeOptions
 from collect.probes.sampling import ResolveError, describe_error, lost, resolve_ipv4
+from collect.probes.stamped import StampedConnection
 from collect.probes.tls import client_context
 from collect.records import Measurement, Target
 
 USER_AGENT = "nettrace-collector/1"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 SERVER_ERROR = 500
+MAX_STATUS_LINE_BYTES = 8192
 
 
 class BadResponse(Exception):
@@ -27,8 +28,8 @@ def health_url(target: Target) -> str:
 
 
 async def probe(target: Target, opts: ProbeOptions) -> Measurement:
-    """One GET; the sample is the time from writing the request on an open (TLS) connection to
-    the first response byte, in ms (DNS, connect and handshake excluded: tcp and tls time those).
+    """One GET; the sample is the time from sending the request on an open (TLS) connection to
+    the kernel's arrival stamp of the first response bytes, in ms (DNS, connect and handshake excluded: tcp and tls time those).
     Redirects are not followed; a 5xx status is an error, any other status is a live server."""
     url = urlsplit(health_url(target))
     try:
@@ -42,31 +43,30 @@ async def probe(target: Target, opts: ProbeOptions) -> Measurement:
         return lost(1, "timeout")
     except OSError as exc:
         return lost(1, describe_error(exc))
-    except (BadResponse, asyncio.IncompleteReadError, ValueError):  # ValueError: endless line
+    except BadResponse:
         return lost(1, "bad http response")
     error = f"http status {status}" if status >= SERVER_ERROR else None
     return Measurement(samples_ms=(ttfb_ms,), status=status, error=error)
 
 
 async def first_byte(url, address: str, opts: ProbeOptions) -> tuple[float, int]:
-    """(ms from request written to first byte, status code). Raises OSError, BadResponse."""
-    secure = url.scheme == "https"
+    """(ms from request sent to the kernel's arrival stamp of the first response bytes, status
+    code). Raises OSError, BadResponse."""
     port = url.port or DEFAULT_PORTS.get(url.scheme, DEFAULT_PORTS["https"])
-    reader, writer = await asyncio.open_connection(
-        address,
-        port,
-        ssl=client_context(opts.ca_file) if secure else None,
-        server_hostname=url.hostname if secure else None,
-    )
+    conn = await StampedConnection.open(address, port)
     try:
-        started_ns = time.perf_counter_ns()
-        writer.write(request_bytes(url))
-        first = await reader.readexactly(1)
-        ttfb_ms = (time.perf_counter_ns() - started_ns) / 1e6
-        status_line = first + await reader.readline()
+        if url.scheme == "https":
+            await conn.start_tls(client_context(opts.ca_file), url.hostname)
+        sent_ns = await conn.send(request_bytes(url))
+        head, arrived_ns = await conn.first_bytes()
+        while head and b"\n" not in head and len(head) < MAX_STATUS_LINE_BYTES:
+            more = await conn.more_bytes()
+            if not more:
+                break
+            head += more
     finally:
-        writer.close()
-    return ttfb_ms, parse_status(status_line)
+        conn.close()
+    return (arrived_ns - sent_ns) / 1e6, parse_status(head.split(b"\n", 1)[0])
 
 
 def request_bytes(url) -> bytes:

@@ -4,17 +4,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import time
 
 from cryptography import x509
 
 from collect.probes.options import ProbeOptions
 from collect.probes.sampling import ResolveError, describe_error, lost, resolve_ipv4
+from collect.probes.stamped import StampedConnection
 from collect.records import Measurement, Target, iso_utc
 
 
 async def probe(target: Target, opts: ProbeOptions) -> Measurement:
-    """One handshake in ms (connect not included), verified against the system trust store
+    """One handshake in ms (connect not included; kernel-stamped arrival), verified against the system trust store
     (plus opts.ca_file). A certificate that fails verification is still timed and described:
     a second, unverified handshake reads it, and the error names the verification failure."""
     try:
@@ -47,14 +47,12 @@ async def timed_handshake(
     address: str, target: Target, context: ssl.SSLContext
 ) -> tuple[float, bytes]:
     """(handshake ms, the peer's DER certificate) over a fresh connection to address."""
-    _reader, writer = await asyncio.open_connection(address, target.port)
+    conn = await StampedConnection.open(address, target.port)
     try:
-        started_ns = time.perf_counter_ns()
-        await writer.start_tls(context, server_hostname=target.host)
-        handshake_ms = (time.perf_counter_ns() - started_ns) / 1e6
-        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        handshake_ms = await conn.start_tls(context, target.host)
+        der = conn.tls.getpeercert(binary_form=True)
     finally:
-        writer.close()
+        conn.close()
     return handshake_ms, der
 
 

@@ -123,6 +123,16 @@ def _http(delay_ms: float, status: int):
 class _Dns(asyncio.DatagramProtocol):
     def __init__(self, delay_ms: float, name: str, addresses: list[str]) -> None:
         self.delay_s, self.name, self.addresses = delay_ms / 1000, name.rstrip(".") + ".", addresses
+        self._answer_to(dns.message.make_query(self.name, "A"))  # load dnspython's lazy modules now
+
+    def _answer_to(self, query: dns.message.Message) -> bytes:
+        response = dns.message.make_response(query)
+        question = query.question[0]
+        if question.name.to_text() == self.name:
+            response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", "A", self.addresses))
+        else:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        return response.to_wire()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -131,14 +141,7 @@ class _Dns(asyncio.DatagramProtocol):
         asyncio.get_running_loop().call_later(self.delay_s, self._answer, data, peer)
 
     def _answer(self, data: bytes, peer) -> None:
-        query = dns.message.from_wire(data)
-        response = dns.message.make_response(query)
-        question = query.question[0]
-        if question.name.to_text() == self.name:
-            response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", "A", self.addresses))
-        else:
-            response.set_rcode(dns.rcode.NXDOMAIN)
-        self.transport.sendto(response.to_wire(), peer)
+        self.transport.sendto(self._answer_to(dns.message.from_wire(data)), peer)
 
 
 async def _serve(kind: str, args: list[str]) -> None:
