@@ -1,0 +1,43 @@
+"""The pure cuts: history windows (rows and columnar) and comparisons by target."""
+from __future__ import annotations
+
+import pytest
+
+from proxy.tiers import COMPARE, EXPORT, STREAM, TIERS, tier_for_feature
+from proxy.window import cut_since, pick_targets, reference_s
+
+
+def test_columnar_series_are_cut_in_every_sibling_list():
+    doc = {"generated_at": 100, "series": {"ts": [10, 50, 90, 100], "rtt_ms": [1, 2, 3, 4],
+                                           "probe": "icmp", "regions": ["a", "b"]}}
+    out = cut_since(doc, 50)
+    assert out["series"] == {"ts": [90, 100], "rtt_ms": [3, 4], "probe": "icmp", "regions": ["a", "b"]}
+
+
+def test_row_series_with_iso_times_are_cut():
+    doc = {"points": [{"ts": "2026-11-25T00:00:00Z", "v": 1}, {"ts": "2026-11-25T06:00:00Z", "v": 2}]}
+    assert cut_since(doc, reference_s({"generated_at": "2026-11-25T03:00:00Z"}))["points"] == [
+        {"ts": "2026-11-25T06:00:00Z", "v": 2}]
+
+
+def test_lists_without_times_are_left_whole():
+    doc = {"regions": ["ewr", "fra"], "hops": [{"ttl": 1}]}
+    assert cut_since(doc, 10**12) == doc
+
+
+def test_pick_targets_keeps_only_the_hosts_asked_for_in_lists_and_host_keyed_objects():
+    doc = {"rows": [{"host": "a.com"}, {"host": "b.com"}, {"host": "c.com"}],
+           "by_host": {"a.com": 1, "b.com": 2, "c.com": 3}, "schema": 1}
+    out = pick_targets(doc, frozenset({"a.com", "c.com"}))
+    assert out == {"rows": [{"host": "a.com"}, {"host": "c.com"}], "by_host": {"a.com": 1, "c.com": 3},
+                   "schema": 1}
+
+
+@pytest.mark.parametrize("feature, tier", [(COMPARE, "pro"), (EXPORT, "enterprise"), (STREAM, "enterprise")])
+def test_the_tier_table_names_the_cheapest_tier_of_each_feature(feature, tier):
+    assert tier_for_feature(feature).name == tier
+
+
+def test_the_tier_table_matches_the_product_brief():
+    assert [(t.name, t.calls_per_day, t.history_hours) for t in TIERS.values()] == [
+        ("free", 100, 24), ("pro", 10_000, 720), ("enterprise", None, 2160)]
