@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,7 @@ def cmd_serve(args) -> int:
     config = ServerConfig(args.db, central_secrets(os.environ, regions),
                           args.max_body_bytes, args.body_timeout)
     host, port = parse_listen(args.listen)
+    open_db(args.db).close()  # create and migrate before listening: fail fast, ready when up
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -80,8 +82,15 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def open_db(path: Path) -> sqlite3.Connection:
+    try:
+        return db.connect(path)
+    except sqlite3.Error as exc:
+        raise IngestError(f"{path}: {exc}") from None
+
+
 def cmd_import(args) -> int:
-    conn = db.connect(args.db)
+    conn = open_db(args.db)
     try:
         stored, duplicates = import_jsonl(conn, args.file, time.time())
     finally:
@@ -97,7 +106,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_prune(args) -> int:
-    conn = db.connect(args.db)
+    conn = open_db(args.db)
     try:
         raw, hourly = prune(conn, time.time(), Retention(args.raw_days, args.hourly_days))
     finally:
