@@ -12,6 +12,8 @@ round(loss_ratio * LOSS_BLOCK) packets of every LOSS_BLOCK sent to an address wi
 protocol (so tcp probes do not eat the icmp probes' share), at random places:
 random like real loss, but a 50-sample test sees the configured ratio within 4 points instead
 of binomial noise (±6 points at one sigma) that would fail a perfect collector.
+Each flow (address and protocol) draws from its own generator seeded from LAB_SEED, so a
+flow's jitter and loss do not depend on what else crosses the lab.
 SIGHUP re-reads CONFIG, so a test can change a link live.
 
 Every packet is held independently: due times sit in a heap, so a 150 ms packet never delays a
@@ -74,8 +76,9 @@ def restore_ttl(packet: bytes) -> bytes:
 
 
 class Delayer:
-    def __init__(self, fd: int, config_path: str, rng: random.Random):
-        self.fd, self.config_path, self.rng = fd, config_path, rng
+    def __init__(self, fd: int, config_path: str, seed: str):
+        self.fd, self.config_path, self.seed = fd, config_path, seed
+        self.rngs: dict[bytes, random.Random] = {}
         self.config = load_config(config_path)
         self.heap: list[tuple[float, int, bytes]] = []
         self.seq = 0
@@ -85,13 +88,18 @@ class Delayer:
         self.config = load_config(self.config_path)
         self.drops.clear()
 
+    def rng(self, flow: bytes) -> random.Random:
+        if flow not in self.rngs:
+            self.rngs[flow] = random.Random(f"{self.seed}/{flow.hex()}")
+        return self.rngs[flow]
+
     def dropped(self, flow: bytes, loss_ratio: float) -> bool:
         """Whether the next packet of flow (address and protocol) is lost (see LOSS_BLOCK)."""
         flags = self.drops.get(flow)
         if not flags:
             lost = round(loss_ratio * LOSS_BLOCK)
             flags = [True] * lost + [False] * (LOSS_BLOCK - lost)
-            self.rng.shuffle(flags)
+            self.rng(flow).shuffle(flags)
             self.drops[flow] = flags
         return flags.pop()
 
@@ -104,10 +112,11 @@ class Delayer:
             os.write(self.fd, restore_ttl(packet))
             return
         delay_s, jitter_s, loss_ratio = rule
-        if loss_ratio and self.dropped(packet[16:20] + packet[9:10], loss_ratio):
+        flow = packet[16:20] + packet[9:10]
+        if loss_ratio and self.dropped(flow, loss_ratio):
             return
         if jitter_s:
-            delay_s = max(0.0, delay_s + self.rng.uniform(-jitter_s, jitter_s))
+            delay_s = max(0.0, delay_s + self.rng(flow).uniform(-jitter_s, jitter_s))
         self.seq += 1
         heapq.heappush(self.heap, (arrived_s + delay_s, self.seq, packet))
 
@@ -153,7 +162,7 @@ def claim_realtime_priority() -> None:
 def main(argv: list[str]) -> None:
     tun_name, config_path = argv
     claim_realtime_priority()
-    delayer = Delayer(open_tun(tun_name), config_path, random.Random(int(os.environ.get("LAB_SEED", "7"))))
+    delayer = Delayer(open_tun(tun_name), config_path, os.environ.get("LAB_SEED", "7"))
     signal.signal(signal.SIGHUP, delayer.reload)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("ready", flush=True)
