@@ -23,9 +23,14 @@ TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(scope="module")
-def site(public_dir):
-    exe = need_tool("chromium", "chromium")
-    with static_server(public_dir) as base, chromium(exe) as browser:
+def browser():
+    with chromium(need_tool("chromium", "chromium")) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def site(public_dir, browser):
+    with static_server(public_dir) as base:
         yield base, browser
 
 
@@ -150,9 +155,8 @@ def test_playground_fills_path_parameters_and_sends_keyed_endpoints_to_the_api_b
     assert watch.problems == []
 
 
-def test_the_site_works_from_a_subpath_of_the_host(public_dir):
-    exe = need_tool("chromium", "chromium")
-    with static_server(public_dir.parent) as base, chromium(exe) as browser:
+def test_the_site_works_from_a_subpath_of_the_host(public_dir, browser):
+    with static_server(public_dir.parent) as base:
         for path in ("index.html", PAGES["dashboard"], PAGES["target"], PAGES["playground"]):
             page = browser.new_context().new_page()
             watch = PageWatch(page)
@@ -166,13 +170,12 @@ def test_the_site_works_from_a_subpath_of_the_host(public_dir):
             assert watch.problems == [], path
 
 
-def test_playground_served_by_the_proxy_calls_a_keyed_endpoint_with_and_without_a_key(public_dir):
-    exe = need_tool("chromium", "chromium")
+def test_playground_served_by_the_proxy_calls_a_keyed_endpoint_with_and_without_a_key(public_dir, browser):
     env = {"NETTRACE_KEY_PEPPER": "site-test-pepper-" + "p" * 48}
     db = public_dir.parent / "central.sqlite"
     key = re.search(r"nt_[A-Za-z0-9_-]+", run_nettrace(
         ["keys", "create", "--tier", "free", "--owner", "site-test", "--db", str(db)], env).stdout).group(0)
-    with proxy_server(public_dir, public_dir.parent / "private", db, env) as base, chromium(exe) as browser:
+    with proxy_server(public_dir, public_dir.parent / "private", db, env) as base:
         page = browser.new_context().new_page()
         page.goto(base + PAGES["playground"], wait_until="load")
         page.wait_for_selector("#pg:not([hidden])", timeout=TIMEOUT_MS)
