@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 import pytest
 
@@ -65,3 +66,22 @@ def test_resolver_address_forms(text, address):
 def test_bad_resolver_address_is_a_setup_error(text):
     with pytest.raises(CollectError):
         resolver_address(text)
+
+
+def test_query_time_comes_from_the_kernel_stamp_while_the_event_loop_is_blocked():
+    block_s = 0.3
+
+    async def query_while_the_loop_is_blocked(port: int) -> tuple:
+        async def hog() -> None:
+            await asyncio.sleep(0.02)  # the query is out; the answer comes while we block
+            time.sleep(block_s)
+
+        started = time.monotonic()
+        opts = ProbeOptions(dns_server=f"{LOCALHOST}:{port}")
+        m, _ = await asyncio.gather(dns.probe(Target(NAME, "x", "CDN & DNS"), opts), hog())
+        return m, time.monotonic() - started
+
+    with serving("dns", str(DELAY_MS), NAME, *ANSWER) as port:
+        m, wall_s = asyncio.run(query_while_the_loop_is_blocked(port))
+    assert block_s <= wall_s < block_s + DELAY_MS / 1000
+    assert DELAY_MS <= m.samples_ms[0] < DELAY_MS + SLACK_MS

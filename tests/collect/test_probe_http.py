@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -79,3 +80,23 @@ def test_status_line_parses(line, status):
 def test_non_http_first_line_is_refused(line):
     with pytest.raises(http.BadResponse):
         http.parse_status(line)
+
+
+def test_ttfb_comes_from_the_kernel_stamp_not_from_when_a_blocked_event_loop_wakes():
+    block_s = 0.4
+
+    async def probe_while_the_loop_is_blocked(port: int) -> tuple:
+        async def hog() -> None:
+            await asyncio.sleep(0.02)  # the request is out; the answer comes while we block
+            time.sleep(block_s)  # a real stall, as 100 handshakes in one round would cause
+
+        started = time.monotonic()
+        url = f"http://{LOCALHOST}:{port}/"
+        m, _ = await asyncio.gather(http.probe(target(url), ProbeOptions()), hog())
+        return m, time.monotonic() - started
+
+    with serving("http", str(DELAY_MS), "200") as port:
+        m, wall_s = asyncio.run(probe_while_the_loop_is_blocked(port))
+    # the answer arrived during the stall: it did not wait for the stall to end before sending
+    assert block_s <= wall_s < block_s + DELAY_MS / 1000
+    assert DELAY_MS <= m.samples_ms[0] < DELAY_MS + SLACK_MS

@@ -107,3 +107,4 @@ def test_our_own_echo_requests_and_foreign_errors_are_ignored():
     assert echo.parse_icmp(request, has_ip_header=True) is None
     assert echo.parse_icmp(unreachable, has_ip_header=True) is None
     assert echo.parse_icmp(b"\x45", has_ip_header=True) is None
+
