@@ -116,3 +116,16 @@ def test_the_command_line_entry_reports_a_refusal_with_exit_2(tmp_path, repo, ca
     assert "no build output" in capsys.readouterr().err
     assert main([str(make_build(tmp_path / "b")), "--repo", str(repo)]) == 0
     assert git(repo, "rev-list", "--count", "gh-pages") == "1"
+
+
+def test_a_bare_publishing_repository_as_on_the_central_machine_works_with_prune(tmp_path):
+    pages = tmp_path / "pages"
+    git(tmp_path, "init", "-q", "--bare", str(pages))  # what fly/entrypoint.sh creates on /data
+    remote = tmp_path / "github.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(pages, "remote", "add", "origin", str(remote))
+    for i in range(3):
+        publish_site(make_build(tmp_path / f"b{i}", generated=f"round-{i}"), pages, prune=True)
+    assert git(pages, "rev-list", "--count", "gh-pages") == "1"
+    assert git(remote, "rev-list", "--count", "gh-pages") == "1"
+    assert "round-2" in git(remote, "show", "gh-pages:api/v1/index.json")

@@ -145,6 +145,15 @@ def test_a_region_secret_missing_on_one_side_is_remade_on_both(flyctl):
     assert f"flyctl secrets deploy --app {CENTRAL}".replace("flyctl", str(flyctl)) in done.stdout
 
 
+def test_pages_credentials_are_set_on_central_by_name_only():
+    done = run_deploy("--dry-run", env={"FLYCTL": NO_FLYCTL, "NETTRACE_PAGES_TOKEN": "tok-do-not-print",
+                                        "NETTRACE_PAGES_REMOTE": "https://github.com/o/r.git"})
+    assert done.returncode == 0, done.stderr
+    assert (f"{NO_FLYCTL} secrets import --app {CENTRAL} --stage  "
+            "# stdin: NETTRACE_PAGES_REMOTE NETTRACE_PAGES_TOKEN") in commands(done.stdout)
+    assert "tok-do-not-print" not in done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--bogus"], 64, "unknown argument '--bogus'"),
     (["--only", "everything"], 64, "expected central or collectors"),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.dev_cycle import mapped_tests, module_name
+
 ROOT = Path(__file__).resolve().parents[2]
 DEV_CYCLE = ROOT / "tools" / "dev_cycle.py"
 LOG_TEST = """
@@ -69,6 +71,26 @@ def dev_cycle(repo: Path, *args: str) -> tuple[int, str, list[str]]:
                           capture_output=True, text=True, timeout=120)
     ran = log.read_text().split() if log.exists() else []
     return done.returncode, done.stdout + done.stderr, ran
+
+
+@pytest.mark.parametrize("changed, expected", [
+    ("pkg/probes/tcp.py", ["tests/pkg/test_client.py", "tests/pkg/test_tcp.py"]),
+    ("pkg/other.py", ["tests/pkg/test_other.py"]),
+    ("pkg/probes/__init__.py", ["tests/pkg/test_client.py", "tests/pkg/test_tcp.py"]),
+    ("tests/pkg/test_other.py", ["tests/pkg/test_other.py"]),
+    ("tests/logbook.py", ["tests/pkg/test_client.py", "tests/pkg/test_other.py",
+                          "tests/pkg/test_tcp.py"]),
+    ("tests/pkg/conftest.py", ["tests/pkg/test_client.py", "tests/pkg/test_other.py",
+                               "tests/pkg/test_tcp.py"]),
+    ("setup.py", []),
+])
+def test_the_mapping_rule_picks_the_named_test_and_direct_importers(repo, changed, expected):
+    assert [str(p) for p in mapped_tests(repo, [Path(changed)])] == expected
+
+
+def test_module_names_follow_the_path():
+    assert module_name(Path("collect/probes/tcp.py")) == "collect.probes.tcp"
+    assert module_name(Path("collect/probes/__init__.py")) == "collect.probes"
 
 
 def test_no_change_compiles_and_runs_nothing(repo):
