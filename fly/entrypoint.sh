@@ -5,6 +5,7 @@
 set -eu
 data="${NETTRACE_DATA_DIR:-/data}"
 app="${NETTRACE_APP_DIR:-/app}"
+user="${NETTRACE_USER:-nettrace}"  # the central service's account (the Dockerfile creates it)
 
 need() {  # need NAME: the variable must be set and non-empty
   eval "value=\${$1:-}"
@@ -33,24 +34,28 @@ case "$role" in
     for code in $(python -c "import sys, tomllib; print(*tomllib.load(open(sys.argv[1], 'rb'))['regions'])" "$app/targets.toml"); do
       need "NETTRACE_SECRET_$(echo "$code" | tr '[:lower:]' '[:upper:]')"
     done
-    mkdir -p "$data/pages"
-    # The publishing repository: bare, kept on the volume so pushes send only what changed.
-    [ -f "$data/pages/HEAD" ] || git init -q --bare "$data/pages"
+    # Publishing to gh-pages only when a remote is given: a bare repository on the volume, so
+    # each push sends only what changed. Root runs git here on a folder the service user owns.
+    set --
     if [ -n "${NETTRACE_PAGES_REMOTE:-}" ]; then
-      git -C "$data/pages" remote remove origin 2>/dev/null || true
-      git -C "$data/pages" remote add origin "$NETTRACE_PAGES_REMOTE"
+      pages="$data/pages"
+      [ -f "$pages/HEAD" ] || git init -q --bare "$pages"
+      git -c safe.directory="$pages" -C "$pages" remote remove origin 2>/dev/null || true
+      git -c safe.directory="$pages" -C "$pages" remote add origin "$NETTRACE_PAGES_REMOTE"
       # The token stays in the environment (a Fly secret), never in the repository's config.
       # shellcheck disable=SC2016
-      git -C "$data/pages" config credential.helper \
+      git -c safe.directory="$pages" -C "$pages" config credential.helper \
         '!f() { echo username=x-access-token; echo "password=$NETTRACE_PAGES_TOKEN"; }; f'
+      set -- --publish-repo "$pages"
     fi
-    chown -R nettrace:nettrace "$data"  # Fly mounts the volume owned by root
+    mkdir -p "$data"
+    chown -R "$user:" "$data"  # Fly mounts the volume owned by root
     # --host :: listens dual-stack: IPv4 from Fly's proxy, IPv6 from the collectors (6PN).
-    exec setpriv --reuid=nettrace --regid=nettrace --init-groups --bounding-set=-all \
+    exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups --bounding-set=-all \
       --inh-caps=-all --no-new-privs -- env HOME="$data" \
       nettrace run --central --targets "$app/targets.toml" --state "$data" \
         --public "$data/public" --private "$data/private" --host :: \
-        --port 8700 --ingest-port 8701 --publish-repo "$data/pages"
+        --port 8700 --ingest-port 8701 "$@"
     ;;
   *)
     echo "entrypoint: unknown role '$role' (expected collector or central)" >&2

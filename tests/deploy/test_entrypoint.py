@@ -3,6 +3,7 @@ as uid 0 holding CAP_NET_RAW and nothing else (in a network namespace the test m
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -87,3 +88,30 @@ def test_the_collector_role_runs_nettrace_collect_as_root_with_only_cap_net_raw(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
+
+
+def git_config(repo: Path, key: str) -> str:
+    done = subprocess.run(["git", "-c", f"safe.directory={repo}", "-C", str(repo), "config", key],
+                          capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def test_central_sets_up_the_pages_repository_on_every_boot_without_storing_the_token(tmp_path):
+    need_root()  # chown to the service account, as on the Fly volume
+    values = {f"NETTRACE_SECRET_{r}": "s" for r in ("EWR", "ORD", "LHR", "FRA", "SIN", "NRT", "BOM")}
+    env = entry_env(tmp_path, NETTRACE_KEY_PEPPER="p", NETTRACE_USER="nobody",
+                    NETTRACE_PAGES_TOKEN="token-stays-in-env", **values)
+    pages = tmp_path / "data" / "pages"
+    # Two boots: the second finds the repository owned by the service account (git's ownership
+    # check would stop root without safe.directory) and a changed remote.
+    for remote in ("https://github.com/o/first.git", "https://github.com/o/second.git"):
+        # The final exec of `nettrace run` as nobody may fail here (this venv's interpreter can
+        # sit under /root); the setup before it is what this test checks.
+        done = run_entry({**env, "NETTRACE_PAGES_REMOTE": remote}, "central")
+        assert "dubious ownership" not in done.stderr and "fatal:" not in done.stderr, done.stderr
+        assert git_config(pages, "remote.origin.url") == remote
+    assert git_config(pages, "core.bare") == "true"
+    assert "$NETTRACE_PAGES_TOKEN" in git_config(pages, "credential.helper")
+    assert "token-stays-in-env" not in (pages / "config").read_text()
+    nobody = pwd.getpwnam("nobody").pw_uid
+    assert pages.stat().st_uid == nobody == (tmp_path / "data").stat().st_uid
