@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from proxy.export import FORMATS
 from proxy.files import PROMETHEUS_TYPE
-from proxy.params import MAX_PARAM_CHARS
-from proxy.tiers import COMPARE, EXPORT, LATENCY, MAX_HISTORY_HOURS, RANKINGS, ROUTES, SIGNALS, STREAM, tier_for_feature
+from proxy.params import MAX_COMPARE, MAX_PARAM_CHARS
+from proxy.tiers import (COMPARE, EXPORT, LATENCY, MAX_HISTORY_HOURS, RANKINGS, ROUTES, SIGNALS,
+                          TIERS, tier_for_feature)
 
+_HOST_RE = "[A-Za-z0-9][A-Za-z0-9-]*(\\.[A-Za-z0-9-]+)+"
 _HOST = {"name": "host", "in": "path", "required": True,
-         "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*(\\.[A-Za-z0-9-]+)+$",
-                    "maxLength": 253}, "example": "api.binance.com"}
+         "schema": {"type": "string", "pattern": f"^{_HOST_RE}$", "maxLength": 253},
+         "example": "api.binance.com"}
 _INT = {"type": "string", "pattern": "^[0-9]+$"}
 _QUOTA_HEADERS = {
     name: {"description": text, "schema": schema} for name, text, schema in (
@@ -18,6 +20,15 @@ _QUOTA_HEADERS = {
         ("X-RateLimit-Used", "calls counted today", _INT),
         ("RateLimit-Policy", "IETF draft: \"daily\";q=LIMIT;w=86400", {"type": "string"}),
         ("RateLimit", "IETF draft: \"daily\";r=REMAINING;t=SECONDS", {"type": "string"}))}
+
+
+STREAM_DOC = (
+    "Send `Authorization: Bearer nt_...`. Quotas count per key per UTC day. Not an HTTP "
+    "operation, so not under paths: `GET /api/v1/stream` is a WebSocket (enterprise, same "
+    "header; 401/403/429 as JSON before the upgrade) that sends `{\"type\": \"subscribed\"}`, "
+    "then one `{\"type\": \"round\", \"region\", \"round_id\", \"round_ts\", \"results\": [...]}` "
+    "per region and round as they are ingested (results in the wire form of the export's "
+    "JSON lines); a plain GET answers 426.")
 
 
 def _ref(name: str) -> dict:
@@ -48,13 +59,11 @@ def _free(summary: str, content_type: str, parameters: list | None = None) -> di
 
 def _paths() -> dict:
     text = {"type": "string", "maxLength": MAX_PARAM_CHARS}
+    instant = {"type": "string", "format": "date-time", "maxLength": MAX_PARAM_CHARS}
     hours = {"name": "hours", "in": "query", "schema": {"type": "integer", "minimum": 1,
              "maximum": MAX_HISTORY_HOURS}, "description": "window, capped by the tier's history"}
     export_ok = {"description": "results streamed oldest round first", "headers": _QUOTA_HEADERS,
                  "content": {t: {"schema": {"type": "string"}} for t in FORMATS.values()}}
-    stream = _keyed("WebSocket: each ingested round's results", STREAM, [])
-    stream["get"]["responses"].pop("200")
-    stream["get"]["responses"]["426"] = _ref("Upgrade")
     return {
         "/api/v1/": _free("the API docs: every endpoint, its tier and an example", "application/json"),
         "/api/v1/openapi.json": _free("this description", "application/json"),
@@ -68,13 +77,15 @@ def _paths() -> dict:
         "/api/v1/routes/{host}": _keyed("hop lists and route changes per region", ROUTES, [_HOST]),
         "/api/v1/compare": _keyed("several targets side by side", COMPARE, [
             {"name": "targets", "in": "query", "required": True, "example": "a.com,b.com",
-             "schema": {"type": "string", "pattern": "^[A-Za-z0-9.,-]+$", "maxLength": MAX_PARAM_CHARS}}]),
+             "schema": {"type": "string", "pattern": f"^{_HOST_RE}(,{_HOST_RE}){{0,{MAX_COMPARE - 1}}}$",
+                        "maxLength": MAX_PARAM_CHARS}}]),
         "/api/v1/export": _keyed("bulk export of stored results", EXPORT, [
-            {"name": "from", "in": "query", "schema": text, "description": "unix s or ISO 8601"},
-            {"name": "to", "in": "query", "schema": text, "description": "unix s or ISO 8601"},
+            {"name": "from", "in": "query", "schema": instant, "description": "RFC 3339 or unix "
+             "seconds; default 24 h before to; never before the tier's history"},
+            {"name": "to", "in": "query", "schema": instant, "description": "RFC 3339 or unix "
+             "seconds; default now"},
             {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS)}}],
             export_ok),
-        "/api/v1/stream": stream,
         "/metrics": _free("Prometheus text", PROMETHEUS_TYPE.split(";")[0]),
         "/widget/{host}": _free("the latency badge", "image/svg+xml", [_HOST]),
     }
@@ -85,7 +96,7 @@ def _responses() -> dict:
     out = {name: {"description": text, "content": error} for name, text in (
         ("BadRequest", "a bad parameter or path"), ("Unauthorized", "missing, malformed, unknown "
          "or revoked key"), ("Forbidden", "the key's tier is too low (required_tier names it)"),
-        ("NotFound", "unknown target, category or file"), ("Upgrade", "use a WebSocket"))}
+        ("NotFound", "unknown target, category or file"))}
     out["TooMany"] = {"description": "the daily quota is spent", "content": error,
                       "headers": {"Retry-After": {"schema": _INT}, **_QUOTA_HEADERS}}
     out["NotModified"] = {"description": "the If-None-Match ETag still matches"}
@@ -96,14 +107,13 @@ def build_spec() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "NetTrace API (keyed proxy)", "version": "1.0.0",
-                 "description": "Send `Authorization: Bearer nt_...`. Quotas count per key per "
-                                "UTC day."},
+                 "description": STREAM_DOC},
         "paths": _paths(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "responses": _responses(),
             "schemas": {"Error": {"type": "object", "required": ["error", "detail"], "properties": {
                 "error": {"type": "string"}, "detail": {"type": "string"},
-                "required_tier": {"type": "string", "enum": ["pro", "enterprise"]}}}},
+                "required_tier": {"type": "string", "enum": list(TIERS)}}}},
         },
     }

@@ -1,6 +1,7 @@
 """Query and path parameters, validated before any call is charged: absurd values are a 400."""
 from __future__ import annotations
 
+import calendar
 import re
 
 from starlette.requests import HTTPConnection
@@ -23,8 +24,8 @@ def text(conn: HTTPConnection, name: str, default: str | None = None) -> str | N
     value = conn.query_params.get(name)
     if value is None:
         return default
-    if len(value) > MAX_PARAM_CHARS or "\x00" in value:
-        raise ApiError(400, "bad_parameter", f"{name} is too long or holds a NUL")
+    if len(value) > MAX_PARAM_CHARS:
+        raise ApiError(400, "bad_parameter", f"{name} is longer than {MAX_PARAM_CHARS} characters")
     return value
 
 
@@ -38,11 +39,34 @@ def integer(conn: HTTPConnection, name: str, default: int, low: int, high: int) 
 
 
 def host_list(conn: HTTPConnection, name: str) -> tuple[str, ...]:
-    """2 to MAX_COMPARE distinct host names, comma-separated."""
+    """1 to MAX_COMPARE distinct host names, comma-separated (repeats count once)."""
     raw = text(conn, name)
     if raw is None:
         raise ApiError(400, "bad_parameter", f"{name} is required, e.g. {name}=a.com,b.com")
     items = tuple(dict.fromkeys(h.strip().lower() for h in raw.split(",") if h.strip()))
-    if not 2 <= len(items) <= MAX_COMPARE:
-        raise ApiError(400, "bad_parameter", f"{name} needs 2 to {MAX_COMPARE} distinct hosts")
+    if not 1 <= len(items) <= MAX_COMPARE:
+        raise ApiError(400, "bad_parameter", f"{name} takes 1 to {MAX_COMPARE} distinct hosts")
     return tuple(host(h) for h in items)
+
+
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[Tt ](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
+                      r"([Zz]|[+-]\d\d:\d\d)?)?")
+_UNIX = re.compile(r"-?[0-9]{1,11}")
+
+
+def instant(conn: HTTPConnection, name: str, default: int) -> int:
+    """Unix seconds from unix seconds or RFC 3339 (a date, or a date-time with Z or an offset;
+    no offset means UTC); ApiError 400 for anything else."""
+    raw = text(conn, name)
+    if raw is None:
+        return default
+    if _UNIX.fullmatch(raw):
+        return int(raw)
+    m = _RFC3339.fullmatch(raw)
+    if m is None:
+        raise ApiError(400, "bad_parameter", f"{name} must be unix seconds or RFC 3339, "
+                       "e.g. 2026-11-25T00:00:00Z")
+    fields = [int(g or 0) for g in m.groups()[:6]]
+    zone = m.group(7) or "Z"
+    offset_s = 0 if zone in "Zz" else int(zone[0] + "1") * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return calendar.timegm((*fields, 0, 0, 0)) - offset_s

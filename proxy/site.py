@@ -8,6 +8,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
+from proxy import params
 from proxy.errors import ApiError
 from proxy.files import Blob, FileCache, blob_response, safe_relpath
 
@@ -42,10 +43,16 @@ class Site:
 
     async def widget(self, request: Request) -> Response:
         """/widget/{host} and /widget/{host}/{region} are the .svg badges; .svg/.png as named."""
-        rel = safe_relpath(request.path_params["rest"])
-        if not rel.endswith(BADGE_SUFFIXES):
-            rel += ".svg"
-        return self._serve(request, f"widget/{rel}")
+        *host, last = request.path_params["rest"].split("/")
+        stem, suffix = next(((last[:-len(s)], s) for s in BADGE_SUFFIXES if last.endswith(s)),
+                            (last, ".svg"))
+        if len(host) > 1:
+            raise ApiError(404, "not_found", "badges are /widget/{host} or /widget/{host}/{region}")
+        if host:
+            rel = f"{params.host(host[0])}/{safe_relpath(stem)}"
+        else:
+            rel = params.host(stem)
+        return self._serve(request, f"widget/{rel}{suffix}")
 
     async def file(self, request: Request) -> Response:
         path = request.path_params["rest"]

@@ -71,7 +71,9 @@ def test_export_jsonl_round_trips_through_the_ingest_validator(tmp_path):
     fixture = make_db(tmp_path)
     public, private = write_site(tmp_path)
     key = new_key(fixture.path, "enterprise")
-    proc = ProxyProcess(public, private, fixture.path).start()
+    clock = tmp_path / "clock"
+    clock.write_text(str(fixture.round_ts))  # the fixture's fixed dates stay inside 90 days
+    proc = ProxyProcess(public, private, fixture.path, clock_file=clock).start()
     try:
         end = fixture.round_ts
         params = {"from": str(end - 86400), "to": str(end + ROUND_S)}
