@@ -81,6 +81,8 @@ class TargetPage:
     routes: tuple[RouteItem, ...]
     signals: tuple[SignalItem, ...]
     tls: TlsItem | None
+    badge_svg: str  # paths relative to public/, from the model
+    region_badges: tuple[tuple[str, str], ...]  # (region, path)
     badge_markdown: str
     badge_html: str
     social_url: str
@@ -158,6 +160,8 @@ def build_target_page(target: TargetView, model, names: dict[str, str]) -> Targe
         routes=tuple(build_route(tr.region, tr.route) for tr in target.regions),
         signals=signals,
         tls=build_tls(target),
+        badge_svg=target.badge_svg,
+        region_badges=tuple((tr.region, tr.badge_svg) for tr in target.regions),
         badge_markdown=f"[![NetTrace latency]({badge})]({page})",
         badge_html=f'<a href="{page}"><img src="{badge}" alt="NetTrace latency" height="20"></a>',
         social_url=f"../../{social_path(target.host)}",
