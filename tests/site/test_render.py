@@ -99,3 +99,23 @@ def test_every_target_page_of_the_110_target_site_fits_80_kb_gzip_with_css_and_j
     assert len(sizes) == 110
     print(f"target page: max {max(sizes) / 1024:.1f} KB gzip with CSS and JS")
     assert max(sizes) <= TARGET_BUDGET_GZ
+
+
+def test_every_page_has_landmarks_labels_and_text_alternatives(public_dir):
+    for path, data in html_pages(public_dir).items():
+        tree = parse_strict(data)
+
+        def tags(name: str, tree=tree) -> list:
+            return list(tree.iter(f"{NS}{name}"))
+        assert [len(tags(t)) for t in ("main", "h1", "header", "footer")] == [1, 1, 1, 1], path
+        assert all(img.get("alt") for img in tags("img")), path
+        ids = ids_of(tree)
+        for svg in tree.iter("{http://www.w3.org/2000/svg}svg"):
+            if svg.get("role") == "img":
+                named_by = (svg.get("aria-labelledby") or "").split()
+                assert svg.get("aria-label") or (named_by and set(named_by) <= ids), path
+        labelled = {label.get("for") for label in tags("label")}
+        for field in tags("input") + tags("select") + tags("textarea"):
+            assert field.get("type") == "radio" or field.get("id") in labelled, f"{path}: {field.get('id')}"
+        for table in tags("table"):
+            assert list(table.iter(f"{NS}th")), f"{path}: table without headers"
