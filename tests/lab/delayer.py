@@ -18,13 +18,19 @@ SIGHUP re-reads CONFIG, so a test can change a link live.
 
 Every packet is held independently: due times sit in a heap, so a 150 ms packet never delays a
 5 ms one. Timers wake late, so the loop sleeps until SPIN_S before the next due time and spins
-the rest, reading new packets while it spins so their arrival times stay exact. The kernel
+the rest, reading new packets while it spins. A packet's hold starts when the kernel queued it
+on the TUN (stamped by a packet socket on the device), not when this process woke to read it:
+that wake-up takes 0.05-0.3 ms depending on how busy the machine is. Every delayed packet is
+held BASE_HOLD_S more, so a 0 ms target is released by the same precise spin as the others and
+the lab's overhead (measured on a 0 ms target) is the same for all delays. The kernel
 decrements TTL once into the TUN and once out of it: we add one back (and fix the header
 checksum) or traceroute would show the router twice.
 Prints "ready" on stdout once the device exists.
 """
 from __future__ import annotations
 
+import collections
+import errno
 import fcntl
 import heapq
 import json
@@ -43,12 +49,26 @@ SPIN_S = 0.0003  # wake this long before a packet is due, then spin: select wake
 MAX_PACKET = 65535
 LOSS_BLOCK = 20
 RT_PRIORITY = 50
+BASE_HOLD_S = 0.0005  # longer than the delayer's worst wake-up, so every release is a spin
+ETH_P_ALL, PACKET_OUTGOING = 0x0003, 4
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python lacks the name
+MATCH_BYTES = 40  # IP header and the start of ICMP/TCP: identifies a packet in the tap queue
 
 
 def open_tun(name: str) -> int:
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
     return fd
+
+
+def open_tap(tun_name: str) -> socket.socket:
+    """A packet socket that sees each packet the kernel queues on the TUN, with its time."""
+    tap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    tap.bind((tun_name, ETH_P_ALL))
+    tap.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    tap.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    tap.setblocking(False)
+    return tap
 
 
 def load_config(path: str) -> dict[bytes, tuple[float, float, float]]:
@@ -76,8 +96,9 @@ def restore_ttl(packet: bytes) -> bytes:
 
 
 class Delayer:
-    def __init__(self, fd: int, config_path: str, seed: str):
-        self.fd, self.config_path, self.seed = fd, config_path, seed
+    def __init__(self, fd: int, tap: socket.socket, config_path: str, seed: str):
+        self.fd, self.tap, self.config_path, self.seed = fd, tap, config_path, seed
+        self.queued: collections.deque[tuple[bytes, float]] = collections.deque()
         self.rngs: dict[bytes, random.Random] = {}
         self.config = load_config(config_path)
         self.heap: list[tuple[float, int, bytes]] = []
@@ -118,22 +139,44 @@ class Delayer:
         if jitter_s:
             delay_s = max(0.0, delay_s + self.rng(flow).uniform(-jitter_s, jitter_s))
         self.seq += 1
-        heapq.heappush(self.heap, (arrived_s + delay_s, self.seq, packet))
+        heapq.heappush(self.heap, (arrived_s + BASE_HOLD_S + delay_s, self.seq, packet))
 
     def drain(self) -> None:
-        """Read every packet waiting on the TUN, each stamped when read."""
+        """Read every packet waiting on the TUN, each with the time the kernel queued it."""
         while True:
             try:
                 packet = os.read(self.fd, MAX_PACKET)
             except BlockingIOError:
                 return
-            self.admit(packet, time.monotonic())
+            self.admit(packet, self.queued_at(packet))
+
+    def queued_at(self, packet: bytes) -> float:
+        """The tap's kernel stamp of packet (time.time() seconds); the read time if the tap
+        lost it (its queue overflowed)."""
+        while True:
+            try:
+                data, ancdata, _, address = self.tap.recvmsg(MATCH_BYTES, socket.CMSG_SPACE(16))
+            except BlockingIOError:
+                break
+            except OSError as exc:  # bound while the device was down: reported once
+                if exc.errno != errno.ENETDOWN:
+                    raise
+                continue
+            if address[2] == PACKET_OUTGOING and ancdata:  # not the packets we wrote back
+                sec, nsec = struct.unpack("@qq", ancdata[0][2][:16])
+                self.queued.append((data, sec + nsec / 1e9))
+        key = packet[:MATCH_BYTES]
+        while self.queued:
+            data, stamp = self.queued.popleft()
+            if data == key:
+                return stamp
+        return time.time()
 
     def release_due(self) -> None:
         """Write every packet due within SPIN_S, spinning (and reading) until each is due."""
-        while self.heap and self.heap[0][0] - time.monotonic() <= SPIN_S:
+        while self.heap and self.heap[0][0] - time.time() <= SPIN_S:
             due_s = self.heap[0][0]
-            while time.monotonic() < due_s:
+            while time.time() < due_s:
                 self.drain()
             _, _, packet = heapq.heappop(self.heap)
             os.write(self.fd, restore_ttl(packet))
@@ -142,7 +185,7 @@ class Delayer:
         while True:
             timeout_s = None
             if self.heap:
-                timeout_s = max(0.0, self.heap[0][0] - time.monotonic() - SPIN_S)
+                timeout_s = max(0.0, self.heap[0][0] - time.time() - SPIN_S)
             ready, _, _ = select.select([self.fd], [], [], timeout_s)
             if ready:
                 self.drain()
@@ -162,7 +205,8 @@ def claim_realtime_priority() -> None:
 def main(argv: list[str]) -> None:
     tun_name, config_path = argv
     claim_realtime_priority()
-    delayer = Delayer(open_tun(tun_name), config_path, os.environ.get("LAB_SEED", "7"))
+    fd = open_tun(tun_name)
+    delayer = Delayer(fd, open_tap(tun_name), config_path, os.environ.get("LAB_SEED", "7"))
     signal.signal(signal.SIGHUP, delayer.reload)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("ready", flush=True)

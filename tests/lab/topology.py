@@ -5,8 +5,10 @@
                     └── r2 ──────────── targets     2-hop targets 10.77.2.x (and moved 10.77.1.x)
 
 All traffic forwarded by r1 crosses its TUN device, where delayer.py holds each packet for the
-delay configured for its destination address (the injected ground truth). Replies pass the TUN
-undelayed, so a target's RTT is its delay plus the TUN's own cost (`Lab.overhead`).
+delay configured for its destination address (the injected ground truth), timed from when the
+kernel queued it. Replies pass the TUN undelayed, so a target's RTT is its delay plus the lab's
+overhead: the delayer's 0.5 ms base hold and two TUN crossings (~0.15 ms), measured on a 0 ms
+target with `Lab.overhead_ms` or, under the same load as a round, `Lab.measuring_overhead`.
 Every target host listens on TCP LAB_PORT. Addresses stay inside 10.77.0.0/16, inside the lab.
 """
 from __future__ import annotations
