@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 
-MAX_PATH_BYTES = 2048
-MAX_QUERY_BYTES = 4096
+# Far above what any valid request needs (handlers check each parameter), so only abuse meets them.
+MAX_PATH_BYTES = 8192
+MAX_QUERY_BYTES = 8192
 MAX_HEADER_BYTES = 8192  # one header line
 MAX_HEADERS_BYTES = 16384  # all of them
 MAX_HEADER_COUNT = 100

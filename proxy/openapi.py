@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from proxy.export import FORMATS
 from proxy.files import PROMETHEUS_TYPE
-from proxy.params import MAX_COMPARE, MAX_PARAM_CHARS
+from proxy.params import MAX_COMPARE, MAX_PARAM_CHARS, UNIX_PATTERN
 from proxy.tiers import (COMPARE, EXPORT, LATENCY, MAX_HISTORY_HOURS, RANKINGS, ROUTES, SIGNALS,
                           TIERS, tier_for_feature)
 
@@ -48,18 +48,21 @@ def _keyed(summary: str, feature: str, parameters: list, ok: dict | None = None)
         "responses": {"200": ok or _json_ok("the data", _QUOTA_HEADERS), "304": _ref("NotModified"),
                       **{s: _ref(n) for s, n in (("400", "BadRequest"), ("401", "Unauthorized"),
                                                  ("403", "Forbidden"), ("404", "NotFound"),
-                                                 ("429", "TooMany"))}}}}
+                                                 ("414", "TooLong"), ("429", "TooMany"),
+                                                 ("431", "TooLarge"))}}}}
 
 
 def _free(summary: str, content_type: str, parameters: list | None = None) -> dict:
     return {"get": {"summary": summary, "parameters": parameters or [], "responses": {
         "200": {"description": "the file", "content": {content_type: {"schema": {}}}},
-        "304": _ref("NotModified"), "400": _ref("BadRequest"), "404": _ref("NotFound")}}}
+        "304": _ref("NotModified"), "400": _ref("BadRequest"), "404": _ref("NotFound"),
+        "414": _ref("TooLong"), "431": _ref("TooLarge")}}}
 
 
 def _paths() -> dict:
     text = {"type": "string", "maxLength": MAX_PARAM_CHARS}
-    instant = {"type": "string", "format": "date-time", "maxLength": MAX_PARAM_CHARS}
+    instant = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
+                         {"type": "string", "pattern": f"^{UNIX_PATTERN}$"}]}
     hours = {"name": "hours", "in": "query", "schema": {"type": "integer", "minimum": 1,
              "maximum": MAX_HISTORY_HOURS}, "description": "window, capped by the tier's history"}
     export_ok = {"description": "results streamed oldest round first", "headers": _QUOTA_HEADERS,
@@ -96,7 +99,8 @@ def _responses() -> dict:
     out = {name: {"description": text, "content": error} for name, text in (
         ("BadRequest", "a bad parameter or path"), ("Unauthorized", "missing, malformed, unknown "
          "or revoked key"), ("Forbidden", "the key's tier is too low (required_tier names it)"),
-        ("NotFound", "unknown target, category or file"))}
+        ("NotFound", "unknown target, category or file"), ("TooLong", "a path or query over 8 KiB"),
+        ("TooLarge", "headers over 16 KiB, one over 8 KiB, or more than 100"))}
     out["TooMany"] = {"description": "the daily quota is spent", "content": error,
                       "headers": {"Retry-After": {"schema": _INT}, **_QUOTA_HEADERS}}
     out["NotModified"] = {"description": "the If-None-Match ETag still matches"}

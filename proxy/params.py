@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from datetime import datetime
 
 from starlette.requests import HTTPConnection
 
@@ -49,24 +50,30 @@ def host_list(conn: HTTPConnection, name: str) -> tuple[str, ...]:
     return tuple(host(h) for h in items)
 
 
-_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[Tt ](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
-                      r"([Zz]|[+-]\d\d:\d\d)?)?")
-_UNIX = re.compile(r"-?[0-9]{1,11}")
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
+                      r"([Zz]|[+-](\d\d):(\d\d)))?")
+UNIX_PATTERN = "-?[0-9]{1,11}"
 
 
 def instant(conn: HTTPConnection, name: str, default: int) -> int:
-    """Unix seconds from unix seconds or RFC 3339 (a date, or a date-time with Z or an offset;
-    no offset means UTC); ApiError 400 for anything else."""
+    """Unix seconds from unix seconds, an RFC 3339 date-time (with Z or an offset) or a date
+    (midnight UTC); ApiError 400 for anything else."""
     raw = text(conn, name)
     if raw is None:
         return default
-    if _UNIX.fullmatch(raw):
+    if re.fullmatch(UNIX_PATTERN, raw):
         return int(raw)
     m = _RFC3339.fullmatch(raw)
-    if m is None:
-        raise ApiError(400, "bad_parameter", f"{name} must be unix seconds or RFC 3339, "
-                       "e.g. 2026-11-25T00:00:00Z")
-    fields = [int(g or 0) for g in m.groups()[:6]]
-    zone = m.group(7) or "Z"
-    offset_s = 0 if zone in "Zz" else int(zone[0] + "1") * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    return calendar.timegm((*fields, 0, 0, 0)) - offset_s
+    try:
+        if m is None:
+            raise ValueError(raw)
+        y, mo, d, h, mi, sec = (int(g or 0) for g in m.groups()[:6])
+        datetime(y, mo, d, h, mi, min(sec, 59))  # validates the calendar; 60 is a leap second
+        off_h, off_m = int(m.group(8) or 0), int(m.group(9) or 0)
+        if off_h > 23 or off_m > 59:
+            raise ValueError(raw)
+    except ValueError:
+        raise ApiError(400, "bad_parameter", f"{name} must be unix seconds, an RFC 3339 date-time "
+                       "or a date, e.g. 2026-11-25T00:00:00Z") from None
+    sign = -1 if (m.group(7) or "Z")[0] == "-" else 1
+    return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) - sign * (off_h * 3600 + off_m * 60)
