@@ -34,6 +34,7 @@ from collect.store import store_batches
 from collect.validate import ValidationError, validate_batch
 
 PUSH_PATH = "/v1/results"
+WRITER_CACHE_KIB = 64 * 1024  # index pages stay in memory as the file grows
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class Writer:
 
     def start(self) -> None:
         self.conn = db.connect(self.db_path)
+        self.conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         self.thread.start()
 
     def close(self) -> None:

@@ -27,9 +27,13 @@ _SELECT = """SELECT t.target, t.region, t.probe, t.hour_ts, r.ok, r.samples_ms
     FROM touched_hours t JOIN results r
       ON r.target = t.target AND r.region = t.region AND r.probe = t.probe
      AND r.round_ts >= t.hour_ts AND r.round_ts < t.hour_ts + 3600"""
-_UPSERT = """INSERT OR REPLACE INTO hourly
+# An in-place update leaves the hour_ts index alone (INSERT OR REPLACE would rewrite it).
+_UPSERT = """INSERT INTO hourly
     (target, region, probe, hour_ts, count, ok_count, median_ms, p95_ms, min_ms, max_ms, loss)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT DO UPDATE SET count = excluded.count, ok_count = excluded.ok_count,
+        median_ms = excluded.median_ms, p95_ms = excluded.p95_ms, min_ms = excluded.min_ms,
+        max_ms = excluded.max_ms, loss = excluded.loss"""
 
 
 def hour_of(unix_s: float) -> int:
@@ -99,12 +103,13 @@ class RollupCache:
     def refresh(self, conn: sqlite3.Connection, new_rows: list[tuple], stale: set[Key]) -> int:
         """Rewrite the hourly rows touched by new_rows (all just inserted) and stale (keys whose
         batch held duplicates, reloaded from `results`). Returns hourly rows written."""
-        keys = {key_of(r) for r in new_rows} | stale
+        keyed = [(key_of(r), r) for r in new_rows]
+        keys = {k for k, _ in keyed} | stale
         loaded = load_hours(conn, {k for k in keys if k not in self.hours} | stale)
-        fresh = [r for r in new_rows if key_of(r) not in loaded]
-        parsed = json.loads("[" + ",".join(r[SAMPLES] for r in fresh) + "]")
-        for row, samples in zip(fresh, parsed):
-            self.hours[key_of(row)].fold(row[OK], samples)
+        fresh = [(k, r) for k, r in keyed if k not in loaded]
+        parsed = json.loads("[" + ",".join(r[SAMPLES] for _, r in fresh) + "]")
+        for (key, row), samples in zip(fresh, parsed):
+            self.hours[key].fold(row[OK], samples)
         self.hours.update(loaded)
         for key in keys:
             self.hours.move_to_end(key)
