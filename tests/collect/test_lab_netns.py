@@ -44,3 +44,13 @@ def test_closing_a_namespace_kills_its_processes_and_deletes_it():
     assert not (NETNS_DIR / ns.name).exists()
     with pytest.raises(subprocess.CalledProcessError):
         ns.run(["true"])
+
+
+def test_namespaces_left_by_a_dead_test_run_are_swept_by_the_next():
+    need_root()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = f"ntlab-{dead.pid}-stale"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    with Netns("sweeper"):
+        assert not (NETNS_DIR / stale).exists()
