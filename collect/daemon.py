@@ -24,6 +24,7 @@ from collect.errors import CollectError
 from collect.push import Backoff, PushTarget, drain, endpoint
 from collect.records import ProbeResult
 from collect.signing import push_secret
+from collect.validate import wire_safe
 
 log = logging.getLogger("nettrace.daemon")
 SPOOL_MAX_VAR = "NETTRACE_SPOOL_MAX_BYTES"
@@ -69,7 +70,7 @@ async def measure_loop(config: DaemonConfig, round_fn: RoundFn, wake: asyncio.Ev
     while True:
         await asyncio.sleep(max(0.0, slot - time.time()))
         results = await round_fn(slot)
-        spool.append_round(config.spool_dir, slot, [r.to_json() for r in results])
+        spool.append_round(config.spool_dir, slot, [wire_safe(r.to_json()) for r in results])
         spool.enforce_cap(config.spool_dir, config.max_spool_bytes)
         log.info("round %s: %d results spooled", slot, len(results))
         wake.set()

@@ -14,7 +14,7 @@ from collect.records import PROBES, SCHEMA
 
 MAX_BATCH_RESULTS = 10_000
 MAX_SAMPLES = 1_000
-MAX_LIST = 64  # hops, path, addresses
+MAX_LIST = 255  # hops (one per TTL), path, addresses
 MAX_RTT_MS = 600_000.0
 MAX_FUTURE_S = 300.0  # the signature's clock skew: nothing measured later than now + 5 min
 MAX_EARLY_S = 300.0  # a probe may start this much before its round's slot (clock skew)
@@ -27,6 +27,8 @@ STAT_KEYS = ("rtt_ms", "min_ms", "p95_ms", "max_ms", "mean_ms", "jitter_ms")
 REQUIRED = ("schema", "id", "target", "region", "probe", "ts", "round_id", "ok", *STAT_KEYS,
             "loss", "samples_ms", "error")
 KNOWN = frozenset(REQUIRED + DETAIL_KEYS)
+# Free text a probe copies from the world (OS errors, certificates): its length limit.
+FREE_TEXT = {"error": 500, "cert_issuer": 512, "cert_expires": 64, "fingerprint": 128}
 # Column order of a validated row; store.py appends received_at.
 COLUMNS = ("target", "region", "probe", "round_ts", "ts", "ok", *STAT_KEYS, "loss", "samples_ms",
            "detail", "error")
@@ -103,7 +105,7 @@ def validate_record(record: object, now: float | None, where: str = "$",
     samples = _samples(get("samples_ms"), f"{where}.samples_ms")
     error = get("error")
     if error is not None:
-        _text(error, f"{where}.error", 500)
+        _text(error, f"{where}.error", FREE_TEXT["error"])
     detail = _detail(record, where) if len(record) > len(REQUIRED) else None
     return (target, region, probe, round_ts, ts, int(ok), *stats, loss, samples, detail, error)
 
@@ -209,7 +211,17 @@ def _status(value: object, path: str) -> None:
 
 
 _DETAIL_CHECKS = {
-    "hops": _hops, "path": _addresses, "fingerprint": _optional_text(128), "status": _status,
-    "cert_expires": _optional_text(64), "cert_issuer": _optional_text(512),
-    "addresses": _addresses,
+    "hops": _hops, "path": _addresses, "status": _status, "addresses": _addresses,
+    **{key: _optional_text(limit) for key, limit in FREE_TEXT.items() if key != "error"},
 }
+
+
+def wire_safe(record: dict) -> dict:
+    """record with its free text made printable (U+FFFD) and cut to length, so central never
+    refuses a result for what a remote server or the OS wrote into it. Collectors spool this."""
+    out = dict(record)
+    for key, limit in FREE_TEXT.items():
+        value = out.get(key)
+        if isinstance(value, str) and not (0 < len(value) <= limit and value.isprintable()):
+            out[key] = "".join(c if c.isprintable() else "\ufffd" for c in value)[:limit] or "\ufffd"
+    return out

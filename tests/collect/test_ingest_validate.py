@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collect.records import PROBES, Hop, Measurement, ProbeResult
-from collect.validate import COLUMNS, ValidationError, validate_batch, validate_record
+from collect.validate import COLUMNS, ValidationError, validate_batch, validate_record, wire_safe
 
 NOW = 1_795_700_000.0
 rtts = st.floats(min_value=0.0, max_value=60_000.0, allow_nan=False, allow_infinity=False)
@@ -80,3 +80,11 @@ def test_arbitrary_json_never_escapes_as_anything_but_a_validation_error(payload
         validate_batch(payload, NOW)
     except ValidationError as exc:
         assert exc.path
+
+
+@settings(max_examples=200, deadline=None)
+@given(probe_results(), st.text(max_size=700), st.text(max_size=700))
+def test_wire_safe_makes_any_error_or_issuer_text_acceptable(result, error, issuer):
+    wire = {**result.to_json(), "error": error, "cert_issuer": issuer, "cert_expires": None}
+    wire["ok"] = False
+    validate_record(json.loads(json.dumps(wire_safe(wire))), NOW)
