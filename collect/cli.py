@@ -81,6 +81,8 @@ def register(subparsers) -> None:
     p.add_argument("--every", type=parse_duration_s, metavar="DURATION",
                    help="daemon: a round every DURATION (15m, 900s, 1h)")
     p.add_argument("--push", metavar="URL", help="daemon: central ingest URL")
+    p.add_argument("--now", action="store_true",
+                   help="daemon: measure the current slot at once, then follow the grid")
     p.add_argument("--spool", default=DEFAULT_SPOOL, metavar="DIR",
                    help=f"daemon: spool folder (default {DEFAULT_SPOOL})")
     p.set_defaults(func=collect_command)
@@ -119,7 +121,8 @@ def collect_command(args: argparse.Namespace) -> int:
             raise CollectError("--every needs --push URL (the central ingest)")
         from collect.daemon import run_daemon
 
-        return run_daemon(catalog, args.region, args.every, args.push, Path(args.spool), opts)
+        return run_daemon(catalog, args.region, args.every, args.push, Path(args.spool), opts,
+                          first_round_now=args.now)
     round_ts = round_slot(time.time())
     if args.jsonl or not sys.stdout.isatty():
         results = asyncio.run(run_round(catalog.targets, args.region, round_ts, opts))

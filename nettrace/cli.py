@@ -14,26 +14,33 @@ from collect.errors import CollectError, IngestError
 from proxy.errors import ProxyError
 
 # Each module defines register(subparsers); a registered parser sets func(args) -> int.
-COMMAND_MODULES = (
-    "collect.cli",  # collect
-    "collect.ingest_cli",  # ingest serve | import | backup | prune
-    "build.cli",  # build
-    "proxy.cli",  # serve, keys
-    "nettrace.run",  # run: the whole pipeline on this machine (make run)
-)
+# Only the chosen command's module is imported: a collector on a 256 MB machine must not load
+# numpy, cairo and the web stack it never uses.
+COMMANDS = {
+    "collect": "collect.cli",
+    "ingest": "collect.ingest_cli",  # serve | import | backup | prune
+    "build": "build.cli",
+    "serve": "proxy.cli",
+    "keys": "proxy.cli",
+    "run": "nettrace.run",  # the whole pipeline on this machine (make run)
+}
+DESCRIPTION = "Network latency of financial endpoints, measured from 7 regions and published."
 EXPECTED = (CollectError, IngestError, BuildError, ProxyError)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nettrace", description=__doc__.splitlines()[0])
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for one command, or for all of them when command is not one (help, typos)."""
+    p = argparse.ArgumentParser(prog="nettrace", description=DESCRIPTION)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
+    for name in dict.fromkeys(modules):
         importlib.import_module(name).register(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv[0] if argv else None).parse_args(argv)
     try:
         return args.func(args) or 0
     except EXPECTED as exc:

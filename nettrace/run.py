@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collect.db import connect
-from collect.records import ROUND_S, round_slot
+from collect.records import PROBES, ROUND_S, round_slot
 from collect.targets import load_catalog
 
 BUILD_DELAY_S = 150  # after a grid slot opens: the collectors' round (~1 timeout) and push are in
@@ -107,7 +107,7 @@ def local_key(cfg: RunConfig, pepper: str) -> str:
     if not path.exists():
         conn = connect(cfg.db)
         try:
-            key = create_key(conn, tier="enterprise", owner="make run", pepper=pepper)
+            key = create_key(conn, "enterprise", "make run", pepper.encode(), time.time())
         finally:
             conn.close()
         path.touch(mode=0o600)
@@ -125,8 +125,25 @@ def ingest_cmd(cfg: RunConfig) -> list[str]:
 
 def collector_cmd(cfg: RunConfig, region: str) -> list[str]:
     return nettrace("collect", "--targets", cfg.targets, "--region", region, "--every", "15m",
-                    "--now", "--push", f"http://{cfg.host}:{cfg.ingest_port}/v1/push",
-                    "--spool", cfg.state / "spool")
+                    "--now", "--push", f"http://{cfg.host}:{cfg.ingest_port}",
+                    "--spool", cfg.state / "spool", "--probes", ",".join(permitted_probes()))
+
+
+def permitted_probes() -> list[str]:
+    """Every probe as root; without root, trace needs a raw socket and icmp needs this group
+    in net.ipv4.ping_group_range, so those are left out (and said) rather than failing."""
+    if os.geteuid() == 0:
+        return list(PROBES)
+    left_out = ["trace"]
+    try:
+        lo, hi = map(int, Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
+    except (OSError, ValueError):
+        lo, hi = 1, 0
+    if not any(lo <= gid <= hi for gid in os.getgroups() + [os.getgid()]):
+        left_out.append("icmp")
+    print(f"nettrace run: not root, so the local collector leaves out {', '.join(left_out)}",
+          file=sys.stderr)
+    return [p for p in PROBES if p not in left_out]
 
 
 def proxy_cmd(cfg: RunConfig) -> list[str]:
@@ -189,9 +206,13 @@ def run_build(cfg: RunConfig, env: dict[str, str]) -> bool:
               file=sys.stderr, flush=True)
         return False
     if cfg.publish_repo:
-        from build.publish import publish_site
+        from build.publish import PublishError, publish_site
 
-        publish_site(cfg.public, cfg.publish_repo)
+        try:  # the repository is kept only for publishing, so old builds are pruned
+            publish_site(cfg.public, cfg.publish_repo, prune=True)
+        except PublishError as exc:
+            print(f"nettrace run: not published: {exc}", file=sys.stderr, flush=True)
+            return False
     return True
 
 
