@@ -3,6 +3,7 @@ latest round (the pipeline stores them). Reads only; judges staleness at clock.n
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +13,8 @@ import numpy as np
 from build.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
 from build.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking, RankingEntry,
                          RegionStatus, Route, Series, SiteModel, TargetRegion, TargetView)
-from build.queries import (count_skewed, read_hour_medians, read_hourly, read_latest_certs,
-                           read_latest_round, read_raw, read_region_last_round, read_signals)
+from build.queries import (read_hour_medians, read_hourly, read_latest_round,
+                           read_region_last_round, read_signals, read_window)
 from build.routes import build_routes
 from build.series import RawSeries, group_hourly, group_raw, raw_to_series
 from build.signals import Signal, compute_region_staleness
@@ -58,11 +59,11 @@ def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClo
     generated = clock.source_date_epoch if clock.source_date_epoch is not None else ref
     skipped = [] if latest is not None else ["the database holds no results: no data anywhere"]
     since = ref - RAW_WINDOW_S
-    skewed = count_skewed(conn, since, until)
-    if skewed:
-        skipped.append(f"{skewed} clock-skewed results left out (round ahead of now, or probe "
-                       "started after its round)")
-    raw = group_raw(read_raw(conn, since, until))
+    window = read_window(conn, since, until)
+    if window.skewed:
+        skipped.append(f"{window.skewed} clock-skewed results left out (round ahead of now, or "
+                       "probe started after its round)")
+    raw = group_raw(window.rows)
     names = {t.host: t.name for t in catalog.targets}
     codes = tuple(r.code for r in catalog.regions)
     skipped += _not_in_catalog(raw, names, codes, catalog.path)
@@ -70,10 +71,12 @@ def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClo
     last_rounds = {code: read_region_last_round(conn, code, until) for code in codes}
     stale = compute_region_staleness(last_rounds, latest, round_slot(clock.now_ts - LATE_S))
     stored = read_signals(conn, ref - WEEK_S, ref)
-    routes, route_inputs = build_routes(conn, since, until, names, stored)
+    routes, route_inputs = build_routes(conn, window.fingerprints, names, stored)
     new = _new_signals(catalog, raw, _weekly(conn, ref), route_inputs, latest)
-    hourly = group_hourly(read_hourly(conn, ref // HOUR_S * HOUR_S - WEEK_S + HOUR_S, ref), HOUR_S)
-    inputs = _Inputs(raw, hourly, routes, stale, _certs(conn, since, until, generated), new)
+    keys = [(t.host, code, p) for t in catalog.targets for code in codes for p in PROBES]
+    week_start = ref // HOUR_S * HOUR_S - WEEK_S + HOUR_S
+    hourly = group_hourly(read_hourly(conn, week_start, ref, keys), HOUR_S)
+    inputs = _Inputs(raw, hourly, routes, stale, _certs(window.tls, generated), new)
     targets = tuple(_target_view(t, catalog, inputs) for t in catalog.targets)
     skipped += [f"{t.host}: no data in the last 24 h" for t in targets if not t.has_data]
     skipped += [f"region {c}: {why}" for c, why in stale.items() if why]
@@ -116,9 +119,12 @@ def _merge(stored: list[Signal], new: tuple[Signal, ...]) -> tuple[Signal, ...]:
                                                         g.region)))
 
 
-def _certs(conn: sqlite3.Connection, since: int, until: int, generated: int) -> dict[str, Cert]:
+def _certs(tls: list[tuple], generated: int) -> dict[str, Cert]:
+    """The newest TLS result of each target (rows oldest first, so later rows win)."""
     out = {}
-    for target, region, round_ts, expires, issuer in read_latest_certs(conn, since, until):
+    for target, region, round_ts, detail in tls:
+        fields = json.loads(detail)
+        expires, issuer = fields.get("cert_expires"), fields.get("cert_issuer")
         days = None
         if expires:
             at = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()

@@ -3,15 +3,18 @@ its scope and agreeing regions and a one-line description. Pure: no I/O, no cloc
 """
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from build.signals import (DIVERGENCE_Z, TREND_WINDOW_S, Z_FIRE, Signal, compute_divergent,
-                           compute_level_z, compute_rtt_z, compute_scale_ms, compute_theil_sen, scope_of,
-                           severity_of_z, trend_fires, trend_threshold_ms_per_h)
+from build.signals import (DIVERGENCE_Z, TREND_WINDOW_S, Z_FIRE, Signal, TrendFit,
+                           compute_divergent, compute_level_z_rows, compute_rtt_z_rows,
+                           compute_scale_rows, compute_theil_sen_rows, scope_of, severity_of_z,
+                           trend_fires, trend_threshold_ms_per_h, weekly_level_ms)
 from build.signals_route import RouteEvent
+from collect.records import ROUND_S
 
 SIGNAL_PROBES = ("icmp", "tcp", "http", "tls", "dns")  # trace is judged by its route
 HOUR_S = 3600
@@ -46,28 +49,42 @@ def compute_round_signals(series: list[SeriesInput], routes: list[RouteInput],
     """Every signal firing on round_ts, sorted by (type, target, probe, region)."""
     latest = [s for s in series if s.ts.size and int(s.ts[-1]) == round_ts
               and s.probe in SIGNAL_PROBES]
-    zs = np.array([_z_of(s) for s in latest], dtype=float)
-    found = _anomalies(latest, zs, round_ts) + _divergences(latest, zs, round_ts)
-    found += [t for s in latest if (t := _trend(s, round_ts)) is not None]
+    found: list[Signal] = []
+    if latest:
+        grid_ts, rtt = _on_grid(latest, round_ts)
+        weekly = np.array([weekly_level_ms(s.weekly_ms) for s in latest])
+        zs = _z_rows(rtt, weekly)
+        found += _anomalies(latest, rtt, zs, round_ts) + _divergences(latest, zs, round_ts)
+        found += _trends(latest, grid_ts, rtt, round_ts)
     found += [_route_signal(r) for r in routes if r.event.ts == round_ts]
     return sorted(_with_scope(found), key=lambda g: (g.type, g.target, g.probe, g.region))
 
 
-def _z_of(s: SeriesInput) -> float:
+def _on_grid(latest: list[SeriesInput], round_ts: int) -> tuple[np.ndarray, np.ndarray]:
+    """All series on one round grid ending at round_ts: (grid times, rows x rounds, NaN-filled)."""
+    width = max(int((round_ts - s.ts[0]) // ROUND_S) + 1 for s in latest)
+    grid_ts = round_ts - ROUND_S * np.arange(width - 1, -1, -1)
+    rtt = np.full((len(latest), width), np.nan)
+    for row, s in enumerate(latest):
+        rtt[row, width - 1 - (round_ts - s.ts) // ROUND_S] = s.rtt_ms
+    return grid_ts, rtt
+
+
+def _z_rows(rtt: np.ndarray, weekly: np.ndarray) -> np.ndarray:
     """The latest round's z, or the recent level's when that is further off (a shift)."""
-    z = compute_rtt_z(s.rtt_ms[:-1], float(s.rtt_ms[-1]), s.weekly_ms)
-    level = compute_level_z(s.rtt_ms, s.weekly_ms)
-    return level if np.isfinite(level) and abs(level) > abs(z) else z
+    z = compute_rtt_z_rows(rtt[:, :-1], rtt[:, -1], weekly)
+    level = compute_level_z_rows(rtt, weekly)
+    return np.where(np.isfinite(level) & (np.abs(level) > np.abs(np.nan_to_num(z))), level, z)
 
 
-def _anomalies(latest: list[SeriesInput], zs: np.ndarray, round_ts: int) -> list[Signal]:
+def _anomalies(latest: list[SeriesInput], rtt: np.ndarray, zs: np.ndarray,
+               round_ts: int) -> list[Signal]:
     out = []
-    for s, z in zip(latest, zs):
-        if not np.abs(z) > Z_FIRE:
-            continue
+    for row in np.flatnonzero(np.abs(np.nan_to_num(zs)) > Z_FIRE):
+        s, z = latest[row], float(zs[row])
         kind = "spike" if z > 0 else "drop"
-        level = float(np.nanmedian(s.rtt_ms[:-1]))
-        text = (f"{s.name} RTT {kind} from {s.region} over {s.probe}: {s.rtt_ms[-1]:.1f} ms "
+        level = float(np.nanmedian(rtt[row, :-1]))
+        text = (f"{s.name} RTT {kind} from {s.region} over {s.probe}: {rtt[row, -1]:.1f} ms "
                 f"against a {level:.1f} ms baseline (z {z:+.1f})")
         out.append(_signal("rtt_anomaly", s, round_ts, z, Z_FIRE, severity_of_z(z), text))
     return out
@@ -92,20 +109,29 @@ def _divergences(latest: list[SeriesInput], zs: np.ndarray, round_ts: int) -> li
     return out
 
 
-def _trend(s: SeriesInput, round_ts: int) -> Signal | None:
-    window = s.ts > round_ts - TREND_WINDOW_S
-    t_h = (s.ts[window] - round_ts) / HOUR_S
-    fit = compute_theil_sen(t_h.astype(float), s.rtt_ms[window])
-    level = float(np.nanmedian(s.rtt_ms)) if np.isfinite(s.rtt_ms).any() else 0.0
-    threshold = trend_threshold_ms_per_h(compute_scale_ms(s.rtt_ms, level))
-    if fit is None or not trend_fires(fit, threshold):
-        return None
-    verb = "rising" if fit.slope_ms_per_h > 0 else "falling"
-    text = (f"{s.name} RTT {verb} {abs(fit.slope_ms_per_h):.1f} ms/h from {s.region} over "
-            f"{TREND_WINDOW_S // HOUR_S} h (95% CI {fit.low_ms_per_h:+.1f} to "
-            f"{fit.high_ms_per_h:+.1f} ms/h)")
-    severity = "warning" if abs(fit.slope_ms_per_h) > 4 * threshold else "info"
-    return _signal("trend", s, round_ts, fit.slope_ms_per_h, threshold, severity, text)
+def _trends(latest: list[SeriesInput], grid_ts: np.ndarray, rtt: np.ndarray,
+            round_ts: int) -> list[Signal]:
+    window = grid_ts > round_ts - TREND_WINDOW_S
+    t_h = (grid_ts[window] - round_ts) / HOUR_S
+    slope, low, high, _ = compute_theil_sen_rows(t_h.astype(float), rtt[:, window])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nan_to_num(np.nanmedian(rtt, axis=1))
+    out = []
+    for row, threshold in enumerate(trend_threshold_ms_per_h(compute_scale_rows(rtt, level))):
+        fit = None if np.isnan(slope[row]) else TrendFit(float(slope[row]), float(low[row]),
+                                                          float(high[row]), 0)
+        if not trend_fires(fit, float(threshold)):
+            continue
+        s = latest[row]
+        verb = "rising" if fit.slope_ms_per_h > 0 else "falling"
+        text = (f"{s.name} RTT {verb} {abs(fit.slope_ms_per_h):.1f} ms/h from {s.region} over "
+                f"{TREND_WINDOW_S // HOUR_S} h (95% CI {fit.low_ms_per_h:+.1f} to "
+                f"{fit.high_ms_per_h:+.1f} ms/h)")
+        severity = "warning" if abs(fit.slope_ms_per_h) > 4 * threshold else "info"
+        out.append(_signal("trend", s, round_ts, fit.slope_ms_per_h, float(threshold),
+                           severity, text))
+    return out
 
 
 def _route_signal(r: RouteInput) -> Signal:

@@ -1,7 +1,7 @@
 """All SQL of the build, as `fn(conn, ...)` functions. Everything reads, except store_signals.
 
 Rows a collector stamped with a skewed clock (round_ts beyond the reference time, or a probe
-start after its round's slot ended) are counted and left out.
+start after its round's slot ended) are counted and left out (read_window).
 """
 from __future__ import annotations
 
@@ -13,21 +13,19 @@ from build.signals import Signal
 from collect.records import ROUND_S
 
 HOUR_S = 3600
-_SKEWED = f"(round_ts > :until OR ts > round_ts + {ROUND_S})"
 RAW_COLUMNS = ("target", "region", "probe", "round_ts", "ok", "rtt_ms", "min_ms", "p95_ms",
                "max_ms", "jitter_ms", "loss", "error")
+HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
 
 
 @dataclass(frozen=True, slots=True)
-class HourRow:
-    target: str
-    region: str
-    probe: str
-    hour_ts: int
-    median_ms: float | None
-    p95_ms: float | None
-    loss_ratio: float
-    count: int
+class Window:
+    """The raw results of the rounds in (since, until], read in one pass."""
+
+    rows: list[tuple]  # RAW_COLUMNS, oldest round first
+    fingerprints: list[tuple[str, str, int, str | None]]  # trace: target, region, round, fp
+    tls: list[tuple[str, str, int, str]]  # target, region, round, detail JSON
+    skewed: int  # rows left out: round ahead of until, or probe started after its slot
 
 
 def read_latest_round(conn: sqlite3.Connection, until_ts: int) -> int | None:
@@ -43,27 +41,21 @@ def read_region_last_round(conn: sqlite3.Connection, region: str, until_ts: int)
     return None if row is None else row[0]
 
 
-def count_skewed(conn: sqlite3.Connection, since_ts: int, until_ts: int) -> int:
-    """Rows in or after the window that a skewed clock stamped; the build leaves them out."""
-    sql = f"SELECT count(*) FROM results WHERE round_ts > :since AND {_SKEWED}"
-    return conn.execute(sql, {"since": since_ts, "until": until_ts}).fetchone()[0]
-
-
-def read_raw(conn: sqlite3.Connection, since_ts: int, until_ts: int) -> list[tuple]:
-    """Results of the rounds in (since_ts, until_ts], RAW_COLUMNS order, oldest round first."""
-    sql = (f"SELECT {', '.join(RAW_COLUMNS)} FROM results "
-           f"WHERE round_ts > :since AND round_ts <= :until AND NOT {_SKEWED} "
-           "ORDER BY round_ts")
-    return conn.execute(sql, {"since": since_ts, "until": until_ts}).fetchall()
-
-
-def read_fingerprints(conn: sqlite3.Connection, since_ts: int,
-                      until_ts: int) -> list[tuple[str, str, int, str | None]]:
-    """(target, region, round_ts, fingerprint) of trace results, oldest first."""
-    sql = ("SELECT target, region, round_ts, json_extract(detail, '$.fingerprint') "
-           "FROM results WHERE probe = 'trace' AND round_ts > :since AND round_ts <= :until "
-           f"AND NOT {_SKEWED} ORDER BY round_ts")
-    return conn.execute(sql, {"since": since_ts, "until": until_ts}).fetchall()
+def read_window(conn: sqlite3.Connection, since_ts: int, until_ts: int) -> Window:
+    sql = (f"SELECT {', '.join(RAW_COLUMNS)}, ts, CASE probe "
+           "WHEN 'trace' THEN json_extract(detail, '$.fingerprint') "
+           "WHEN 'tls' THEN detail END FROM results WHERE round_ts > ? ORDER BY round_ts")
+    rows, fingerprints, tls, skewed = [], [], [], 0
+    for *row, ts, extra in conn.execute(sql, (since_ts,)):
+        if row[3] > until_ts or ts > row[3] + ROUND_S:
+            skewed += 1
+            continue
+        rows.append(tuple(row))
+        if row[2] == "trace":
+            fingerprints.append((row[0], row[1], row[3], extra))
+        elif row[2] == "tls" and extra:
+            tls.append((row[0], row[1], row[3], extra))
+    return Window(rows, fingerprints, tls, skewed)
 
 
 def read_detail(conn: sqlite3.Connection, target: str, region: str, probe: str,
@@ -74,25 +66,16 @@ def read_detail(conn: sqlite3.Connection, target: str, region: str, probe: str,
     return json.loads(row[0]) if row and row[0] else {}
 
 
-def read_latest_certs(conn: sqlite3.Connection, since_ts: int,
-                      until_ts: int) -> list[tuple[str, str, int, str | None, str | None]]:
-    """(target, region, round_ts, cert_expires, cert_issuer) of the newest TLS result of each
-    target in the window."""
-    sql = ("SELECT target, region, max(round_ts), json_extract(detail, '$.cert_expires'), "
-           "json_extract(detail, '$.cert_issuer') FROM results WHERE probe = 'tls' "
-           "AND round_ts > :since AND round_ts <= :until AND detail IS NOT NULL "
-           f"AND NOT {_SKEWED} GROUP BY target ORDER BY target")
-    return conn.execute(sql, {"since": since_ts, "until": until_ts}).fetchall()
-
-
 def read_hourly(conn: sqlite3.Connection, since_hour: int, until_hour: int,
-                target: str | None = None) -> list[HourRow]:
-    """Hourly rollups with since_hour <= hour_ts <= until_hour (one target, or all)."""
-    where = "hour_ts >= ? AND hour_ts <= ?" + ("" if target is None else " AND target = ?")
-    args = (since_hour, until_hour) + (() if target is None else (target,))
-    sql = ("SELECT target, region, probe, hour_ts, median_ms, p95_ms, loss, count FROM hourly "
-           f"WHERE {where} ORDER BY target, region, probe, hour_ts")
-    return [HourRow(*row) for row in conn.execute(sql, args)]
+                keys: list[tuple[str, str, str]]) -> list[tuple]:
+    """HOURLY_COLUMNS rows with since_hour <= hour_ts <= until_hour of each
+    (target, region, probe) key, one primary-key range per key, oldest hour first."""
+    sql = (f"SELECT {', '.join(HOURLY_COLUMNS)} FROM hourly WHERE target = ? AND region = ? "
+           "AND probe = ? AND hour_ts >= ? AND hour_ts <= ? ORDER BY hour_ts")
+    out: list[tuple] = []
+    for key in keys:
+        out += conn.execute(sql, (*key, since_hour, until_hour)).fetchall()
+    return out
 
 
 def read_hour_medians(conn: sqlite3.Connection,
@@ -107,12 +90,11 @@ def read_hour_medians(conn: sqlite3.Connection,
     return out
 
 
-def read_late_marks(conn: sqlite3.Connection) -> dict[str, float]:
-    """Per target, when a result last arrived after its hour had ended: completed hours of
-    that target's rollups changed then (cache keys of hourly history use it)."""
-    sql = (f"SELECT target, max(received_at) FROM results WHERE received_at >= "
-           f"(round_ts / {HOUR_S}) * {HOUR_S} + {HOUR_S} GROUP BY target")
-    return dict(conn.execute(sql).fetchall())
+def count_results_before(conn: sqlite3.Connection, until_ts: int) -> dict[str, int]:
+    """Per target, results with round_ts < until_ts: a late arrival for a completed hour (or
+    retention) changes it, so it keys the cache of hourly history. Index-only."""
+    sql = "SELECT target, count(*) FROM results WHERE round_ts < ? GROUP BY target"
+    return dict(conn.execute(sql, (until_ts,)).fetchall())
 
 
 def read_first_round(conn: sqlite3.Connection) -> int | None:

@@ -7,7 +7,7 @@ import io
 import json
 
 from build.model import Route, SiteModel
-from build.queries import RAW_COLUMNS, HourRow
+from build.queries import RAW_COLUMNS
 from build.render_json import (API, aligned_series_doc, dump_json, envelope, figures_doc,
                                rounded, target_summary)
 from build.series import group_hourly
@@ -46,14 +46,14 @@ def render_private_json(model: SiteModel) -> dict[str, bytes]:
     return out
 
 
-def render_long_history(host: str, rows: list[HourRow], end_hour: int,
+def render_long_history(host: str, rows: list[tuple], end_hour: int,
                         generated_at: int) -> dict[str, bytes]:
     """history-30d.json and history-90d.json of one target from its complete hourly rollups
-    (hours up to end_hour inclusive), columns aligned to the hour grid."""
+    (queries.HOURLY_COLUMNS rows up to end_hour inclusive), columns aligned to the hour grid."""
     out = {}
     for days in LONG_WINDOWS_D:
         start = end_hour - days * 86400 + HOUR_S
-        series = group_hourly([r for r in rows if r.hour_ts >= start], HOUR_S)
+        series = group_hourly([r for r in rows if r[3] >= start], HOUR_S)
         regions: dict[str, dict] = {}
         for (_, region, probe), s in sorted(series.items()):
             regions.setdefault(region, {})[probe] = aligned_series_doc(s, start, end_hour)

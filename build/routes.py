@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from build.detect import RouteInput
 from build.model import Route, RouteChange
-from build.queries import read_detail, read_fingerprints
+from build.queries import read_detail
 from build.signals import Signal
 from build.signals_route import compute_route_changes
 from collect.records import Hop
@@ -15,12 +15,12 @@ from collect.records import Hop
 Pair = tuple[str, str]  # (target, region)
 
 
-def build_routes(conn: sqlite3.Connection, since_ts: int, until_ts: int, names: dict[str, str],
+def build_routes(conn: sqlite3.Connection, fingerprints: list[tuple], names: dict[str, str],
                  stored: list[Signal]) -> tuple[dict[Pair, Route], list[RouteInput]]:
     """Routes of catalog targets (names: host -> display name) and the route changes found in
-    (since_ts, until_ts], with their old and new hop lists."""
+    the window's (target, region, round_ts, fingerprint) rows, with old and new hop lists."""
     rounds: dict[Pair, list[tuple[int, str | None]]] = defaultdict(list)
-    for target, region, round_ts, fingerprint in read_fingerprints(conn, since_ts, until_ts):
+    for target, region, round_ts, fingerprint in fingerprints:
         if target in names:
             rounds[(target, region)].append((round_ts, fingerprint))
     history: dict[Pair, dict[int, RouteChange]] = defaultdict(dict)

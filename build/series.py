@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from build.model import ProbeFigures, Series
-from build.queries import HourRow
 
 Key = tuple[str, str, str]  # (target, region, probe)
 
@@ -45,23 +44,26 @@ def _raw_series(probe: str, items: list[tuple]) -> RawSeries:
 
 def series_of(probe: str, step_s: int, ts: np.ndarray, rtt_ms: np.ndarray, p95_ms: np.ndarray,
               loss_ratio: np.ndarray) -> Series:
-    return Series(probe, step_s, tuple(int(t) for t in ts), _floats(rtt_ms), _floats(p95_ms),
-                  tuple(float(v) for v in loss_ratio))
+    return Series(probe, step_s, tuple(ts.tolist()), _floats(rtt_ms), _floats(p95_ms),
+                  tuple(loss_ratio.tolist()))
 
 
 def raw_to_series(probe: str, raw: RawSeries, step_s: int) -> Series:
     return series_of(probe, step_s, raw.ts, raw.rtt_ms, raw.p95_ms, raw.loss_ratio)
 
 
-def group_hourly(rows: list[HourRow], step_s: int) -> dict[Key, Series]:
-    groups: dict[Key, list[HourRow]] = defaultdict(list)
+def group_hourly(rows: list[tuple], step_s: int) -> dict[Key, Series]:
+    """queries.HOURLY_COLUMNS rows (oldest hour first within a key) -> Series per key."""
+    groups: dict[Key, list[tuple]] = defaultdict(list)
     for row in rows:
-        groups[(row.target, row.region, row.probe)].append(row)
-    return {key: Series(key[2], step_s, tuple(r.hour_ts for r in items),
-                        tuple(r.median_ms for r in items), tuple(r.p95_ms for r in items),
-                        tuple(r.loss_ratio for r in items))
-            for key, items in groups.items()}
+        groups[row[:3]].append(row)
+    out = {}
+    for key, items in groups.items():
+        _, _, _, hours, median, p95, loss = zip(*items)
+        out[key] = Series(key[2], step_s, hours, median, p95, loss)
+    return out
 
 
 def _floats(values: np.ndarray) -> tuple[float | None, ...]:
-    return tuple(None if not np.isfinite(v) else round(float(v), 3) for v in values)
+    rounded = np.round(values, 3).tolist()
+    return tuple(None if v != v else v for v in rounded)  # NaN != NaN

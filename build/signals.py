@@ -6,6 +6,7 @@ has its scale floored so it never divides by zero; a single sample gives no tren
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,9 +61,25 @@ class TrendFit:
 
 def compute_scale_ms(values_ms: np.ndarray, level_ms: float) -> float:
     """Robust sigma (1.4826 x MAD) of values, floored for flat series."""
-    finite = values_ms[np.isfinite(values_ms)]
-    mad = float(np.median(np.abs(finite - np.median(finite)))) if finite.size else 0.0
-    return max(MAD_TO_SIGMA * mad, SCALE_FLOOR_MS, SCALE_FLOOR_RATIO * abs(level_ms))
+    return float(compute_scale_rows(values_ms[None, :], np.array([level_ms]))[0])
+
+
+def compute_scale_rows(values_ms: np.ndarray, level_ms: np.ndarray) -> np.ndarray:
+    """compute_scale_ms of each row of a 2-D array (NaN = missing)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN, then 0
+        med = np.nanmedian(values_ms, axis=1)
+        mad = np.nan_to_num(np.nanmedian(np.abs(values_ms - med[:, None]), axis=1))
+    floor = np.maximum(SCALE_FLOOR_MS, SCALE_FLOOR_RATIO * np.abs(level_ms))
+    return np.maximum(MAD_TO_SIGMA * mad, floor)
+
+
+def weekly_level_ms(weekly_ms: np.ndarray | None) -> float:
+    """The median of the same-hour-of-week values, NaN with fewer than MIN_WEEKS of them."""
+    if weekly_ms is None:
+        return float("nan")
+    finite = weekly_ms[np.isfinite(weekly_ms)]
+    return float(np.median(finite)) if finite.size >= MIN_WEEKS else float("nan")
 
 
 def compute_rtt_z(recent_ms: np.ndarray, latest_ms: float,
@@ -72,25 +89,42 @@ def compute_rtt_z(recent_ms: np.ndarray, latest_ms: float,
     With at least MIN_WEEKS same-hour-of-week values (weekly_ms: hourly medians 1, 2, ... weeks
     ago) their median is the level, so a market's daily rhythm is not an anomaly; the scale is
     always the recent rounds' robust sigma. NaN when latest is missing or the baseline short."""
-    recent = recent_ms[np.isfinite(recent_ms)]
-    if not np.isfinite(latest_ms) or recent.size < MIN_BASELINE:
-        return float("nan")
-    weekly = np.empty(0) if weekly_ms is None else weekly_ms[np.isfinite(weekly_ms)]
-    level = float(np.median(weekly if weekly.size >= MIN_WEEKS else recent))
-    return (latest_ms - level) / compute_scale_ms(recent, level)
+    return float(compute_rtt_z_rows(recent_ms[None, :], np.array([latest_ms]),
+                                    np.array([weekly_level_ms(weekly_ms)]))[0])
+
+
+def compute_rtt_z_rows(recent_ms: np.ndarray, latest_ms: np.ndarray,
+                       weekly_level: np.ndarray) -> np.ndarray:
+    """compute_rtt_z of each row; weekly_level per row from weekly_level_ms."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.where(np.isfinite(weekly_level), weekly_level,
+                         np.nanmedian(recent_ms, axis=1) if recent_ms.shape[1] else np.nan)
+    z = (latest_ms - level) / compute_scale_rows(recent_ms, level)
+    short = np.isfinite(recent_ms).sum(axis=1) < MIN_BASELINE
+    z[short | ~np.isfinite(latest_ms)] = np.nan
+    return z
 
 
 def compute_level_z(rtt_ms: np.ndarray, weekly_ms: np.ndarray | None = None) -> float:
     """z-score of the median of the last LEVEL_ROUNDS rounds against the rounds before them,
     in standard errors of that median: a persisting shift of 3 sigma is caught on the rounds
     after it even when one noisy round alone would not cross Z_FIRE. NaN when too short."""
-    if rtt_ms.size < LEVEL_ROUNDS + MIN_BASELINE or not np.isfinite(rtt_ms[-LEVEL_ROUNDS:]).all():
-        return float("nan")
-    base = rtt_ms[:-LEVEL_ROUNDS]
-    last = float(np.median(rtt_ms[-LEVEL_ROUNDS:]))
-    z = compute_rtt_z(base, last, weekly_ms) / np.sqrt(np.pi / (2 * LEVEL_ROUNDS))
-    z_latest = compute_rtt_z(base, float(rtt_ms[-1]), weekly_ms)
-    return z if z * z_latest > 0 and abs(z_latest) > LEVEL_CONFIRM_Z else 0.0
+    return float(compute_level_z_rows(rtt_ms[None, :], np.array([weekly_level_ms(weekly_ms)]))[0])
+
+
+def compute_level_z_rows(rtt_ms: np.ndarray, weekly_level: np.ndarray) -> np.ndarray:
+    """compute_level_z of each row (the latest round in the last column)."""
+    n = rtt_ms.shape[0]
+    if rtt_ms.shape[1] < LEVEL_ROUNDS + MIN_BASELINE:
+        return np.full(n, np.nan)
+    base, tail = rtt_ms[:, :-LEVEL_ROUNDS], rtt_ms[:, -LEVEL_ROUNDS:]
+    z = compute_rtt_z_rows(base, np.median(tail, axis=1), weekly_level)
+    z /= np.sqrt(np.pi / (2 * LEVEL_ROUNDS))  # standard error of a median of LEVEL_ROUNDS
+    z_latest = compute_rtt_z_rows(base, rtt_ms[:, -1], weekly_level)
+    out = np.where((z * z_latest > 0) & (np.abs(z_latest) > LEVEL_CONFIRM_Z), z, 0.0)
+    out[np.isnan(z)] = np.nan
+    return out
 
 
 def severity_of_z(z: float) -> str:
@@ -101,25 +135,39 @@ def severity_of_z(z: float) -> str:
 def compute_theil_sen(t_h: np.ndarray, y_ms: np.ndarray) -> TrendFit | None:
     """Theil-Sen slope (median of pairwise slopes) in ms/hour, with Sen's rank-based
     confidence interval. None with fewer than TREND_MIN_POINTS finite points."""
-    keep = np.isfinite(y_ms) & np.isfinite(t_h)
-    t, y = t_h[keep], y_ms[keep]
-    n = t.size
-    if n < TREND_MIN_POINTS:
-        return None
-    i, j = np.triu_indices(n, k=1)
-    dt = t[j] - t[i]
-    ok = dt != 0
-    slopes = np.sort((y[j] - y[i])[ok] / dt[ok])
-    m = slopes.size
+    slope, low, high, n = compute_theil_sen_rows(t_h, y_ms[None, :])
+    return None if np.isnan(slope[0]) else TrendFit(float(slope[0]), float(low[0]),
+                                                    float(high[0]), int(n[0]))
+
+
+def compute_theil_sen_rows(t_h: np.ndarray, y_ms: np.ndarray) -> tuple[np.ndarray, ...]:
+    """compute_theil_sen of each row over the shared times t_h: (slope, low, high, points),
+    NaN slopes where a row has fewer than TREND_MIN_POINTS finite points."""
+    i, j = np.triu_indices(t_h.size, k=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dt = t_h[j] - t_h[i]
+        slopes = (y_ms[:, j] - y_ms[:, i]) / np.where(dt != 0, dt, np.nan)
+    n = np.isfinite(y_ms).sum(axis=1)
+    m = np.isfinite(slopes).sum(axis=1)
+    ordered = np.sort(slopes, axis=1)  # NaN sorts last
     var_s = n * (n - 1) * (2 * n + 5) / 18.0  # variance of Kendall's S, no ties
     c = TREND_CI_Z * np.sqrt(var_s)
-    lo = int(np.clip(np.floor((m - c) / 2), 0, m - 1))
-    hi = int(np.clip(np.ceil((m + c) / 2), 0, m - 1))
-    return TrendFit(float(np.median(slopes)), float(slopes[lo]), float(slopes[hi]), n)
+    top = np.maximum(m - 1, 0)
+    lo = np.clip(np.floor((m - c) / 2), 0, top).astype(int)
+    hi = np.clip(np.ceil((m + c) / 2), 0, top).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        slope = np.nanmedian(slopes, axis=1) if slopes.shape[1] else np.full(len(n), np.nan)
+    low = np.take_along_axis(ordered, lo[:, None], axis=1)[:, 0] if slopes.shape[1] else slope
+    high = np.take_along_axis(ordered, hi[:, None], axis=1)[:, 0] if slopes.shape[1] else slope
+    few = n < TREND_MIN_POINTS
+    return (np.where(few, np.nan, slope), np.where(few, np.nan, low),
+            np.where(few, np.nan, high), n)
 
 
-def trend_threshold_ms_per_h(scale_ms: float) -> float:
-    return max(TREND_MIN_MS_PER_H, TREND_SCALE_PER_H * scale_ms)
+def trend_threshold_ms_per_h(scale_ms):
+    """The slope a trend must exceed, in ms/hour, for a scale (float or array) in ms."""
+    return np.maximum(TREND_MIN_MS_PER_H, TREND_SCALE_PER_H * np.asarray(scale_ms))
 
 
 def trend_fires(fit: TrendFit | None, threshold_ms_per_h: float) -> bool:

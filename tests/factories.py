@@ -16,7 +16,7 @@ from collect.records import ROUND_S, Hop, Measurement, ProbeResult, Region, Targ
 from collect.store import store_batch
 from collect.targets import Catalog
 
-END_ROUND_TS = 1_795_644_000  # 2026-11-26T06:00:00Z, an hour boundary
+END_ROUND_TS = 1_795_644_000  # 2026-11-25T22:00:00Z, an hour boundary
 TARGETS = (
     Target("api.kraken.com", "Kraken", "Crypto Exchanges"),
     Target("api.binance.com", "Binance", "Crypto Exchanges"),

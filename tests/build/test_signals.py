@@ -42,10 +42,15 @@ def _labelled_set(seed: int = 7) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _fired(y: np.ndarray) -> set[str]:
+def _fired_each(series: list[np.ndarray]) -> list[set[str]]:
+    """The signal types fired on each series, all evaluated in one round (distinct targets)."""
     ts = NOW - ROUND * np.arange(N_ROUNDS)[::-1]
-    s = SeriesInput("t.example", "T", "Crypto Exchanges", "fra", "tcp", ts, y)
-    return {g.type for g in compute_round_signals([s], [], NOW)}
+    inputs = [SeriesInput(f"t{i}.example", f"T{i}", f"cat{i}", "fra", "tcp", ts, y)
+              for i, y in enumerate(series)]
+    fired: list[set[str]] = [set() for _ in series]
+    for g in compute_round_signals(inputs, [], NOW):
+        fired[int(g.target[1:].split(".")[0])].add(g.type)
+    return fired
 
 
 def _precision_recall(rows: list[tuple[str, set[str]]], kind: str, positive: set[str],
@@ -57,7 +62,8 @@ def _precision_recall(rows: list[tuple[str, set[str]]], kind: str, positive: set
 
 
 def test_labelled_set_meets_precision_and_recall_bars():
-    rows = [(label, _fired(y)) for label, y in _labelled_set()]
+    labelled = _labelled_set()
+    rows = list(zip([label for label, _ in labelled], _fired_each([y for _, y in labelled])))
     assert len(rows) >= 500
     anomaly = _precision_recall(rows, "rtt_anomaly", {"spike", "shift"}, {"noise"})
     trend = _precision_recall(rows, "trend", {"ramp"}, {"noise", "spike"})

@@ -1,0 +1,131 @@
+"""The whole build on the shared fixture database: the output layout of DEVELOPERS.md, envelopes,
+reproducible bytes, reuse between builds, stored signals and the skipped-input report."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from build.assemble import BuildClock
+from build.pipeline import BuildOptions, run_build
+from collect.records import iso_utc
+from tests.factories import make_db, round_ts_of
+
+HOSTS = ("api.kraken.com", "api.binance.com", "www.nyse.com", "www.cmegroup.com")
+
+
+def _build(fx, root: Path, cache: bool = True, now: float | None = None):
+    opts = BuildOptions(fx.path, root / "public", root / "private", fx.catalog,
+                        BuildClock(fx.round_ts + 30 if now is None else now),
+                        root / "cache" if cache else None)
+    return run_build(opts)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("built")
+    fx = make_db(tmp, rounds=100, route_change=("api.kraken.com", "fra", 90),
+                 spike=("api.kraken.com", "ewr", 40.0))
+    report = _build(fx, tmp)
+    return fx, tmp, report
+
+
+def test_outputs_land_at_the_documented_paths(built):
+    _, root, _ = built
+    public, private = _tree(root / "public"), _tree(root / "private")
+    expected_public = ["api/v1/index.json", "api/v1/targets.json", "api/v1/openapi.json",
+                       "api/v1/rankings.json", "api/v1/rankings/crypto-exchanges.json", "metrics"]
+    for host in HOSTS:
+        expected_public += [f"api/v1/latency/{host}.json", f"api/v1/latency/{host}/history.json",
+                            f"api/v1/badge/{host}.json", f"widget/{host}.svg",
+                            f"widget/{host}.png", f"widget/{host}/fra.svg"]
+    assert set(expected_public) <= set(public)
+    expected_private = ["api/v1/signals.json", "api/v1/signals/history.json",
+                        "api/v1/compare.json", "export/index.json"]
+    for host in HOSTS:
+        expected_private += [f"api/v1/latency/{host}/history-30d.json",
+                             f"api/v1/latency/{host}/history-90d.json",
+                             f"api/v1/routes/{host}.json"]
+    assert set(expected_private) <= set(private)
+    assert not any(p.startswith("api/v1/signals") for p in public)  # paid data stays private
+
+
+def test_every_json_file_carries_schema_and_generated_at(built):
+    _, root, _ = built
+    for area in ("public", "private"):
+        for path, data in _tree(root / area).items():
+            if not path.endswith(".json") or path.startswith("api/v1/badge/"):
+                continue
+            doc = json.loads(data)
+            if path.endswith("openapi.json"):
+                assert doc["x-schema"] and doc["x-generated-at"], path
+            else:
+                assert doc["schema"].startswith("nettrace.") and doc["generated_at"], path
+
+
+def test_generated_at_is_the_latest_round_not_the_wall_clock(built):
+    fx, root, report = built
+    doc = json.loads((root / "public/api/v1/targets.json").read_bytes())
+    assert report.generated_at == fx.round_ts
+    assert doc["generated_at"] == "2026-11-25T22:00:00Z"
+
+
+def test_spike_and_route_change_become_stored_signals_with_hops(built):
+    fx, root, report = built
+    assert report.signals_stored >= 2
+    doc = json.loads((root / "private/api/v1/signals/history.json").read_bytes())
+    kinds = {(g["type"], g["target"], g["region"]) for g in doc["signals"]}
+    assert ("rtt_anomaly", "api.kraken.com", "ewr") in kinds
+    assert ("route_change", "api.kraken.com", "fra") in kinds
+    change = next(g for g in doc["signals"] if g["type"] == "route_change")
+    assert change["old_hops"] != change["new_hops"] and change["scope"] == "regional"
+    routes = json.loads((root / "private/api/v1/routes/api.kraken.com.json").read_bytes())
+    fra = routes["regions"]["fra"]
+    confirmed = iso_utc(round_ts_of(fx.spec, 91))  # the new route's second round
+    assert len(fra["hops"]) == 6 and fra["changes"][0]["ts"] == confirmed
+    with sqlite3.connect(fx.path) as conn:
+        assert conn.execute("SELECT count(*) FROM signals").fetchone()[0] == report.signals_stored
+
+
+def test_same_database_gives_byte_identical_output(built, tmp_path):
+    fx, root, _ = built
+    _build(fx, tmp_path, cache=False)
+    for area in ("public", "private"):
+        assert _tree(tmp_path / area) == _tree(root / area)
+
+
+def test_second_build_reuses_outputs_and_matches_a_full_build(built, tmp_path):
+    fx, root, _ = built
+    again = _build(fx, root)
+    assert again.reused_files >= 3 * len(HOSTS)  # PNGs and both long histories
+    assert again.signals_stored == 0  # the same round is not stored twice
+    _build(fx, tmp_path, cache=False)
+    assert _tree(tmp_path / "private") == _tree(root / "private")
+
+
+def test_a_late_region_is_marked_stale_everywhere(tmp_path):
+    fx = make_db(tmp_path, late_regions=("sin",))
+    report = _build(fx, tmp_path)
+    assert "region sin: missed the latest round" in report.skipped
+    latency = json.loads((tmp_path / "public/api/v1/latency/api.kraken.com.json").read_bytes())
+    assert latency["regions"]["sin"]["stale"] is True
+    assert latency["best"]["region"] != "sin"
+    metrics = (tmp_path / "public/metrics").read_text()
+    assert 'nettrace_region_up{region="sin"} 0' in metrics
+    assert 'region="sin",category' not in metrics  # no old numbers shown as current
+    assert "no data" in (tmp_path / "public/widget/api.kraken.com/sin.svg").read_text()
+
+
+def test_a_round_overdue_by_more_than_a_minute_makes_every_region_stale(tmp_path):
+    fx = make_db(tmp_path)
+    report = _build(fx, tmp_path, now=round_ts_of(fx.spec, fx.spec.rounds - 1) + 900 + 61)
+    assert sum("round late" in line for line in report.skipped) == 3
+    badge = json.loads((tmp_path / "public/api/v1/badge/api.kraken.com.json").read_bytes())
+    assert (badge["message"], badge["color"]) == ("no data", "lightgrey")
