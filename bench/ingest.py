@@ -26,7 +26,7 @@ from collect import db  # noqa: E402
 from collect.records import PROBES, Measurement, ProbeResult, round_slot  # noqa: E402
 from collect.signing import sign  # noqa: E402
 from collect.store import _INSERT  # noqa: E402
-from collect.validate import validate_record  # noqa: E402
+from collect.validate import COLUMNS, validate_record  # noqa: E402
 from tests.collect.ingest_fixtures import REGIONS, running, secret  # noqa: E402
 
 TARGETS = 100
@@ -90,13 +90,20 @@ def run_http(db_path: Path, per_region: dict[str, list[bytes]]) -> tuple[float, 
     return elapsed, latencies
 
 
-def run_raw(path: Path, rows: list[tuple], batch: int) -> float:
-    conn = db.connect(path)
+def run_raw(path: Path, rows: list[tuple], batch: int, schema: bool) -> float:
+    """Seconds to executemany rows into an empty file, a transaction per batch: into a bare
+    table (schema=False, the ceiling) or into the real results table with its indexes."""
+    conn = db.connect(path) if schema else sqlite3.connect(path, isolation_level=None)
+    if not schema:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"CREATE TABLE results ({', '.join(COLUMNS)}, received_at)")
+    insert = _INSERT.replace("OR IGNORE ", "")
     now = time.time()
     start = time.perf_counter()
     for i in range(0, len(rows), batch):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT, [row + (now,) for row in rows[i:i + batch]])
+        conn.executemany(insert, [row + (now,) for row in rows[i:i + batch]])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -126,7 +133,8 @@ def main() -> int:
         elapsed, latencies = run_http(central, per_region)
         stored = sqlite3.connect(central).execute("SELECT count(*) FROM results").fetchone()[0]
         size = db_bytes(central)
-        raw_s = run_raw(Path(tmp) / "raw.db", rows, args.batch)
+        raw_s = run_raw(Path(tmp) / "raw.db", rows, args.batch, schema=False)
+        schema_s = run_raw(Path(tmp) / "schema.db", rows, args.batch, schema=True)
     if stored != args.results:
         raise SystemExit(f"stored {stored} results, expected {args.results}")
     rate, ceiling = args.results / elapsed, args.results / raw_s
@@ -140,7 +148,9 @@ def main() -> int:
     print(f"| end to end over HTTP | {rate:,.0f} results/s ({elapsed:.1f} s) | ≥ 30,000 |")
     print(f"| batch latency p50 / p99 | {p50:.1f} ms / {p99:.1f} ms | |")
     print(f"| bytes per stored result (results + hourly + indexes) | {size / stored:,.0f} | |")
-    print(f"| raw executemany ceiling | {ceiling:,.0f} rows/s ({raw_s:.1f} s) | |")
+    print(f"| raw executemany ceiling (bare table) | {ceiling:,.0f} rows/s ({raw_s:.1f} s) | |")
+    print(f"| raw executemany into the real schema (3 indexes, no rollups) "
+          f"| {args.results / schema_s:,.0f} rows/s | |")
     print(f"| end to end / ceiling | {rate / ceiling:.2f} | ≥ 0.15 |")
     print(f"\n{'PASS' if ok else 'FAIL'}: bars are ≥ 30,000 results/s and ≥ 0.15 of the ceiling")
     return 0 if ok else 1

@@ -35,6 +35,7 @@ from collect.validate import ValidationError, validate_batch
 
 PUSH_PATH = "/v1/results"
 WRITER_CACHE_KIB = 64 * 1024  # index pages stay in memory as the file grows
+CHECKPOINT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +92,28 @@ class Writer:
     def start(self) -> None:
         self.conn = db.connect(self.db_path)
         self.conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        # Checkpoints (and their fsyncs) run in their own thread, never inside a push.
+        self.conn.execute("PRAGMA wal_autocheckpoint=0")
+        self.stopping = threading.Event()
+        self.checkpointer = threading.Thread(target=self._checkpoint, name="ingest-checkpoint", daemon=True)
         self.thread.start()
+        self.checkpointer.start()
 
     def close(self) -> None:
         self.jobs.put(None)
         self.thread.join()
+        self.stopping.set()
+        self.checkpointer.join()
         self.conn.close()
+
+    def _checkpoint(self) -> None:
+        conn = db.connect(self.db_path)
+        try:
+            while not self.stopping.wait(CHECKPOINT_EVERY_S):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
 
     def submit(self, rows: list[tuple], received_at: float) -> Future:
         future: Future = Future()
