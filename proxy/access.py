@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from starlette.requests import HTTPConnection
 
 from proxy.errors import ApiError
-from proxy.keys import KeyRow, lookup_key, well_formed
+from proxy.keys import KeyRow, digest, lookup_key, well_formed
 from proxy.quota import QuotaBook, Verdict
 from proxy.tiers import DAY_S, TIERS, tier_for_feature
 
 _CHALLENGE = {"www-authenticate": 'Bearer realm="nettrace"'}
 POLICY_NAME = '"daily"'
+KEY_RECHECK_S = 1.0  # how long a checked key is trusted before its row is read again
+MAX_LIVE_KEYS = 10_000
 
 
 def quota_headers(v: Verdict, now_s: float) -> dict[str, str]:
@@ -39,6 +42,7 @@ class Access:
         self._quota = quota
         self._pepper = pepper
         self._clock = clock
+        self._live: dict[bytes, tuple[float, KeyRow]] = {}  # digest -> (checked, monotonic s)
 
     def authenticate(self, conn: HTTPConnection, feature: str) -> KeyRow:
         """The live key of the request if its tier grants feature; ApiError 401/403 otherwise."""
@@ -46,21 +50,37 @@ class Access:
         if not scheme:
             raise ApiError(401, "missing_key", "send the header Authorization: Bearer nt_...",
                            _CHALLENGE)
-        key = key.strip()
-        if scheme.lower() != "bearer" or not well_formed(key):
+        if scheme.lower() != "bearer":
+            raise ApiError(401, "malformed_key", "use the Bearer scheme", _CHALLENGE)
+        row = self._live_key(key.strip())
+        tier = TIERS[row.tier]
+        if feature not in tier.features:
+            needed = tier_for_feature(feature)
+            raise ApiError(403, "tier_required", f"{feature} needs the {needed.name} tier; "
+                           f"this key is {tier.name}", required_tier=needed.name)
+        return row
+
+    def _live_key(self, key: str) -> KeyRow:
+        """The stored row of a live key, remembered for KEY_RECHECK_S so a busy key costs one
+        HMAC, not a query; a revocation therefore takes effect within that time."""
+        wanted = digest(key, self._pepper)
+        now = time.monotonic()
+        hit = self._live.get(wanted)
+        if hit is not None and now - hit[0] < KEY_RECHECK_S:
+            return hit[1]
+        if not well_formed(key):
             raise ApiError(401, "malformed_key", "not a NetTrace key (bad format or checksum; "
                            "check for a typo)", _CHALLENGE)
         row = lookup_key(self._reader, key, self._pepper)
         if row is None:
             raise ApiError(401, "unknown_key", "this key was never issued", _CHALLENGE)
         if row.revoked_at is not None:
+            self._live.pop(wanted, None)
             hint = " (it was rotated: use its replacement)" if row.replaced_by else ""
             raise ApiError(401, "revoked_key", f"key {row.prefix} is revoked{hint}", _CHALLENGE)
-        tier = TIERS[row.tier]
-        if feature not in tier.features:
-            needed = tier_for_feature(feature)
-            raise ApiError(403, "tier_required", f"{feature} needs the {needed.name} tier; "
-                           f"this key is {tier.name}", required_tier=needed.name)
+        if len(self._live) >= MAX_LIVE_KEYS:
+            self._live.clear()
+        self._live[wanted] = (now, row)
         return row
 
     async def charge(self, row: KeyRow) -> dict[str, str]:
