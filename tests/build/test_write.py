@@ -1,0 +1,43 @@
+"""The writer: refuses clashing or escaping paths, and swaps a whole tree in at once."""
+from __future__ import annotations
+
+import pytest
+
+from build.errors import BuildError
+from build.write import merge_outputs, write_tree
+
+
+def test_two_outputs_at_one_path_are_refused():
+    with pytest.raises(BuildError, match="two outputs at one path: a.json"):
+        merge_outputs({"a.json": b"1"}, {"a.json": b"2"})
+
+
+@pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../x", "a//b", "./a", "", "a\\b",
+                                  "a/"])
+def test_paths_outside_the_folder_or_not_normalised_are_refused(tmp_path, path):
+    with pytest.raises(BuildError):
+        write_tree({path: b"x"}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_path_that_is_both_file_and_folder_is_refused(tmp_path):
+    with pytest.raises(BuildError, match="both a file and a folder: widget/a"):
+        write_tree({"widget/a": b"1", "widget/a/b.svg": b"2"}, tmp_path / "out")
+
+
+def test_the_new_tree_replaces_the_old_one_entirely(tmp_path):
+    out = tmp_path / "out"
+    write_tree({"old.txt": b"old", "keep/x": b"1"}, out)
+    assert write_tree({"keep/x": b"2", "new.txt": b"new"}, out) == 2
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "keep/x", "new.txt"]
+    assert (out / "keep/x").read_bytes() == b"2"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
+
+
+def test_a_failed_build_leaves_the_old_tree_untouched(tmp_path):
+    out = tmp_path / "out"
+    write_tree({"index.json": b"v1"}, out)
+    with pytest.raises(BuildError):
+        write_tree({"index.json": b"v2", "../escape": b"x"}, out)
+    assert (out / "index.json").read_bytes() == b"v1"
