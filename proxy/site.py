@@ -1,5 +1,6 @@
-"""The free half for a single-machine deployment: pages, docs, badges, metrics and assets of
-public/, no key needed. The keyed JSON under api/v1/ is only reachable through the API routes."""
+"""The free half for a single-machine deployment: all of public/ (pages, docs, the CDN's JSON
+files, badges, metrics, assets) at its own paths, no key needed, as a CDN would serve it.
+private/ is only ever reached through the keyed API routes."""
 from __future__ import annotations
 
 import json
@@ -13,8 +14,6 @@ from proxy.errors import ApiError
 from proxy.files import Blob, FileCache, blob_response, safe_relpath
 
 PUBLIC_CACHE = "public, max-age=60"
-# Under api/, only these are free files; the rest is the keyed API's to serve.
-FREE_API_PREFIXES = ("api/v1/index.json", "api/v1/openapi.json", "api/v1/badge/")
 BADGE_SUFFIXES = (".svg", ".png")
 
 
@@ -56,8 +55,4 @@ class Site:
 
     async def file(self, request: Request) -> Response:
         path = request.path_params["rest"]
-        rel = safe_relpath(path) if path.strip("/") else "index.html"
-        if rel.startswith("api/") and not rel.startswith(FREE_API_PREFIXES):
-            raise ApiError(404, "not_found", "API data is served by the keyed routes, "
-                           "e.g. /api/v1/targets (see /api/v1/)")
-        return self._serve(request, rel)
+        return self._serve(request, safe_relpath(path) if path.strip("/") else "index.html")

@@ -1,12 +1,15 @@
 """Pure cuts of the build's JSON: a history window by time, a comparison by targets.
 
-The build writes series either as rows (a list of objects with "ts") or columnar (an object
-whose "ts" list is as long as its sibling lists); both are cut the same way. Times are unix
-seconds or ISO 8601 UTC strings.
+The build writes series as rows (a list of objects with "ts"), as columns with a "ts" list, or
+as regular columns (an object with "start" and "step_s" whose lists hold one value per step);
+all are cut the same way. Times are unix seconds or ISO 8601 UTC strings.
 """
 from __future__ import annotations
 
+import math
 from datetime import datetime
+
+from collect.records import iso_utc
 
 TIME_KEYS = ("ts", "round_ts", "hour_ts")
 TARGET_KEYS = ("host", "target")
@@ -40,6 +43,8 @@ def cut_since(doc, since_s: float):
         return [cut_since(i, since_s) for i in doc]
     if not isinstance(doc, dict):
         return doc
+    if "start" in doc and isinstance(doc.get("step_s"), int) and doc["step_s"] > 0:
+        return _cut_regular(doc, since_s)
     column = next((doc[k] for k in TIME_KEYS if isinstance(doc.get(k), list)), None)
     if column is not None:
         keep = [i for i, t in enumerate(column) if (to_unix_s(t) or 0) > since_s]
@@ -47,6 +52,21 @@ def cut_since(doc, since_s: float):
         return {k: ([v[i] for i in keep] if isinstance(v, list) and len(v) == n else
                     cut_since(v, since_s)) for k, v in doc.items()}
     return {k: cut_since(v, since_s) for k, v in doc.items()}
+
+
+def _cut_regular(doc: dict, since_s: float) -> dict:
+    """A regular series (value i at start + i * step_s) from its first step after since_s."""
+    start_s, step_s = to_unix_s(doc["start"]), doc["step_s"]
+    if start_s is None:
+        return doc
+    skip = max(0, math.floor((since_s - start_s) / step_s) + 1)
+    lengths = [len(v) for v in doc.values() if isinstance(v, list)]
+    n = max(lengths, default=0)
+    new_start = start_s + skip * step_s
+    out = {k: (v[skip:] if isinstance(v, list) and len(v) == n else v) for k, v in doc.items()}
+    out["start"] = (iso_utc(new_start) if isinstance(doc["start"], str) else
+                    type(doc["start"])(new_start))
+    return out
 
 
 def reference_s(doc) -> float | None:

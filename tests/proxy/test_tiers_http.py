@@ -77,9 +77,12 @@ def test_docs_openapi_widget_metrics_and_pages_need_no_key(server):
         assert client.get(f"/api/v1/badge/{HOSTS[0]}.json").json()["label"] == "latency"
 
 
-def test_keyed_json_is_not_reachable_as_a_free_file(server):
+def test_public_json_is_free_at_its_cdn_path_and_private_json_never_is(server, site):
     r = httpx.get(server.url + "/api/v1/targets.json")
-    assert (r.status_code, r.json()["error"]) == (404, "not_found")
+    assert r.status_code == 200 and "x-ratelimit-reset" not in r.headers
+    for path in ("/api/v1/signals.json", "/private/api/v1/signals.json", "/api/v1/compare.json",
+                 f"/api/v1/latency/{HOSTS[0]}/history-30d.json", f"/api/v1/routes/{HOSTS[0]}.json"):
+        assert httpx.get(server.url + path).status_code in (401, 404), path  # keyed route or none
 
 
 def test_history_window_follows_the_tier_and_hours_is_capped(server, keys):

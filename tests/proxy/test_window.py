@@ -20,6 +20,15 @@ def test_row_series_with_iso_times_are_cut():
         {"ts": "2026-11-25T06:00:00Z", "v": 2}]
 
 
+def test_regular_series_keep_the_steps_after_the_cut_and_move_their_start():
+    doc = {"generated_at": "2026-11-25T22:00:00Z", "regions": {"ewr": {"icmp": {
+        "start": "2026-11-24T22:15:00Z", "step_s": 900, "rtt_ms": list(range(96)), "loss": [0.0] * 96}}}}
+    end = reference_s(doc)
+    series = cut_since(doc, end - 6 * 3600)["regions"]["ewr"]["icmp"]
+    assert series["start"] == "2026-11-25T16:15:00Z" and series["rtt_ms"] == list(range(72, 96))
+    assert len(series["loss"]) == 24 and series["step_s"] == 900
+
+
 def test_lists_without_times_are_left_whole():
     doc = {"regions": ["ewr", "fra"], "hops": [{"ttl": 1}]}
     assert cut_since(doc, 10**12) == doc
