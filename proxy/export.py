@@ -40,7 +40,8 @@ class Export:
         if fmt not in FORMATS:
             raise ApiError(400, "bad_parameter", "format must be csv or jsonl")
         now_s = int(self._access.now_s())
-        to_s = min(params.instant(request, "to", now_s), now_s + DAY_S)  # nothing is later
+        # Nothing is stored later than a day ahead; a date as `to` includes that whole day.
+        to_s = min(params.instant(request, "to", now_s, end_of_day=True), now_s + DAY_S)
         # Like ?hours=, the window is capped by the tier: from never reaches further back.
         oldest_s = now_s - TIERS[row.tier].history_hours * HOUR_S
         from_s = max(params.instant(request, "from", to_s - DEFAULT_SPAN_S), oldest_s)

@@ -8,6 +8,7 @@ from datetime import datetime
 from starlette.requests import HTTPConnection
 
 from proxy.errors import ApiError
+from proxy.tiers import DAY_S
 
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63}){0,10}")
 MAX_PARAM_CHARS = 200
@@ -55,9 +56,10 @@ _RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+
 UNIX_PATTERN = "-?[0-9]{1,11}"
 
 
-def instant(conn: HTTPConnection, name: str, default: int) -> int:
+def instant(conn: HTTPConnection, name: str, default: int, end_of_day: bool = False) -> int:
     """Unix seconds from unix seconds, an RFC 3339 date-time (with Z or an offset) or a date
-    (midnight UTC); ApiError 400 for anything else."""
+    (its midnight UTC, or the next midnight when end_of_day: `to=` a date includes that day);
+    ApiError 400 for anything else."""
     raw = text(conn, name)
     if raw is None:
         return default
@@ -76,4 +78,6 @@ def instant(conn: HTTPConnection, name: str, default: int) -> int:
         raise ApiError(400, "bad_parameter", f"{name} must be unix seconds, an RFC 3339 date-time "
                        "or a date, e.g. 2026-11-25T00:00:00Z") from None
     sign = -1 if (m.group(7) or "Z")[0] == "-" else 1
-    return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) - sign * (off_h * 3600 + off_m * 60)
+    whole_day_s = DAY_S if end_of_day and m.group(4) is None else 0
+    return (calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) + whole_day_s
+            - sign * (off_h * 3600 + off_m * 60))
