@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+from datetime import datetime
 
 import httpx
 import pytest
@@ -48,8 +51,6 @@ def test_unknown_paths_answer_json_errors(server):
 
 
 def test_serve_without_a_region_secret_names_the_variable(tmp_path):
-    import subprocess
-    import sys
     proc = subprocess.run([sys.executable, "-m", "nettrace", "ingest", "serve", "--db",
                            str(tmp_path / "c.db"), "--regions", "ewr"],
                           capture_output=True, text=True, env={"PATH": "/usr/bin"}, timeout=30)
@@ -57,5 +58,4 @@ def test_serve_without_a_region_secret_names_the_variable(tmp_path):
 
 
 def sqlite_round(round_id: str) -> float:
-    from datetime import datetime
     return datetime.fromisoformat(round_id).timestamp()
