@@ -15,9 +15,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import anyio
@@ -44,6 +45,7 @@ class ServerConfig:
     secrets: Mapping[str, bytes]  # region -> push secret
     max_body_bytes: int = 8 * 1024 * 1024
     body_timeout_s: float = 30.0
+    checkers: int = 2  # processes that parse and validate bodies beside the writer
 
 
 class BodyTooLarge(Exception):
@@ -77,6 +79,19 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def check_body(body: bytes, region: str, now: float) -> list[tuple] | tuple[str, str, str | None]:
+    """The rows of a verified body, or (code, detail, path) of the 400 answer rejecting it.
+    Runs in a checker process, so parsing and validation use a core the writer does not."""
+    try:
+        payload = parse_json(body)
+    except ValueError as exc:
+        return "malformed_json", str(exc)[:200], None
+    try:
+        return validate_batch(payload, now, region)
+    except ValidationError as exc:
+        return "invalid_batch", exc.detail, exc.path
 
 
 class Writer:
@@ -155,17 +170,7 @@ class Ingest:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.writer = Writer(config.db_path)
-
-    def validate(self, body: bytes, region: str, now: float) -> list[tuple] | JSONResponse:
-        """The rows of a verified body, or the 400 answer that rejects it."""
-        try:
-            payload = parse_json(body)
-        except ValueError as exc:
-            return error(400, "malformed_json", str(exc)[:200])
-        try:
-            return validate_batch(payload, now, region)
-        except ValidationError as exc:
-            return error(400, "invalid_batch", exc.detail, path=exc.path)
+        self.checkers: ProcessPoolExecutor | None = None
 
     async def push(self, request: Request) -> JSONResponse:
         try:
@@ -180,9 +185,11 @@ class Ingest:
             region = verify(request.headers, body, self.config.secrets, now)
         except SignatureError as exc:
             return error(401, "unauthorized", str(exc))
-        rows = await anyio.to_thread.run_sync(self.validate, body, region, now)
-        if isinstance(rows, JSONResponse):
-            return rows
+        rows = await asyncio.get_running_loop().run_in_executor(self.checkers, check_body,
+                                                                body, region, now)
+        if isinstance(rows, tuple):
+            code, detail, path = rows
+            return error(400, code, detail, **({"path": path} if path else {}))
         try:
             stored, duplicates = await asyncio.wrap_future(self.writer.submit(rows, now))
         except sqlite3.Error as exc:
@@ -203,9 +210,11 @@ class Ingest:
     @asynccontextmanager
     async def lifespan(self, app: Starlette):
         self.writer.start()
+        self.checkers = ProcessPoolExecutor(self.config.checkers, mp_context=get_context("spawn"))
         try:
             yield
         finally:
+            self.checkers.shutdown(cancel_futures=True)
             self.writer.close()
 
 
