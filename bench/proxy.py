@@ -35,6 +35,7 @@ MIN_RPS = 5_000
 MAX_P99_MS = 20.0
 PEPPER = "bench-pepper-not-a-secret-0123456789"
 PATH = "/api/v1/targets"
+SERVER_CPU, CLIENT_CPU = 1, 0
 NGINX_CONF = """daemon off;
 master_process off;
 worker_processes 1;
@@ -84,13 +85,19 @@ def write_site(tmp: Path) -> Path:
     return public
 
 
+def _pin(cpu: int) -> list[str]:
+    """taskset prefix: the server and wrk each get their own CPU, so neither steals the other's
+    (both servers are measured the same way); nothing on a one-CPU machine."""
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
 def _ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def run_wrk(url: str, connections: int, duration_s: int, headers: list[str]) -> WrkResult:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency"]
+    cmd = [*_pin(CLIENT_CPU), "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency"]
     for h in headers:
         cmd += ["-H", h]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
@@ -127,7 +134,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def start_proxy(tmp: Path, public: Path, db: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "NETTRACE_KEY_PEPPER": PEPPER, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "nettrace", "serve", "--public", str(public),
+    return subprocess.Popen([*_pin(SERVER_CPU), sys.executable, "-m", "nettrace", "serve", "--public", str(public),
                              "--private", str(tmp / "private"), "--db", str(db),
                              "--listen", f"127.0.0.1:{port}"], cwd=ROOT, env=env)
 
@@ -136,7 +143,7 @@ def start_nginx(tmp: Path, public: Path, port: int) -> subprocess.Popen:
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, path=PATH,
                                       file=public / "api/v1/targets.json"))
-    return subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf),
+    return subprocess.Popen([*_pin(SERVER_CPU), shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf),
                              "-p", str(tmp)], stderr=subprocess.DEVNULL)
 
 

@@ -5,6 +5,7 @@ The only place the proxy reads the environment (the pepper) and the wall clock.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -17,6 +18,9 @@ from proxy.errors import ProxyError
 from proxy.tiers import DAY_S, TIERS
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
+# A request allocates a few hundred short-lived objects and makes almost no cycles: collect the
+# young generation every 20,000 allocations instead of 700 (fewer pauses, same memory bound).
+GC_THRESHOLDS = (20_000, 10, 10)
 
 
 def register(subparsers) -> None:
@@ -68,8 +72,12 @@ def run_serve(args) -> int:
     host, port = parse_listen(args.listen)
     config = ServeConfig(public_dir=args.public, private_dir=args.private, db_path=args.db,
                          pepper=pepper_from_env(), clock=time.time, stream_poll_s=args.stream_poll)
-    uvicorn.run(create_app(config), host=host, port=port, loop="uvloop", http="httptools",
-                access_log=args.access_log, log_level="warning", server_header=False)
+    app = create_app(config)
+    gc.freeze()  # startup objects never die: keep them out of every later collection
+    gc.set_threshold(*GC_THRESHOLDS)
+    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools",
+                access_log=args.access_log, log_level="warning", server_header=False,
+                proxy_headers=False)  # client addresses are not used; skip the middleware
     return 0
 
 

@@ -124,6 +124,8 @@ class FileCache:
 
 def pick_encoding(accept_encoding: str) -> str | None:
     """br, then gzip, when the client accepts it with a non-zero q."""
+    if not accept_encoding:
+        return None
     accepted = set()
     for item in accept_encoding.lower().split(","):
         name, _, params = item.strip().partition(";")

@@ -53,13 +53,14 @@ class QuotaBook:
         self._batch: asyncio.Future | None = None
         self._flushing = False
         self._day = ""
+        self._day_number = -1
 
     async def charge(self, key_id: int, limit: int | None, now_s: float) -> Verdict:
         """Count one call of key_id today unless limit is reached; returns once it is stored.
         Raises sqlite3.Error (and counts nothing) when the database cannot store it."""
-        day = utc_day(now_s)
-        if day != self._day:  # forget yesterday's counts; they are in the table
-            self._counts, self._day = {}, day
+        if int(now_s) // DAY_S != self._day_number:  # forget yesterday's counts; they are stored
+            self._counts, self._day, self._day_number = {}, utc_day(now_s), int(now_s) // DAY_S
+        day = self._day
         k = (key_id, day)
         used = self._counts.get(k)
         if used is None:

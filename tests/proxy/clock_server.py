@@ -36,7 +36,7 @@ def main() -> None:
     config = ServeConfig(args.public, args.private, args.db, check_pepper(os.environ.get(PEPPER_ENV)),
                          file_clock(args.clock_file), args.stream_poll)
     uvicorn.run(create_app(config), host="127.0.0.1", port=args.port, loop="uvloop",
-                http="httptools", access_log=False, log_level="warning")
+                http="httptools", access_log=False, log_level="warning", proxy_headers=False)
 
 
 if __name__ == "__main__":
