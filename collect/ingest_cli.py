@@ -32,6 +32,7 @@ def register(subparsers) -> None:
                        help="comma-separated; each needs NETTRACE_SECRET_<REGION> in the environment")
     serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
     serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS")
+    serve.add_argument("--checkers", type=int, default=2, help="processes that validate bodies")
     serve.set_defaults(func=cmd_serve)
     imp = sub.add_parser("import", help="load a spool or --jsonl file (validated, idempotent)")
     imp.add_argument("file", type=Path)
@@ -62,7 +63,7 @@ def cmd_serve(args) -> int:
 
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     config = ServerConfig(args.db, central_secrets(os.environ, regions),
-                          args.max_body_bytes, args.body_timeout)
+                          args.max_body_bytes, args.body_timeout, args.checkers)
     host, port = parse_listen(args.listen)
     open_db(args.db).close()  # create and migrate before listening: fail fast, ready when up
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

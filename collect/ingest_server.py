@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -185,8 +186,12 @@ class Ingest:
             region = verify(request.headers, body, self.config.secrets, now)
         except SignatureError as exc:
             return error(401, "unauthorized", str(exc))
-        rows = await asyncio.get_running_loop().run_in_executor(self.checkers, check_body,
-                                                                body, region, now)
+        try:
+            rows = await asyncio.get_running_loop().run_in_executor(self.checkers, check_body,
+                                                                    body, region, now)
+        except BrokenProcessPool:  # a checker died (OOM kill): replace the pool, client retries
+            self.checkers = self.new_checkers()
+            return error(503, "checker_restarted", "try again", retry_after_s=1)
         if isinstance(rows, tuple):
             code, detail, path = rows
             return error(400, code, detail, **({"path": path} if path else {}))
@@ -207,10 +212,13 @@ class Ingest:
         version, latest = await anyio.to_thread.run_sync(read)
         return JSONResponse({"ok": True, "schema_version": version, "latest_round": latest})
 
+    def new_checkers(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.config.checkers, mp_context=get_context("spawn"))
+
     @asynccontextmanager
     async def lifespan(self, app: Starlette):
         self.writer.start()
-        self.checkers = ProcessPoolExecutor(self.config.checkers, mp_context=get_context("spawn"))
+        self.checkers = self.new_checkers()
         try:
             yield
         finally:

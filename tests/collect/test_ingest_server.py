@@ -1,10 +1,14 @@
 """The ingest server as a real process: stores signed batches, counts replays, answers health."""
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -59,3 +63,19 @@ def test_serve_without_a_region_secret_names_the_variable(tmp_path):
 
 def sqlite_round(round_id: str) -> float:
     return datetime.fromisoformat(round_id).timestamp()
+
+
+def checker_pids(server_pid: int) -> list[int]:
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [int(pid) for pid in children
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_a_killed_checker_process_costs_one_503_and_ingest_carries_on(server, tmp_path):
+    assert push(server.push_url, body_of(results(targets=1))).status_code == 200
+    for pid in checker_pids(server.proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    answers = [push(server.push_url, body_of(results(targets=2))) for _ in range(3)]
+    assert answers[0].status_code in (200, 503)
+    assert answers[-1].status_code == 200 and answers[-1].json()["duplicates"] == 12
