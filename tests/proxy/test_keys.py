@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hmac
-import statistics
 import time
 
 import pytest
@@ -84,17 +83,15 @@ def test_matching_compares_every_candidate_with_compare_digest(monkeypatch):
 
 
 def test_matching_time_does_not_depend_on_where_the_digests_differ():
+    """Interleaved batches, fastest of each kept: the minimum is what other load cannot inflate."""
     stored = bytes(range(32))
-    early = bytes([255]) + stored[1:]  # differs in the first byte
-    late = stored[:-1] + bytes([255])  # differs in the last byte
-
-    def timing(wanted):
-        samples = []
-        for _ in range(30):
+    wanted = {"early": bytes([255]) + stored[1:], "late": stored[:-1] + bytes([255])}
+    best = dict.fromkeys(wanted, float("inf"))
+    for _ in range(60):
+        for name, digest in wanted.items():
             t = time.perf_counter_ns()
             for _ in range(2000):
-                keys.match_key([(stored, 1)], wanted)
-            samples.append(time.perf_counter_ns() - t)
-        return statistics.median(samples)
-    ratio = timing(early) / timing(late)
-    assert 0.7 < ratio < 1.4, ratio
+                keys.match_key([(stored, 1)], digest)
+            best[name] = min(best[name], time.perf_counter_ns() - t)
+    ratio = best["early"] / best["late"]
+    assert 0.75 < ratio < 1.33, ratio
