@@ -197,8 +197,10 @@ def main() -> int:
 
 def print_table(results: dict[str, WrkResult], args, counted: int) -> None:
     proxy, nginx = results.values()
+    pinned = f"server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}" if _pin(0) else "unpinned"
     print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s on loopback, GET {PATH} "
-          f"({os.cpu_count()} CPUs; both servers one process)\n")
+          f"({os.cpu_count()} CPUs, {pinned}; both servers one process; "
+          f"load average {os.getloadavg()[0]:.1f} at the end)\n")
     print("| server | requests | req/s | p50 ms | p99 ms | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for label, r in results.items():
