@@ -15,8 +15,8 @@ from build.assemble import Assembled, BuildClock, build_site_model
 from build.cache import CACHE_VERSION, OutputCache, digest
 from build.errors import BuildError
 from build.openapi import render_openapi
-from build.queries import (count_day_results, count_results_before, read_day_results,
-                           read_first_round, read_hourly, store_signals)
+from build.queries import (count_day_results, count_results_before, read_day_export,
+                           read_first_round, read_target_hourly, store_signals)
 from build.render_badges import render_badge_png, render_badges
 from build.render_json import API, render_public_json
 from build.render_metrics import render_metrics
@@ -24,7 +24,7 @@ from build.render_private import (LONG_WINDOWS_D, render_export_day, render_expo
                                   render_long_history, render_private_json)
 from build.write import merge_outputs, write_tree
 from collect.db import connect
-from collect.records import PROBES, ROUND_S, iso_utc
+from collect.records import ROUND_S, iso_utc
 from collect.targets import Catalog
 
 HOUR_S = 3600
@@ -122,14 +122,12 @@ def _long_histories(conn: sqlite3.Connection, assembled: Assembled,
     end_hour = model.round_ts // HOUR_S * HOUR_S - HOUR_S
     start = end_hour - max(LONG_WINDOWS_D) * DAY_S + HOUR_S
     counts = count_results_before(conn, end_hour + HOUR_S)
-    codes = [r.code for r in model.regions]
     out: dict[str, bytes] = {}
     for t in model.targets:
         paths = tuple(f"{API}/latency/{t.host}/history-{d}d.json" for d in LONG_WINDOWS_D)
         key = digest(CACHE_VERSION, t.host, end_hour, counts.get(t.host))
-        keys = [(t.host, code, probe) for code in codes for probe in PROBES]
-        out |= cache.get_or_render_many("private", paths, key, lambda host=t.host, keys=keys: (
-            render_long_history(host, read_hourly(conn, start, end_hour, keys), end_hour,
+        out |= cache.get_or_render_many("private", paths, key, lambda host=t.host: (
+            render_long_history(host, read_target_hourly(conn, host, start, end_hour), end_hour,
                                 end_hour + HOUR_S)))
     return out
 
@@ -146,7 +144,7 @@ def _exports(conn: sqlite3.Connection, assembled: Assembled,
         paths = tuple(f"export/{_day_name(day)}.{ext}" for ext in ("jsonl", "csv"))
         key = digest(CACHE_VERSION, day, count_day_results(conn, day))
         out |= cache.get_or_render_many("private", paths, key, lambda day=day: (
-            render_export_day(day, read_day_results(conn, day), day + DAY_S)))
+            render_export_day(day, read_day_export(conn, day), day + DAY_S)))
     return out | render_export_index(days, assembled.model.generated_at)
 
 

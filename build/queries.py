@@ -16,6 +16,8 @@ HOUR_S = 3600
 RAW_COLUMNS = ("target", "region", "probe", "round_ts", "ok", "rtt_ms", "min_ms", "p95_ms",
                "max_ms", "jitter_ms", "loss", "error")
 HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
+TARGET_HOURLY_COLUMNS = HOURLY_COLUMNS[1:]
+EXPORT_COLUMNS = RAW_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +108,27 @@ def count_day_results(conn: sqlite3.Connection, day_ts: int) -> int:
                         (day_ts, day_ts + 86400)).fetchone()[0]
 
 
-def read_day_results(conn: sqlite3.Connection, day_ts: int) -> list[tuple]:
-    """RAW_COLUMNS of one UTC day's results, in a stable order."""
-    sql = (f"SELECT {', '.join(RAW_COLUMNS)} FROM results WHERE round_ts >= ? AND round_ts < ? "
-           "ORDER BY round_ts, target, region, probe")
+def read_day_export(conn: sqlite3.Connection, day_ts: int) -> list[tuple[str, str]]:
+    """One UTC day's results as (JSON object, CSV line) text pairs in EXPORT_COLUMNS, made by
+    SQLite itself (the day holds ~200k rows); round_ts as ISO 8601, in stored order."""
+    iso = "strftime('%Y-%m-%dT%H:%M:%SZ', round_ts, 'unixepoch')"
+    values = [iso if c == "round_ts" else c for c in EXPORT_COLUMNS]
+    obj = ", ".join(f"'{c}', {v}" for c, v in zip(EXPORT_COLUMNS, values))
+    csv = " || ',' || ".join(
+        "ifnull('\"' || replace(error, '\"', '\"\"') || '\"', '')" if c == "error"
+        else f"ifnull({v}, '')" for c, v in zip(EXPORT_COLUMNS, values))
+    sql = (f"SELECT json_object({obj}), {csv} FROM results WHERE round_ts >= ? AND round_ts < ? "
+           "ORDER BY round_ts, region, rowid")  # the index's order: no sort
     return conn.execute(sql, (day_ts, day_ts + 86400)).fetchall()
+
+
+def read_target_hourly(conn: sqlite3.Connection, target: str, since_hour: int,
+                       until_hour: int) -> list[tuple]:
+    """TARGET_HOURLY_COLUMNS of one target's rollups in [since_hour, until_hour], in primary-key
+    order (region, probe, hour): one contiguous range of the table."""
+    sql = (f"SELECT {', '.join(TARGET_HOURLY_COLUMNS)} FROM hourly WHERE target = ? "
+           "AND hour_ts >= ? AND hour_ts <= ? ORDER BY region, probe, hour_ts")
+    return conn.execute(sql, (target, since_hour, until_hour)).fetchall()
 
 
 def store_signals(conn: sqlite3.Connection, signals: list[Signal]) -> int:

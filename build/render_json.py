@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from build.model import ProbeFigures, Series, SiteModel, TargetView
 from collect.records import iso_utc
 
@@ -37,15 +39,20 @@ def aligned_series_doc(s: Series, start_ts: int, end_ts: int) -> dict:
     """Columns aligned to a fixed grid from start_ts to end_ts (inclusive) every s.step_s;
     null where the grid has no point, so a gap stays visible."""
     n = (end_ts - start_ts) // s.step_s + 1
-    rtt: list[float | None] = [None] * n
-    p95: list[float | None] = [None] * n
-    loss: list[float | None] = [None] * n
-    for ts, r, p, lo in zip(s.ts, s.rtt_ms, s.p95_ms, s.loss_ratio):
-        i = (ts - start_ts) // s.step_s
-        if 0 <= i < n:
-            rtt[i], p95[i], loss[i] = rounded(r), rounded(p), rounded(lo, 4)
-    return {"start": iso_utc(start_ts), "step_s": s.step_s, "rtt_ms": rtt, "p95_ms": p95,
-            "loss": loss}
+    idx = (np.array(s.ts, dtype=np.int64) - start_ts) // s.step_s
+    keep = (idx >= 0) & (idx < n)
+    columns = {}
+    for name, values, digits in (("rtt_ms", s.rtt_ms, FLOAT_DIGITS),
+                                 ("p95_ms", s.p95_ms, FLOAT_DIGITS), ("loss", s.loss_ratio, 4)):
+        grid = np.full(n, np.nan)
+        grid[idx[keep]] = np.array(values, dtype=float)[keep]
+        columns[name] = json_floats(grid, digits)
+    return {"start": iso_utc(start_ts), "step_s": s.step_s, **columns}
+
+
+def json_floats(values: np.ndarray, digits: int = FLOAT_DIGITS) -> list[float | None]:
+    """Rounded floats for JSON, None for NaN (JSON has no NaN)."""
+    return [None if v != v else v for v in np.round(values, digits).tolist()]  # NaN != NaN
 
 
 def render_public_json(model: SiteModel) -> dict[str, bytes]:

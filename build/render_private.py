@@ -2,15 +2,13 @@
 30/90-day history from hourly rollups and bulk export files."""
 from __future__ import annotations
 
-import csv
-import io
 import json
+from itertools import groupby
 
-from build.model import Route, SiteModel
-from build.queries import RAW_COLUMNS
+from build.model import Route, Series, SiteModel
+from build.queries import EXPORT_COLUMNS
 from build.render_json import (API, aligned_series_doc, dump_json, envelope, figures_doc,
                                rounded, target_summary)
-from build.series import group_hourly
 from build.signals import Signal
 from collect.records import iso_utc
 
@@ -49,41 +47,40 @@ def render_private_json(model: SiteModel) -> dict[str, bytes]:
 def render_long_history(host: str, rows: list[tuple], end_hour: int,
                         generated_at: int) -> dict[str, bytes]:
     """history-30d.json and history-90d.json of one target from its complete hourly rollups
-    (queries.HOURLY_COLUMNS rows up to end_hour inclusive), columns aligned to the hour grid."""
+    (queries.TARGET_HOURLY_COLUMNS rows, ordered by region, probe, hour, up to end_hour
+    inclusive), columns aligned to the hour grid."""
+    series = [(key, Series(key[1], HOUR_S, *zip(*[r[2:] for r in group])))
+              for key, group in groupby(rows, key=lambda r: (r[0], r[1]))]
     out = {}
     for days in LONG_WINDOWS_D:
         start = end_hour - days * 86400 + HOUR_S
-        series = group_hourly([r for r in rows if r[3] >= start], HOUR_S)
         regions: dict[str, dict] = {}
-        for (_, region, probe), s in sorted(series.items()):
+        for (region, probe), s in series:
             regions.setdefault(region, {})[probe] = aligned_series_doc(s, start, end_hour)
         doc = envelope("history", generated_at, host=host, window=f"{days}d", regions=regions)
         out[f"{API}/latency/{host}/history-{days}d.json"] = dump_json(doc)
     return out
 
 
-def render_export_day(day_ts: int, rows: list[tuple], generated_at: int) -> dict[str, bytes]:
-    """One UTC day of results as export/{day}.jsonl and export/{day}.csv (RAW_COLUMNS, round
-    as ISO 8601). The JSONL's first line is the header object with schema and generated_at."""
+def render_export_day(day_ts: int, lines: list[tuple[str, str]],
+                      generated_at: int) -> dict[str, bytes]:
+    """One UTC day of results as export/{day}.jsonl and export/{day}.csv from the
+    (JSON line, CSV line) pairs of queries.read_day_export. The JSONL's first line is a header
+    object with schema and generated_at; the CSV's first line names EXPORT_COLUMNS."""
     day = iso_utc(day_ts)[:10]
-    head = envelope("export", generated_at, day=day, columns=list(RAW_COLUMNS), rows=len(rows))
-    lines = [json.dumps(head, sort_keys=True, separators=(",", ":"))]
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(RAW_COLUMNS)
-    for row in rows:
-        values = list(row)
-        values[3] = iso_utc(values[3])
-        lines.append(json.dumps(dict(zip(RAW_COLUMNS, values)), separators=(",", ":")))
-        writer.writerow(["" if v is None else v for v in values])
-    return {f"export/{day}.jsonl": ("\n".join(lines) + "\n").encode(),
-            f"export/{day}.csv": text.getvalue().encode()}
+    head = envelope("export", generated_at, day=day, columns=list(EXPORT_COLUMNS),
+                    rows=len(lines))
+    jsonl = "\n".join([json.dumps(head, sort_keys=True, separators=(",", ":"))]
+                      + [j for j, _ in lines])
+    csv = "\n".join([",".join(EXPORT_COLUMNS)] + [c for _, c in lines])
+    return {f"export/{day}.jsonl": (jsonl + "\n").encode(),
+            f"export/{day}.csv": (csv + "\n").encode()}
 
 
 def render_export_index(days: list[int], generated_at: int) -> dict[str, bytes]:
     files = [{"day": iso_utc(d)[:10], "jsonl": f"export/{iso_utc(d)[:10]}.jsonl",
               "csv": f"export/{iso_utc(d)[:10]}.csv"} for d in sorted(days)]
-    doc = envelope("export-index", generated_at, columns=list(RAW_COLUMNS), days=files)
+    doc = envelope("export-index", generated_at, columns=list(EXPORT_COLUMNS), days=files)
     return {"export/index.json": dump_json(doc)}
 
 
