@@ -4,7 +4,6 @@ The only place the proxy reads the environment (the pepper) and the wall clock.
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys

@@ -3,7 +3,6 @@ running server (every check, positive and negative data)."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import httpx
 from openapi_spec_validator import validate
