@@ -73,7 +73,7 @@ def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClo
     stored = read_signals(conn, ref - WEEK_S, ref)
     routes, route_inputs = build_routes(conn, window.fingerprints, names, stored)
     new = _new_signals(catalog, raw, _weekly(conn, ref), route_inputs, latest)
-    keys = [(t.host, code, p) for t in catalog.targets for code in codes for p in PROBES]
+    keys = sorted(raw)  # a (target, region, probe) with no round in 24 h shows no 7 d series
     week_start = ref // HOUR_S * HOUR_S - WEEK_S + HOUR_S
     hourly = group_hourly(read_hourly(conn, week_start, ref, keys), HOUR_S)
     inputs = _Inputs(raw, hourly, routes, stale, _certs(window.tls, generated), new)
