@@ -1,6 +1,7 @@
 """Reuse of expensive outputs between builds: a manifest maps each cached output path to the
-digest of its inputs; a hit reads the bytes the previous build wrote into public/ or private/.
-A missing, corrupt or older-version manifest just means a full build."""
+digest of its inputs; a hit points at the file the previous build wrote into public/ or private/.
+A missing, corrupt or older-version manifest just means a full build. The previous tree must
+stay in place until the writer has linked what it reuses (write_tree swaps it out last)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,6 +9,8 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+from build.write import Output, Reused
 
 CACHE_VERSION = 1  # bump when a cached renderer's output format changes
 MANIFEST = "manifest.json"
@@ -40,29 +43,20 @@ class OutputCache:
             self.previous_duration_s = doc.get("build_duration_s")
 
     def get_or_render(self, area: str, path: str, key: str,
-                      render: Callable[[], bytes]) -> bytes:
-        self._new[f"{area}:{path}"] = key
-        if self._old.get(f"{area}:{path}") == key:
-            try:
-                data = (self._roots[area] / path).read_bytes()
-                self.hits += 1
-                return data
-            except OSError:
-                pass
-        return render()
+                      render: Callable[[], bytes]) -> Output:
+        return self.get_or_render_many(area, (path,), key, lambda: {path: render()})[path]
 
     def get_or_render_many(self, area: str, paths: tuple[str, ...], key: str,
-                           render: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
-        """Several outputs made by one render call, reused only all together."""
+                           render: Callable[[], dict[str, bytes]]) -> dict[str, Output]:
+        """Outputs made by one render call, reused only all together: a hit points at the
+        previous build's files (the writer hard-links them)."""
         for path in paths:
             self._new[f"{area}:{path}"] = key
-        if all(self._old.get(f"{area}:{p}") == key for p in paths):
-            try:
-                out = {p: (self._roots[area] / p).read_bytes() for p in paths}
-                self.hits += len(paths)
-                return out
-            except OSError:
-                pass
+        old = [self._roots[area] / p for p in paths]
+        if all(self._old.get(f"{area}:{p}") == key for p in paths) and all(
+                o.is_file() for o in old):
+            self.hits += len(paths)
+            return {p: Reused(o) for p, o in zip(paths, old)}
         return render()
 
     def save(self) -> None:

@@ -22,7 +22,7 @@ from build.render_json import API, render_public_json
 from build.render_metrics import render_metrics
 from build.render_private import (LONG_WINDOWS_D, render_export_day, render_export_index,
                                   render_long_history, render_private_json)
-from build.write import merge_outputs, write_tree
+from build.write import Output, merge_outputs, write_tree
 from collect.db import connect
 from collect.records import ROUND_S, iso_utc
 from collect.targets import Catalog
@@ -91,7 +91,7 @@ def _store(db_path: Path, assembled: Assembled) -> int:
         rw.close()
 
 
-def _public(assembled: Assembled, cache: OutputCache) -> dict[str, bytes]:
+def _public(assembled: Assembled, cache: OutputCache) -> dict[str, Output]:
     model = assembled.model
     badges = render_badges(model)
     pngs = {t.badge_png: cache.get_or_render(
@@ -114,7 +114,7 @@ def _render_html(model) -> dict[str, bytes]:
 
 
 def _long_histories(conn: sqlite3.Connection, assembled: Assembled,
-                    cache: OutputCache) -> dict[str, bytes]:
+                    cache: OutputCache) -> dict[str, Output]:
     """30- and 90-day files of complete hours: they change once an hour, or on late data."""
     model = assembled.model
     if model.round_ts is None:
@@ -122,7 +122,7 @@ def _long_histories(conn: sqlite3.Connection, assembled: Assembled,
     end_hour = model.round_ts // HOUR_S * HOUR_S - HOUR_S
     start = end_hour - max(LONG_WINDOWS_D) * DAY_S + HOUR_S
     counts = count_results_before(conn, end_hour + HOUR_S)
-    out: dict[str, bytes] = {}
+    out: dict[str, Output] = {}
     for t in model.targets:
         paths = tuple(f"{API}/latency/{t.host}/history-{d}d.json" for d in LONG_WINDOWS_D)
         key = digest(CACHE_VERSION, t.host, end_hour, counts.get(t.host))
@@ -133,13 +133,13 @@ def _long_histories(conn: sqlite3.Connection, assembled: Assembled,
 
 
 def _exports(conn: sqlite3.Connection, assembled: Assembled,
-             cache: OutputCache) -> dict[str, bytes]:
+             cache: OutputCache) -> dict[str, Output]:
     """One file pair per complete UTC day of the raw results still stored."""
     latest, first = assembled.model.round_ts, read_first_round(conn)
     if latest is None or first is None:
         return render_export_index([], assembled.model.generated_at)
     days = list(range(first // DAY_S * DAY_S, latest + ROUND_S - DAY_S + 1, DAY_S))
-    out: dict[str, bytes] = {}
+    out: dict[str, Output] = {}
     for day in days:
         paths = tuple(f"export/{_day_name(day)}.{ext}" for ext in ("jsonl", "csv"))
         key = digest(CACHE_VERSION, day, count_day_results(conn, day))

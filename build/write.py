@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from build.errors import BuildError
@@ -14,9 +15,20 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def merge_outputs(*parts: dict[str, bytes]) -> dict[str, bytes]:
+@dataclass(frozen=True, slots=True)
+class Reused:
+    """An output whose bytes the previous build already wrote at `source`: hard-linked into the
+    new tree instead of read and written again (the big private files)."""
+
+    source: Path
+
+
+Output = bytes | Reused
+
+
+def merge_outputs(*parts: dict[str, Output]) -> dict[str, Output]:
     """One {path: bytes} from several renderers; BuildError when two produce one path."""
-    out: dict[str, bytes] = {}
+    out: dict[str, Output] = {}
     for part in parts:
         for path, data in part.items():
             if path in out:
@@ -25,7 +37,7 @@ def merge_outputs(*parts: dict[str, bytes]) -> dict[str, bytes]:
     return out
 
 
-def check_paths(outputs: dict[str, bytes]) -> None:
+def check_paths(outputs: dict[str, Output]) -> None:
     """BuildError for a path that is absolute, climbs out, is not normalised, or is both a
     file and a folder of another output."""
     for path in outputs:
@@ -39,7 +51,7 @@ def check_paths(outputs: dict[str, bytes]) -> None:
         raise BuildError(f"output path is both a file and a folder: {clash[0]}")
 
 
-def write_tree(outputs: dict[str, bytes], out_dir: Path) -> int:
+def write_tree(outputs: dict[str, Output], out_dir: Path) -> int:
     """Replace out_dir by exactly outputs, atomically. Returns the number of files written."""
     check_paths(outputs)
     out_dir = Path(out_dir)
@@ -54,14 +66,21 @@ def write_tree(outputs: dict[str, bytes], out_dir: Path) -> int:
     return len(outputs)
 
 
-def _fill(root: Path, outputs: dict[str, bytes]) -> None:
+def _fill(root: Path, outputs: dict[str, Output]) -> None:
     made: set[Path] = set()
     for path in sorted(outputs):
         target = root / path
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
             made.add(target.parent)
-        target.write_bytes(outputs[path])
+        data = outputs[path]
+        if isinstance(data, Reused):
+            try:
+                os.link(data.source, target)
+            except OSError:  # another filesystem, or the old file vanished: copy
+                shutil.copyfile(data.source, target)
+        else:
+            target.write_bytes(data)
 
 
 def _swap(new: Path, current: Path) -> None:

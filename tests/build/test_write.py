@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from build.errors import BuildError
-from build.write import merge_outputs, write_tree
+from build.write import Reused, merge_outputs, write_tree
 
 
 def test_two_outputs_at_one_path_are_refused():
@@ -41,3 +41,12 @@ def test_a_failed_build_leaves_the_old_tree_untouched(tmp_path):
     with pytest.raises(BuildError):
         write_tree({"index.json": b"v2", "../escape": b"x"}, out)
     assert (out / "index.json").read_bytes() == b"v1"
+
+
+def test_reused_outputs_are_linked_from_the_old_tree_not_rewritten(tmp_path):
+    out = tmp_path / "out"
+    write_tree({"big.json": b"x" * 10_000, "small.json": b"1"}, out)
+    inode = (out / "big.json").stat().st_ino
+    write_tree({"big.json": Reused(out / "big.json"), "small.json": b"2"}, out)
+    assert (out / "big.json").stat().st_ino == inode
+    assert (out / "big.json").read_bytes() == b"x" * 10_000
