@@ -18,13 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collect.db import connect
+from collect.errors import CollectError
 from collect.records import PROBES, ROUND_S, round_slot
 from collect.targets import load_catalog
 
 BUILD_DELAY_S = 150  # after a grid slot opens: the collectors' round (~1 timeout) and push are in
 FIRST_ROUND_WAIT_S = 180  # how long the first build waits for the first pushed round
 RESTART_DELAY_S = 2.0
+USAGE_EXIT = 2  # what nettrace and argparse exit with on a configuration error
 POLL_S = 1.0
+
+
+class RunError(CollectError):
+    """A part of the local pipeline cannot run as configured."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +71,21 @@ def _main(args) -> int:
     cfg = RunConfig(args.state, args.public, args.private, args.targets, region, args.host,
                     args.port, args.ingest_port, args.publish_repo)
     cfg.state.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **local_secrets(cfg.state, [r.code for r in catalog.regions])}
+    regions = [r.code for r in catalog.regions]
+    env = {**os.environ, **local_secrets(cfg.state, regions)}
     connect(cfg.db).close()  # create and migrate before anyone reads it
     key = local_key(cfg, env["NETTRACE_KEY_PEPPER"])
-    children = [Child("ingest", ingest_cmd(cfg), env)]
+    children = [Child("ingest", ingest_cmd(cfg, regions), env)]
     if region:
-        children.append(Child("collector", collector_cmd(cfg, region), {**env, "NETTRACE_PUSH_SECRET": env[f"NETTRACE_SECRET_{region.upper()}"]}))
-    children.append(Child("proxy", proxy_cmd(cfg), env))
+        push_env = {**env, "NETTRACE_PUSH_SECRET": env[f"NETTRACE_SECRET_{region.upper()}"]}
+        children.append(Child("collector", collector_cmd(cfg, region), push_env))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         for child in children:
             child.start()
+        run_build(cfg, env)  # the site exists at once, honest about having no data yet
+        children.append(Child("proxy", proxy_cmd(cfg), env))
+        children[-1].start()
         print_urls(cfg, key)
         schedule_builds(cfg, env, children)
     finally:
@@ -119,8 +129,9 @@ def nettrace(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "nettrace", *map(str, args)]
 
 
-def ingest_cmd(cfg: RunConfig) -> list[str]:
-    return nettrace("ingest", "serve", "--db", cfg.db, "--listen", f"{cfg.host}:{cfg.ingest_port}")
+def ingest_cmd(cfg: RunConfig, regions: list[str]) -> list[str]:
+    return nettrace("ingest", "serve", "--db", cfg.db, "--listen", f"{cfg.host}:{cfg.ingest_port}",
+                    "--regions", ",".join(regions))
 
 
 def collector_cmd(cfg: RunConfig, region: str) -> list[str]:
@@ -228,6 +239,8 @@ class Child:
 
     def keep_alive(self) -> None:
         code = self.proc.poll() if self.proc else None
+        if code == USAGE_EXIT:  # a configuration error: restarting would only repeat it
+            raise RunError(f"{self.name} stopped on a configuration error (see above)")
         if code is not None:
             print(f"nettrace run: {self.name} exited ({code}), restarting: {shlex.join(self.cmd)}",
                   file=sys.stderr, flush=True)

@@ -60,6 +60,7 @@ def _routes(config: ServeConfig, access: Access, hub: StreamHub, files: FileCach
         Route("/api/v1/", site.docs, methods=get),
         Route("/api/v1", site.docs, methods=get),
         Route("/api/v1/openapi.json", site.openapi, methods=get),
+        Route("/api/v1/{rest:path}.json", site.json_file, methods=get),  # free CDN files first
         Route("/api/v1/targets", api.targets, methods=get),
         Route("/api/v1/latency/{host}", api.latency, methods=get),
         Route("/api/v1/latency/{host}/history", api.history, methods=get),

@@ -56,3 +56,7 @@ class Site:
     async def file(self, request: Request) -> Response:
         path = request.path_params["rest"]
         return self._serve(request, safe_relpath(path) if path.strip("/") else "index.html")
+
+    async def json_file(self, request: Request) -> Response:
+        """A CDN path such as api/v1/latency/{host}.json, which a keyed route would take for a host."""
+        return self._serve(request, safe_relpath(f"api/v1/{request.path_params['rest']}.json"))

@@ -77,6 +77,10 @@ def test_free_files_badges_metrics_and_pages_of_the_build_are_served(built):
     assert httpx.get(f"{proc.url}/status/{HOST}/").headers["content-type"].startswith("text/html")
     assert httpx.get(proc.url + "/").status_code == 200
     assert httpx.get(proc.url + "/api/v1/").json()["endpoints"]
+    for path in (f"latency/{HOST}.json", f"latency/{HOST}/history.json", f"badge/{HOST}.json"):
+        free = httpx.get(f"{proc.url}/api/v1/{path}")  # not taken for a host named '….json'
+        assert free.status_code == 200 and "x-ratelimit-reset" not in free.headers, path
+        assert free.json() == json.loads((tmp / "public/api/v1" / path).read_text())
 
 
 def test_the_builds_openapi_is_valid_and_lists_every_proxy_path(built):
