@@ -14,7 +14,6 @@ from build.model import SiteModel
 from build.render_json import rounded
 
 HOUR_S = 3600
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
