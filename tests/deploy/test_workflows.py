@@ -80,4 +80,5 @@ def test_publish_builds_from_the_snapshot_and_publishes_through_build_publish():
     assert "--db snapshot.db" in build and "--out public" in build
     assert any("python -m build.publish public" in r for r in runs)
     assert not any("ghp-import" in r for r in runs), "publishing goes through the partial-build guard"
-    assert any("PRAGMA quick_check" in r for r in runs)
+    snapshot = next(r for r in runs if "/api/v1/export?" in r)  # the enterprise bulk export
+    assert "format=jsonl" in snapshot and "nettrace ingest import results.jsonl --db snapshot.db" in snapshot
