@@ -92,11 +92,40 @@ def read_hour_medians(conn: sqlite3.Connection,
     return out
 
 
-def count_results_before(conn: sqlite3.Connection, until_ts: int) -> dict[str, int]:
-    """Per target, results with round_ts < until_ts: a late arrival for a completed hour (or
-    retention) changes it, so it keys the cache of hourly history. Index-only."""
-    sql = "SELECT target, count(*) FROM results WHERE round_ts < ? GROUP BY target"
-    return dict(conn.execute(sql, (until_ts,)).fetchall())
+def read_last_row(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    """(rowid, identity) of the newest result: rows with a higher rowid arrived later; the
+    identity tells a rebuilt or replaced database (or a reused rowid) apart."""
+    row = conn.execute("SELECT rowid, target, region, probe, round_ts FROM results "
+                       "ORDER BY rowid DESC LIMIT 1").fetchone()
+    return None if row is None else (row[0], "/".join(map(str, row[1:])))
+
+
+def read_row_identity(conn: sqlite3.Connection, rowid: int) -> str | None:
+    row = conn.execute("SELECT target, region, probe, round_ts FROM results WHERE rowid = ?",
+                       (rowid,)).fetchone()
+    return None if row is None else "/".join(map(str, row))
+
+
+def read_late_targets(conn: sqlite3.Connection, after_rowid: int, before_ts: int) -> set[str]:
+    """Targets with results stored after after_rowid for rounds before before_ts (their hourly
+    rollups changed). A rowid range: only the new rows are read."""
+    sql = "SELECT DISTINCT target FROM results WHERE rowid > ? AND round_ts < ?"
+    return {r[0] for r in conn.execute(sql, (after_rowid, before_ts))}
+
+
+def read_hours(conn: sqlite3.Connection, after_hour: int, until_hour: int) -> list[tuple]:
+    """(target, *TARGET_HOURLY_COLUMNS) rollups of every target with after_hour < hour_ts <=
+    until_hour, ordered by target, region, probe, hour."""
+    sql = (f"SELECT target, {', '.join(TARGET_HOURLY_COLUMNS)} FROM hourly "
+           "WHERE hour_ts > ? AND hour_ts <= ? ORDER BY target, region, probe, hour_ts")
+    return conn.execute(sql, (after_hour, until_hour)).fetchall()
+
+
+def count_hourly(conn: sqlite3.Connection, since_hour: int, until_hour: int) -> dict[str, int]:
+    """Rollups per target with since_hour <= hour_ts < until_hour."""
+    sql = ("SELECT target, count(*) FROM hourly WHERE hour_ts >= ? AND hour_ts < ? "
+           "GROUP BY target")
+    return dict(conn.execute(sql, (since_hour, until_hour)).fetchall())
 
 
 def read_first_round(conn: sqlite3.Connection) -> int | None:

@@ -16,6 +16,7 @@ from build.html_view import (FEED_SIGNALS, CategoryRows, SiteContext, build_plan
 from build.model import SiteModel
 from build.social import render_social_png, render_social_svg, social_path
 from build.worldmap import render_world_map
+from build.write import Output
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "site_templates"
 STATIC_FILES = ("site.css", "site.js", "playground.js", "favicon.svg")
@@ -49,14 +50,15 @@ def _direct_png(path: str, svg: str) -> bytes:
     return render_social_png(svg)
 
 
-def render_html(model: SiteModel, render_png: Callable[[str, str], bytes] = _direct_png) -> dict[str, bytes]:
+def render_html(model: SiteModel,
+                render_png: Callable[[str, str], Output] = _direct_png) -> dict[str, Output]:
     """Every HTML page, static asset and social PNG, keyed by path relative to public/.
 
     render_png(path, svg) -> PNG bytes draws a social card; a build with an output cache passes
     one that reuses the previous PNG when the SVG is unchanged (cards change with the catalog)."""
     env = make_env()
     site = build_site_context(model)
-    out: dict[str, bytes] = {}
+    out: dict[str, Output] = {}
 
     def page(path: str, template: str, nav: str = "", **extra) -> None:
         root = "../" * path.count("/")

@@ -1,19 +1,14 @@
-"""The paid JSON under private/ (served only by the keyed proxy): signals, routes, compare data,
-30/90-day history from hourly rollups and bulk export files."""
+"""The paid JSON under private/ (served only by the keyed proxy): signals, routes, compare data
+and bulk export files (30/90-day history: build/long_history.py)."""
 from __future__ import annotations
 
 import json
-from itertools import groupby
 
-from build.model import Route, Series, SiteModel
+from build.model import Route, SiteModel
 from build.queries import EXPORT_COLUMNS
-from build.render_json import (API, aligned_series_doc, dump_json, envelope, figures_doc,
-                               rounded, target_summary)
+from build.render_json import API, dump_json, envelope, figures_doc, rounded, target_summary
 from build.signals import Signal
 from collect.records import iso_utc
-
-HOUR_S = 3600
-LONG_WINDOWS_D = (30, 90)
 
 
 def signal_doc(g: Signal) -> dict:
@@ -41,24 +36,6 @@ def render_private_json(model: SiteModel) -> dict[str, bytes]:
         routes = {r.region: _route_doc(r.route) for r in t.regions}
         out[f"{API}/routes/{t.host}.json"] = dump_json(envelope("routes", gen, host=t.host,
                                                                  regions=routes))
-    return out
-
-
-def render_long_history(host: str, rows: list[tuple], end_hour: int,
-                        generated_at: int) -> dict[str, bytes]:
-    """history-30d.json and history-90d.json of one target from its complete hourly rollups
-    (queries.TARGET_HOURLY_COLUMNS rows, ordered by region, probe, hour, up to end_hour
-    inclusive), columns aligned to the hour grid."""
-    series = [(key, Series(key[1], HOUR_S, *zip(*[r[2:] for r in group])))
-              for key, group in groupby(rows, key=lambda r: (r[0], r[1]))]
-    out = {}
-    for days in LONG_WINDOWS_D:
-        start = end_hour - days * 86400 + HOUR_S
-        regions: dict[str, dict] = {}
-        for (region, probe), s in series:
-            regions.setdefault(region, {})[probe] = aligned_series_doc(s, start, end_hour)
-        doc = envelope("history", generated_at, host=host, window=f"{days}d", regions=regions)
-        out[f"{API}/latency/{host}/history-{days}d.json"] = dump_json(doc)
     return out
 
 
