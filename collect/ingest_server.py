@@ -38,6 +38,7 @@ from collect.validate import ValidationError, validate_batch
 PUSH_PATH = "/v1/results"
 WRITER_CACHE_KIB = 64 * 1024  # index pages stay in memory as the file grows
 CHECKPOINT_EVERY_S = 1.0
+GROUP_WAIT_S = 0.02  # latency traded for bigger group commits
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +137,16 @@ class Writer:
         self.jobs.put((rows, received_at, future))
         return future
 
-    def _next_group(self) -> list | None:
+    def _next_group(self) -> list:
+        """The next job and whatever arrives within GROUP_WAIT_S of it: one transaction for
+        several batches dirties each index page once instead of once per batch."""
         group = [self.jobs.get()]
-        while group[-1] is not None and len(group) < self.max_group and not self.jobs.empty():
-            group.append(self.jobs.get())
+        deadline = time.monotonic() + GROUP_WAIT_S
+        while group[-1] is not None and len(group) < self.max_group:
+            try:
+                group.append(self.jobs.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
         return group
 
     def _run(self) -> None:
