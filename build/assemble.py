@@ -7,6 +7,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -14,10 +15,11 @@ from build.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
 from build.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking, RankingEntry,
                          RegionStatus, Route, Series, SiteModel, TargetRegion, TargetView)
 from build.queries import (read_hour_medians, read_hourly, read_latest_round,
-                           read_region_last_round, read_signals, read_window)
+                           read_region_last_round, read_signals)
 from build.routes import build_routes
-from build.series import RawSeries, group_hourly, group_raw, raw_to_series
+from build.series import RawSeries, group_hourly, raw_to_series
 from build.signals import Signal, compute_region_staleness
+from build.window_cache import read_recent_window
 from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug
 
@@ -52,18 +54,20 @@ class _Inputs:
     signals: tuple[Signal, ...]
 
 
-def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock) -> Assembled:
+def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
+                     cache_dir: Path | None = None) -> Assembled:
+    """cache_dir: where the raw window is carried between builds (None: read it whole)."""
     until = int(clock.now_ts) + SKEW_S
     latest = read_latest_round(conn, until)
     ref = latest if latest is not None else round_slot(clock.now_ts)
     generated = clock.source_date_epoch if clock.source_date_epoch is not None else ref
     skipped = [] if latest is not None else ["the database holds no results: no data anywhere"]
     since = ref - RAW_WINDOW_S
-    window = read_window(conn, since, until)
+    window = read_recent_window(conn, since, until, cache_dir)
     if window.skewed:
         skipped.append(f"{window.skewed} clock-skewed results left out (round ahead of now, or "
                        "probe started after its round)")
-    raw = group_raw(window.rows)
+    raw = window.raw
     names = {t.host: t.name for t in catalog.targets}
     codes = tuple(r.code for r in catalog.regions)
     skipped += _not_in_catalog(raw, names, codes, catalog.path)

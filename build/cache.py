@@ -50,6 +50,12 @@ class OutputCache:
                            render: Callable[[], dict[str, bytes]]) -> dict[str, Output]:
         """Outputs made by one render call, reused only all together: a hit points at the
         previous build's files (the writer hard-links them)."""
+        reused = self.lookup(area, paths, key)
+        return render() if reused is None else reused
+
+    def lookup(self, area: str, paths: tuple[str, ...], key: str) -> dict[str, Reused] | None:
+        """The previous build's files of paths if they were made from key, else None (the
+        caller renders them); either way key is remembered for paths."""
         for path in paths:
             self._new[f"{area}:{path}"] = key
         old = [self._roots[area] / p for p in paths]
@@ -57,7 +63,7 @@ class OutputCache:
                 o.is_file() for o in old):
             self.hits += len(paths)
             return {p: Reused(o) for p, o in zip(paths, old)}
-        return render()
+        return None
 
     def save(self) -> None:
         """Record this build's keys (call after the outputs are in place)."""

@@ -7,7 +7,10 @@ previous build when the digest of their inputs has not changed.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 from build.api_docs import render_index
@@ -18,7 +21,7 @@ from build.history_build import LongHistories, build_long_histories, store_long_
 from build.model import SiteModel
 from build.openapi import render_openapi
 from build.queries import count_day_results, read_day_export, read_first_round, store_signals
-from build.render_badges import render_badge_png, render_badges
+from build.render_badges import render_badge_pngs, render_badges
 from build.render_json import render_public_json
 from build.render_html import render_html
 from build.render_metrics import render_metrics
@@ -67,14 +70,18 @@ def run_build(opts: BuildOptions) -> BuildReport:
 
 
 def _build(conn: sqlite3.Connection, opts: BuildOptions) -> BuildReport:
-    assembled = build_site_model(conn, opts.catalog, opts.clock)
+    assembled = build_site_model(conn, opts.catalog, opts.clock, opts.cache_dir)
     stored = _store(opts.db_path, assembled)
     cache = OutputCache(opts.cache_dir, {"public": Path(opts.public_dir),
                                          "private": Path(opts.private_dir)})
-    public = _public(assembled, cache)
-    histories = _long_histories(conn, assembled, cache, opts.cache_dir)
-    private = merge_outputs(render_private_json(assembled.model), histories.outputs,
-                            _exports(conn, assembled, cache))
+    badges = render_badges(assembled.model)
+    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
+        pngs = _badge_pngs(assembled.model, badges, cache, pool)
+        public = merge_outputs(_public(assembled, cache), badges)
+        histories = _long_histories(conn, assembled, cache, opts.cache_dir)
+        private = merge_outputs(render_private_json(assembled.model), histories.outputs,
+                                _exports(conn, assembled, cache))
+        public = merge_outputs(public, pngs())
     n_public = write_tree(public, Path(opts.public_dir))
     n_private = write_tree(private, Path(opts.private_dir))
     cache.save()
@@ -93,14 +100,29 @@ def _store(db_path: Path, assembled: Assembled) -> int:
         rw.close()
 
 
+def _badge_pngs(model: SiteModel, badges: dict[str, bytes], cache: OutputCache,
+                pool: ProcessPoolExecutor) -> Callable[[], dict[str, Output]]:
+    """PNG badges: reused while their SVG is unchanged, the others drawn in a worker process
+    while this one renders the rest (cairosvg is slow). Returns a function giving them all."""
+    out: dict[str, Output] = {}
+    todo: list[tuple[str, bytes]] = []
+    for t in model.targets:
+        svg = badges[t.badge_svg]
+        reused = cache.lookup("public", (t.badge_png,), digest(CACHE_VERSION, svg))
+        if reused is None:
+            todo.append((t.badge_png, svg))
+        else:
+            out |= reused
+    if not todo:
+        return lambda: out
+    drawn = pool.submit(render_badge_pngs, [svg for _, svg in todo])
+    return lambda: out | dict(zip([path for path, _ in todo], drawn.result()))
+
+
 def _public(assembled: Assembled, cache: OutputCache) -> dict[str, Output]:
     model = assembled.model
-    badges = render_badges(model)
-    pngs = {t.badge_png: cache.get_or_render(
-        "public", t.badge_png, digest(CACHE_VERSION, badges[t.badge_svg]),
-        lambda svg=badges[t.badge_svg]: render_badge_png(svg)) for t in model.targets}
     return merge_outputs(render_public_json(model), render_index(model), render_openapi(model),
-                         render_metrics(model, cache.previous_duration_s), badges, pngs,
+                         render_metrics(model, cache.previous_duration_s),
                          _render_html(model, cache))
 
 

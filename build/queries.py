@@ -1,16 +1,11 @@
-"""All SQL of the build, as `fn(conn, ...)` functions. Everything reads, except store_signals.
-
-Rows a collector stamped with a skewed clock (round_ts beyond the reference time, or a probe
-start after its round's slot ended) are counted and left out (read_window).
-"""
+"""All SQL of the build, as `fn(conn, ...)` functions (but the raw window's, which
+build/window_cache.py reads incrementally). Everything reads, except store_signals."""
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 
 from build.signals import Signal
-from collect.records import ROUND_S
 
 HOUR_S = 3600
 RAW_COLUMNS = ("target", "region", "probe", "round_ts", "ok", "rtt_ms", "min_ms", "p95_ms",
@@ -18,16 +13,6 @@ RAW_COLUMNS = ("target", "region", "probe", "round_ts", "ok", "rtt_ms", "min_ms"
 HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
 TARGET_HOURLY_COLUMNS = HOURLY_COLUMNS[1:]
 EXPORT_COLUMNS = RAW_COLUMNS
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The raw results of the rounds in (since, until], read in one pass."""
-
-    rows: list[tuple]  # RAW_COLUMNS, oldest round first
-    fingerprints: list[tuple[str, str, int, str | None]]  # trace: target, region, round, fp
-    tls: list[tuple[str, str, int, str]]  # target, region, round, detail JSON
-    skewed: int  # rows left out: round ahead of until, or probe started after its slot
 
 
 def read_latest_round(conn: sqlite3.Connection, until_ts: int) -> int | None:
@@ -41,23 +26,6 @@ def read_region_last_round(conn: sqlite3.Connection, region: str, until_ts: int)
     row = conn.execute("SELECT round_ts FROM results WHERE region = ? AND round_ts <= ? "
                        "ORDER BY round_ts DESC LIMIT 1", (region, until_ts)).fetchone()
     return None if row is None else row[0]
-
-
-def read_window(conn: sqlite3.Connection, since_ts: int, until_ts: int) -> Window:
-    sql = (f"SELECT {', '.join(RAW_COLUMNS)}, ts, CASE probe "
-           "WHEN 'trace' THEN json_extract(detail, '$.fingerprint') "
-           "WHEN 'tls' THEN detail END FROM results WHERE round_ts > ? ORDER BY round_ts")
-    rows, fingerprints, tls, skewed = [], [], [], 0
-    for *row, ts, extra in conn.execute(sql, (since_ts,)):
-        if row[3] > until_ts or ts > row[3] + ROUND_S:
-            skewed += 1
-            continue
-        rows.append(tuple(row))
-        if row[2] == "trace":
-            fingerprints.append((row[0], row[1], row[3], extra))
-        elif row[2] == "tls" and extra:
-            tls.append((row[0], row[1], row[3], extra))
-    return Window(rows, fingerprints, tls, skewed)
 
 
 def read_detail(conn: sqlite3.Connection, target: str, region: str, probe: str,

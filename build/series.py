@@ -1,5 +1,5 @@
-"""Raw result rows and hourly rollups grouped into per-(target, region, probe) arrays and the
-model's Series and ProbeFigures. Pure: rows in, records out."""
+"""Raw results (RawSeries, built by build/window_rows.py) and hourly rollups as the
+model's per-(target, region, probe) Series. Pure: rows and arrays in, records out."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,25 +21,6 @@ class RawSeries:
     p95_ms: np.ndarray
     loss_ratio: np.ndarray
     latest: ProbeFigures
-
-
-def group_raw(rows: list[tuple]) -> dict[Key, RawSeries]:
-    """RAW_COLUMNS rows (oldest round first) -> arrays per key."""
-    groups: dict[Key, list[tuple]] = defaultdict(list)
-    for row in rows:
-        groups[(row[0], row[1], row[2])].append(row)
-    return {key: _raw_series(key[2], items) for key, items in groups.items()}
-
-
-def _raw_series(probe: str, items: list[tuple]) -> RawSeries:
-    cols = list(zip(*items))
-    ts = np.array(cols[3], dtype=np.int64)
-    rtt = np.array([np.nan if v is None else v for v in cols[5]], dtype=float)
-    p95 = np.array([np.nan if v is None else v for v in cols[7]], dtype=float)
-    loss = np.array(cols[10], dtype=float)
-    last = items[-1]
-    latest = ProbeFigures(probe, last[3], bool(last[4]), *last[5:10], last[10], last[11])
-    return RawSeries(ts, rtt, p95, loss, latest)
 
 
 def series_of(probe: str, step_s: int, ts: np.ndarray, rtt_ms: np.ndarray, p95_ms: np.ndarray,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import cairosvg
 from jinja2 import Environment
 
 CARD_TEMPLATE = "social_card.svg.j2"
@@ -31,4 +30,6 @@ def render_social_svg(env: Environment, name: str, host: str, category: str, reg
 @lru_cache(maxsize=4096)
 def render_social_png(svg: str) -> bytes:
     """PNG bytes of a card SVG (about 50-100 ms each, most of it PNG compression)."""
+    import cairosvg  # here: importing it takes ~0.5 s, and most builds reuse every card
+
     return cairosvg.svg2png(bytestring=svg.encode("utf-8"), output_width=CARD_W_PX, output_height=CARD_H_PX)
