@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from build.api_docs import render_index
@@ -23,10 +22,10 @@ from build.openapi import render_openapi
 from build.queries import count_day_results, read_day_export, read_first_round, store_signals
 from build.render_badges import render_badge_pngs, render_badges
 from build.render_json import render_public_json
-from build.render_html import render_html
 from build.render_metrics import render_metrics
 from build.render_private import render_export_day, render_export_index, render_private_json
-from build.social import render_social_png
+from build.social import render_social_png, social_path
+from build.worker import forked_worker, submit_pages
 from build.write import Output, merge_outputs, write_tree
 from collect.db import connect
 from collect.records import ROUND_S, iso_utc
@@ -74,20 +73,22 @@ def _build(conn: sqlite3.Connection, opts: BuildOptions) -> BuildReport:
     stored = _store(opts.db_path, assembled)
     cache = OutputCache(opts.cache_dir, {"public": Path(opts.public_dir),
                                          "private": Path(opts.private_dir)})
-    badges = render_badges(assembled.model)
-    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
-        pngs = _badge_pngs(assembled.model, badges, cache, pool)
+    model = assembled.model
+    with forked_worker(model) as pool:
+        pages = submit_pages(pool)
+        badges = render_badges(model)
+        pngs = _badge_pngs(model, badges, cache, pool)
         public = merge_outputs(_public(assembled, cache), badges)
         histories = _long_histories(conn, assembled, cache, opts.cache_dir)
-        private = merge_outputs(render_private_json(assembled.model), histories.outputs,
+        private = merge_outputs(render_private_json(model), histories.outputs,
                                 _exports(conn, assembled, cache))
-        public = merge_outputs(public, pngs())
+        public = merge_outputs(public, _social_cards(model, pages.result(), cache), pngs())
     n_public = write_tree(public, Path(opts.public_dir))
     n_private = write_tree(private, Path(opts.private_dir))
     cache.save()
     store_long_histories(opts.cache_dir, histories)
-    m = assembled.model
-    return BuildReport(n_public, n_private, cache.hits, stored, m.generated_at, m.skipped)
+    return BuildReport(n_public, n_private, cache.hits, stored, model.generated_at,
+                       model.skipped)
 
 
 def _store(db_path: Path, assembled: Assembled) -> int:
@@ -122,15 +123,20 @@ def _badge_pngs(model: SiteModel, badges: dict[str, bytes], cache: OutputCache,
 def _public(assembled: Assembled, cache: OutputCache) -> dict[str, Output]:
     model = assembled.model
     return merge_outputs(render_public_json(model), render_index(model), render_openapi(model),
-                         render_metrics(model, cache.previous_duration_s),
-                         _render_html(model, cache))
+                         render_metrics(model, cache.previous_duration_s))
 
 
-def _render_html(model: SiteModel, cache: OutputCache) -> dict[str, Output]:
-    """Pages are rendered each build; social cards depend only on the catalog, so their PNGs
-    are reused while the card's SVG is unchanged."""
-    return render_html(model, render_png=lambda path, svg: cache.get_or_render(
-        "public", path, digest(CACHE_VERSION, svg), lambda: render_social_png(svg)))
+def _social_cards(model: SiteModel, pages: dict[str, bytes],
+                  cache: OutputCache) -> dict[str, Output]:
+    """The worker's pages with each social card's SVG turned into its PNG: reused while the
+    SVG is unchanged (cards depend only on the catalog)."""
+    out: dict[str, Output] = dict(pages)
+    for t in model.targets:
+        path = social_path(t.host)
+        svg = pages[path].decode()
+        out[path] = cache.get_or_render("public", path, digest(CACHE_VERSION, svg),
+                                        lambda svg=svg: render_social_png(svg))
+    return out
 
 
 def _long_histories(conn: sqlite3.Connection, assembled: Assembled, cache: OutputCache,

@@ -1,0 +1,37 @@
+"""One forked worker process renders the slow CPU-bound parts (HTML pages with their charts,
+PNG badges) while the build renders the rest. The worker inherits the model by fork, so it is
+never pickled; only bytes come back. Social cards come back as SVG text: the output cache lives
+in the parent, which reuses or draws their PNGs (build/pipeline.py)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_context
+
+from build.model import SiteModel
+from build.render_html import render_html
+
+_MODEL: SiteModel | None = None  # what the forked worker renders; set only around the fork
+
+
+@contextmanager
+def forked_worker(model: SiteModel) -> Iterator[ProcessPoolExecutor]:
+    """A one-process pool forked (at its first submit) with model in reach."""
+    global _MODEL
+    _MODEL = model
+    try:
+        with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
+            yield pool
+    finally:
+        _MODEL = None
+
+
+def submit_pages(pool: ProcessPoolExecutor) -> Future:
+    """render_html's outputs, social cards as their SVG (UTF-8) instead of PNG."""
+    return pool.submit(_pages)
+
+
+def _pages() -> dict[str, bytes]:
+    assert _MODEL is not None, "the worker was not forked by forked_worker"
+    return render_html(_MODEL, render_png=lambda path, svg: svg.encode())
