@@ -14,11 +14,12 @@ import numpy as np
 from build.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
 from build.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking, RankingEntry,
                          RegionStatus, Route, Series, SiteModel, TargetRegion, TargetView)
-from build.queries import (read_hour_medians, read_hourly, read_latest_round,
-                           read_region_last_round, read_signals)
+from build.queries import (read_hour_medians, read_latest_round, read_region_last_round,
+                           read_signals)
 from build.routes import build_routes
-from build.series import RawSeries, group_hourly, raw_to_series
+from build.series import RawSeries, raw_to_series
 from build.signals import Signal, compute_region_staleness
+from build.week_cache import read_week_hourly
 from build.window_cache import read_recent_window
 from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug
@@ -56,7 +57,8 @@ class _Inputs:
 
 def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
                      cache_dir: Path | None = None) -> Assembled:
-    """cache_dir: where the raw window is carried between builds (None: read it whole)."""
+    """cache_dir: where the raw window and the week's rollups are carried between builds
+    (None: read them whole)."""
     until = int(clock.now_ts) + SKEW_S
     latest = read_latest_round(conn, until)
     ref = latest if latest is not None else round_slot(clock.now_ts)
@@ -79,7 +81,7 @@ def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClo
     new = _new_signals(catalog, raw, _weekly(conn, ref), route_inputs, latest)
     keys = sorted(raw)  # a (target, region, probe) with no round in 24 h shows no 7 d series
     week_start = ref // HOUR_S * HOUR_S - WEEK_S + HOUR_S
-    hourly = group_hourly(read_hourly(conn, week_start, ref, keys), HOUR_S)
+    hourly = read_week_hourly(conn, week_start, ref, keys, cache_dir)
     inputs = _Inputs(raw, hourly, routes, stale, _certs(window.tls, generated), new)
     targets = tuple(_target_view(t, catalog, inputs) for t in catalog.targets)
     skipped += [f"{t.host}: no data in the last 24 h" for t in targets if not t.has_data]

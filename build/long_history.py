@@ -112,7 +112,8 @@ def _columns_of(rows: list[tuple], end_hour: int,
         for days, n in lengths.items():
             idx = (hours - (end_hour - (n - 1) * HOUR_S)) // HOUR_S
             keep = (idx >= 0) & (idx < n)
-            cols[days] = {name: _body(items, idx, keep, n, name, digits) for name, digits in COLUMNS}
+            cols[days] = {name: _body(items, idx, keep, n, name, digits)
+                          for name, digits in COLUMNS}
         out[key] = cols
     return out
 

@@ -7,7 +7,6 @@ import sqlite3
 
 from build.signals import Signal
 
-HOUR_S = 3600
 RAW_COLUMNS = ("target", "region", "probe", "round_ts", "ok", "rtt_ms", "min_ms", "p95_ms",
                "max_ms", "jitter_ms", "loss", "error")
 HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
@@ -34,18 +33,6 @@ def read_detail(conn: sqlite3.Connection, target: str, region: str, probe: str,
     row = conn.execute("SELECT detail FROM results WHERE target = ? AND region = ? AND probe = ? "
                        "AND round_ts = ?", (target, region, probe, round_ts)).fetchone()
     return json.loads(row[0]) if row and row[0] else {}
-
-
-def read_hourly(conn: sqlite3.Connection, since_hour: int, until_hour: int,
-                keys: list[tuple[str, str, str]]) -> list[tuple]:
-    """HOURLY_COLUMNS rows with since_hour <= hour_ts <= until_hour of each
-    (target, region, probe) key, one primary-key range per key, oldest hour first."""
-    sql = (f"SELECT {', '.join(HOURLY_COLUMNS)} FROM hourly WHERE target = ? AND region = ? "
-           "AND probe = ? AND hour_ts >= ? AND hour_ts <= ? ORDER BY hour_ts")
-    out: list[tuple] = []
-    for key in keys:
-        out += conn.execute(sql, (*key, since_hour, until_hour)).fetchall()
-    return out
 
 
 def read_hour_medians(conn: sqlite3.Connection,

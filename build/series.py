@@ -1,8 +1,7 @@
-"""Raw results (RawSeries, built by build/window_rows.py) and hourly rollups as the
-model's per-(target, region, probe) Series. Pure: rows and arrays in, records out."""
+"""Raw results of one (target, region, probe) (RawSeries, built by build/window_rows.py) as the
+model's Series. Pure: arrays in, records out."""
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,18 +30,6 @@ def series_of(probe: str, step_s: int, ts: np.ndarray, rtt_ms: np.ndarray, p95_m
 
 def raw_to_series(probe: str, raw: RawSeries, step_s: int) -> Series:
     return series_of(probe, step_s, raw.ts, raw.rtt_ms, raw.p95_ms, raw.loss_ratio)
-
-
-def group_hourly(rows: list[tuple], step_s: int) -> dict[Key, Series]:
-    """queries.HOURLY_COLUMNS rows (oldest hour first within a key) -> Series per key."""
-    groups: dict[Key, list[tuple]] = defaultdict(list)
-    for row in rows:
-        groups[row[:3]].append(row)
-    out = {}
-    for key, items in groups.items():
-        _, _, _, hours, median, p95, loss = zip(*items)
-        out[key] = Series(key[2], step_s, hours, median, p95, loss)
-    return out
 
 
 def _floats(values: np.ndarray) -> tuple[float | None, ...]:
