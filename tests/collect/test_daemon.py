@@ -16,23 +16,14 @@ from collect import spool
 from collect.daemon import DaemonConfig, first_slot
 from collect.push import PushTarget
 from tests.collect.ingest_fixtures import launch, secret
+from tests.lab import catalog
 
-CATALOG = """categories = ["Lab"]
-
-[regions.ewr]
-city = "Newark"
-note = "test collector"
-lat = 40.7357
-lon = -74.1724
-"""
 ROUND_LOG = re.compile(r"round (\d+): (\d+) results spooled")
 
 
 def write_catalog(path: Path, hosts_ports: list[tuple[str, int]]) -> Path:
-    path.write_text(CATALOG + "".join(
-        f'\n[[targets]]\nhost = "{h}"\nname = "loopback {i}"\ncategory = "Lab"\nport = {p}\nprobes = ["tcp"]\n'
-        for i, (h, p) in enumerate(hosts_ports)))
-    return path
+    return catalog.write_catalog(path, (catalog.CatalogEntry(h, f"loopback {i}", p, ("tcp",))
+                                        for i, (h, p) in enumerate(hosts_ports)))
 
 
 def free_port() -> int:
@@ -43,12 +34,12 @@ def free_port() -> int:
 
 def start_collector(tmp_path: Path, catalog: Path, port: int, every: str = "2s") -> subprocess.Popen:
     env = dict(os.environ, NETTRACE_PUSH_SECRET=secret("ewr").decode())
-    log = open(tmp_path / "collector.log", "a")
-    return subprocess.Popen(
-        [sys.executable, "-m", "nettrace", "collect", "--targets", str(catalog), "--region", "ewr",
-         "--every", every, "--push", f"http://127.0.0.1:{port}", "--spool", str(tmp_path / "spool"),
-         "--samples", "2", "--timeout", "0.5", "--interval", "0.05"],
-        env=env, stderr=log, stdout=log)
+    with open(tmp_path / "collector.log", "a") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "nettrace", "collect", "--targets", str(catalog), "--region", "ewr",
+             "--every", every, "--push", f"http://127.0.0.1:{port}", "--spool", str(tmp_path / "spool"),
+             "--samples", "2", "--timeout", "0.5", "--interval", "0.05"],
+            env=env, stderr=log, stdout=log)
 
 
 def wait_for(condition, timeout_s: float) -> bool:

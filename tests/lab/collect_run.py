@@ -14,18 +14,11 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.conftest import need
+from tests.lab import catalog
 from tests.lab.topology import LAB_PORT, Lab, LabTarget, need_lab
 
 NETTRACE = Path(sys.executable).with_name("nettrace")
 REGION = "ewr"
-CATALOG_HEAD = """categories = ["Lab"]
-
-[regions.ewr]
-city = "Newark"
-note = "lab collector"
-lat = 40.7357
-lon = -74.1724
-"""
 
 
 def need_collector_lab() -> None:
@@ -36,14 +29,9 @@ def need_collector_lab() -> None:
 
 def write_catalog(path: Path, targets: list[LabTarget], probes: tuple[str, ...]) -> Path:
     """A catalog of the lab targets, each probed with probes, on LAB_PORT."""
-    listed = ", ".join(f'"{p}"' for p in probes)
-    entries = [
-        f'\n[[targets]]\nhost = "{x.address}"\nname = "lab {x.kind} {x.address} {x.delay_ms:g} ms"\n'
-        f'category = "Lab"\nport = {LAB_PORT}\nprobes = [{listed}]\n'
-        for x in targets
-    ]
-    path.write_text(CATALOG_HEAD + "".join(entries))
-    return path
+    return catalog.write_catalog(path, (
+        catalog.CatalogEntry(x.address, f"lab {x.kind} {x.address} {x.delay_ms:g} ms", LAB_PORT, probes)
+        for x in targets))
 
 
 @dataclass(frozen=True, slots=True)
