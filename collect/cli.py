@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import re
 import resource
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from collect.errors import CollectError
@@ -21,6 +24,7 @@ from collect.records import PROBES, ProbeResult, round_slot
 DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)\Z")
 DURATION_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
 DEFAULT_SPOOL = ".nettrace/spool"
+SPOOL_MAX_VAR = "NETTRACE_SPOOL_MAX_BYTES"
 WANTED_OPEN_FILES = 65536  # concurrent connects need more descriptors than the usual 1024
 
 
@@ -121,8 +125,7 @@ def collect_command(args: argparse.Namespace) -> int:
             raise CollectError("--every needs --push URL (the central ingest)")
         from collect.daemon import run_daemon
 
-        return run_daemon(catalog, args.region, args.every, args.push, Path(args.spool), opts,
-                          first_round_now=args.now)
+        return run_daemon(catalog.targets, args.region, daemon_config(args, os.environ), opts)
     round_ts = round_slot(time.time())
     if args.jsonl or not sys.stdout.isatty():
         results = asyncio.run(run_round(catalog.targets, args.region, round_ts, opts))
@@ -133,6 +136,27 @@ def collect_command(args: argparse.Namespace) -> int:
     else:
         print_summary(results)
     return 0
+
+
+def daemon_config(args: argparse.Namespace, environ: Mapping[str, str]):
+    """The DaemonConfig of the flags and NETTRACE_PUSH_SECRET (required) and
+    NETTRACE_SPOOL_MAX_BYTES (optional) from environ; raises CollectError naming the bad one.
+    Also starts logging, which the daemon reports through."""
+    from collect import spool
+    from collect.daemon import DaemonConfig
+    from collect.push import PushTarget, endpoint
+    from collect.signing import push_secret
+
+    if args.every < 1 or args.every != int(args.every):
+        raise CollectError(f"--every {args.every!r}: a round interval is whole seconds, at least 1")
+    max_bytes = environ.get(SPOOL_MAX_VAR, str(spool.DEFAULT_MAX_BYTES))
+    if not max_bytes.isdigit():
+        raise CollectError(f"environment variable {SPOOL_MAX_VAR}={max_bytes!r} is not a byte count")
+    target = PushTarget(endpoint(args.push), args.region, push_secret(environ))
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    return DaemonConfig(int(args.every), Path(args.spool), target, int(max_bytes), args.now)
 
 
 def write_jsonl(results: list[ProbeResult], out) -> None:

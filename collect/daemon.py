@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import signal
 import time
@@ -20,14 +19,11 @@ from pathlib import Path
 import httpx
 
 from collect import spool
-from collect.errors import CollectError
-from collect.push import Backoff, PushTarget, drain, endpoint
-from collect.records import ProbeResult
-from collect.signing import push_secret
+from collect.push import Backoff, PushTarget, drain
+from collect.records import ProbeResult, Target
 from collect.validate import wire_safe
 
 log = logging.getLogger("nettrace.daemon")
-SPOOL_MAX_VAR = "NETTRACE_SPOOL_MAX_BYTES"
 RoundFn = Callable[[int], Awaitable[list[ProbeResult]]]
 
 
@@ -109,25 +105,12 @@ async def serve(config: DaemonConfig, round_fn: RoundFn) -> None:
             task.result()  # a setup error in a round stops the daemon with its message
 
 
-def run_daemon(catalog, region: str, every_s: float, push_url: str, spool_dir: Path, opts,
-               first_round_now: bool = False) -> int:
-    """Run rounds of catalog.targets from region every every_s (whole seconds) until a
-    signal; reads NETTRACE_PUSH_SECRET and optionally NETTRACE_SPOOL_MAX_BYTES."""
+def run_daemon(targets: tuple[Target, ...], region: str, config: DaemonConfig, opts) -> int:
+    """Run rounds of targets from region on config's grid until SIGTERM/SIGINT."""
     from collect.runner import run_round
 
-    if every_s < 1 or every_s != int(every_s):
-        raise CollectError(f"--every {every_s!r}: a round interval is whole seconds, at least 1")
-    max_bytes = os.environ.get(SPOOL_MAX_VAR, str(spool.DEFAULT_MAX_BYTES))
-    if not max_bytes.isdigit():
-        raise CollectError(f"environment variable {SPOOL_MAX_VAR}={max_bytes!r} is not a byte count")
-    target = PushTarget(endpoint(push_url), region, push_secret(os.environ))
-    config = DaemonConfig(int(every_s), Path(spool_dir), target, int(max_bytes), first_round_now)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-
     async def round_fn(round_ts: int) -> list[ProbeResult]:
-        return await run_round(catalog.targets, region, round_ts, opts)
+        return await run_round(targets, region, round_ts, opts)
 
     asyncio.run(serve(config, round_fn))
     return 0

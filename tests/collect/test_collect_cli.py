@@ -148,6 +148,30 @@ def test_setup_errors_are_one_line_on_stderr_and_exit_2(tmp_path, capsys, args, 
     assert len(err.strip().splitlines()) == 1 and message in err
 
 
+@pytest.mark.parametrize(
+    "env, every, message",
+    [
+        ({}, "15m", "NETTRACE_PUSH_SECRET is not set"),
+        ({"NETTRACE_PUSH_SECRET": "s" * 16, "NETTRACE_SPOOL_MAX_BYTES": "lots"}, "15m",
+         "NETTRACE_SPOOL_MAX_BYTES='lots' is not a byte count"),
+        ({"NETTRACE_PUSH_SECRET": "s" * 16}, "1.5s", "whole seconds"),
+    ],
+    ids=["no push secret", "bad spool cap", "fractional interval"],
+)
+def test_daemon_setup_errors_name_the_variable_or_flag_and_exit_2(tmp_path, capsys, monkeypatch,
+                                                                 env, every, message):
+    monkeypatch.delenv("NETTRACE_PUSH_SECRET", raising=False)
+    monkeypatch.delenv("NETTRACE_SPOOL_MAX_BYTES", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    path = catalog(tmp_path, 'host = "127.0.0.1"\nname = "Loopback"\nprobes = ["tcp"]\n')
+    assert main(["collect", "--targets", str(path), "--region", "ewr", "--every", every,
+                 "--push", "http://127.0.0.1:9/", "--spool", str(tmp_path / "spool")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
 def test_broken_catalog_names_the_file_and_exits_2(tmp_path, capsys):
     path = catalog(tmp_path, 'host = "127.0.0.1"\nname = "Loopback"\nport = 70000\n')
     assert main(["collect", "--targets", str(path), "--region", "ewr"]) == 2
