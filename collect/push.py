@@ -67,8 +67,11 @@ async def push_once(client: httpx.AsyncClient, target: PushTarget, lines: list[b
     except httpx.HTTPError as exc:
         raise PushFailed(f"{type(exc).__name__}: {exc}") from None
     if resp.status_code == 200:
-        reply = resp.json()
-        return reply["stored"], reply["duplicates"]
+        try:
+            reply = resp.json()
+            return int(reply["stored"]), int(reply["duplicates"])
+        except (ValueError, KeyError, TypeError):  # not central (a wrong URL, a portal): keep it
+            raise PushFailed(f"HTTP 200 but not an ingest reply: {resp.text[:300]}") from None
     detail = f"HTTP {resp.status_code}: {resp.text[:300]}"
     if resp.status_code in RETRYABLE or resp.status_code >= 500:
         raise PushFailed(detail)

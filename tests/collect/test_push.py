@@ -8,11 +8,13 @@ import socket
 import sqlite3
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import pytest
 
 from collect import spool
-from collect.push import Backoff, PushTarget, drain, endpoint
+from collect.push import Backoff, PushFailed, PushTarget, drain, endpoint, push_once
 from collect.records import round_slot
 from tests.collect.ingest_fixtures import launch, results, running, secret
 
@@ -75,3 +77,35 @@ def test_a_segment_central_refuses_is_moved_aside_and_the_next_still_goes(tmp_pa
     with running(tmp_path / "c.db") as server:
         assert run_drain(server.url, tmp_path / "spool") == 18
     assert [p.name for p in (tmp_path / "spool" / "rejected").iterdir()] == [f"{now - 900:012d}.jsonl"]
+
+
+class NotCentral(BaseHTTPRequestHandler):
+    """Answers every POST 200 with a web page, as a wrong URL or a captive portal would."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = b"<html>welcome</html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_200_that_is_not_an_ingest_reply_is_a_failed_push_to_retry():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotCentral)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    async def go():
+        async with httpx.AsyncClient(timeout=10) as client:
+            await push_once(client, target(f"http://127.0.0.1:{server.server_port}"),
+                            [b'{"a":1}'], time.time())
+    try:
+        with pytest.raises(PushFailed, match="not an ingest reply"):
+            asyncio.run(go())
+    finally:
+        server.shutdown()
+        server.server_close()
