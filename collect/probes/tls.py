@@ -57,10 +57,14 @@ async def timed_handshake(
 
 
 def describe_certificate(der: bytes | None) -> tuple[str | None, str | None]:
-    """(notAfter as ISO 8601 UTC, issuer as an RFC 4514 string)."""
+    """(notAfter as ISO 8601 UTC, issuer as an RFC 4514 string); (None, None) when there is no
+    certificate or it does not parse (the handshake time is still a sample)."""
     if not der:
         return None, None
-    cert = x509.load_der_x509_certificate(der)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None, None
     return iso_utc(cert.not_valid_after_utc.timestamp()), cert.issuer.rfc4514_string()
 
 

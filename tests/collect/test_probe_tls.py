@@ -52,3 +52,7 @@ def test_server_that_closes_instead_of_handshaking_is_a_failed_sample():
         m = asyncio.run(tls.probe(localhost(port), ProbeOptions(timeout_s=1.0)))
     assert m.samples_ms == (None,)
     assert m.error and m.error != "timeout"
+
+
+def test_a_certificate_that_does_not_parse_is_described_as_unknown_not_raised():
+    assert tls.describe_certificate(b"\x30\x03not a certificate") == (None, None)
