@@ -258,6 +258,8 @@ def _health_url(src: _Source, value: object, at: KeyPath) -> str:
         raise src.error(at, f"{value!r} must be an http:// or https:// URL with a host")
     if any(c.isspace() for c in value):
         raise src.error(at, f"{value!r} contains whitespace")
+    if not value.isascii():  # the request line is ASCII: the probe sends the URL as written
+        raise src.error(at, f"{value!r} is not ASCII (percent-encode the path, punycode the host)")
     return value
 
 

@@ -174,6 +174,8 @@ BROKEN = [
      "targets[2].health_url", "not a URL"),
     ("health url with space", third(f'health_url = "https://a.example/a b"  {MARK}'),
      "targets[2].health_url", "whitespace"),
+    ("health url not ascii", third(f'health_url = "https://a.example/bücher"  {MARK}'),
+     "targets[2].health_url", "not ASCII"),
     ("host with scheme", with_host("https://api.third.example"), "targets[2].host", "URL"),
     ("host with path", with_host("api.third.example/v1"), "targets[2].host", "path"),
     ("host with port", with_host("api.third.example:8443"), "targets[2].host", "port"),
