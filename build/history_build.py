@@ -16,8 +16,8 @@ from build.history_store import (load_history_index, load_history_text, save_his
 from build.long_history import (HOUR_S, LONG_WINDOWS_D, HistoryText, compute_history_text,
                                 count_first_hours, history_paths, render_history_files,
                                 slide_history_text, window_start)
-from build.queries import (count_hourly, read_hours, read_last_row, read_late_targets,
-                           read_row_identity, read_target_hourly)
+from build.queries import (count_hourly, read_dirty_hour, read_hours, read_last_row,
+                           read_late_targets, read_row_identity, read_target_hourly)
 from build.write import Output
 
 PRUNE_CHECK_HOURS = 2  # retention deletes the oldest rollups: these first hours are recounted
@@ -71,8 +71,10 @@ def build_long_histories(conn: sqlite3.Connection, hosts: list[str], round_ts: i
         if cache_dir is not None:
             save_history_text(cache_dir, host, text)
         entries[host] = {"key": key, "first": count_first_hours(text, PRUNE_CHECK_HOURS)}
+    dirty = read_dirty_hour(conn)  # rollups still to be refreshed: the columns may change
     index = None if cache_dir is None or last is None else {
-        "end_hour": end_hour, "rowid": last[0], "identity": last[1], "targets": entries}
+        "end_hour": end_hour, "rowid": last[0], "identity": last[1], "targets": entries,
+        "pending": dirty is not None and dirty <= end_hour}
     return LongHistories(outputs, index)
 
 
@@ -87,6 +89,8 @@ def _usable_index(conn: sqlite3.Connection, cache_dir: Path | None, end_hour: in
     shortest window later; else None (every target computed)."""
     index = load_history_index(cache_dir) if cache_dir is not None else None
     if index is None or not all(k in index for k in ("end_hour", "rowid", "identity")):
+        return None
+    if index.get("pending"):  # its columns were made before pending rollups were refreshed
         return None
     shift_h = (end_hour - index["end_hour"]) // HOUR_S
     if not 0 <= shift_h < min(LONG_WINDOWS_D) * 24:

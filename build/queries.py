@@ -70,6 +70,15 @@ def read_late_targets(conn: sqlite3.Connection, after_rowid: int, before_ts: int
     return {r[0] for r in conn.execute(sql, (after_rowid, before_ts))}
 
 
+def read_dirty_hour(conn: sqlite3.Connection) -> int | None:
+    """The oldest hour whose rollups await a refresh (collect/rollup.py marks them in
+    hourly_dirty); None when none is pending or the database has no such table."""
+    try:
+        return conn.execute("SELECT min(hour_ts) FROM hourly_dirty").fetchone()[0]
+    except sqlite3.OperationalError:
+        return None
+
+
 def read_hours(conn: sqlite3.Connection, after_hour: int, until_hour: int) -> list[tuple]:
     """(target, *TARGET_HOURLY_COLUMNS) rollups of every target with after_hour < hour_ts <=
     until_hour, ordered by target, region, probe, hour."""

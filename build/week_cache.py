@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from build.model import Series
-from build.queries import (read_hours, read_last_row, read_late_targets, read_row_identity,
-                           read_target_hourly)
+from build.queries import (read_dirty_hour, read_hours, read_last_row, read_late_targets,
+                           read_row_identity, read_target_hourly)
 from build.series import Key
 
 STATE_VERSION = 1
@@ -42,6 +42,8 @@ def read_week_hourly(conn: sqlite3.Connection, since_hour: int, until_ts: int,
         cols = _columns(read_hours(conn, since_hour - 1, until_ts))
     if cache_dir is not None and last is not None:
         complete = until_ts // HOUR_S * HOUR_S - HOUR_S
+        dirty = read_dirty_hour(conn)  # a pending rollup is not carried: it will change
+        complete = complete if dirty is None else min(complete, dirty - HOUR_S)
         _save(Path(cache_dir) / _FILE, _take(cols, cols.hour_ts <= complete), last, complete)
     return _series(cols, set(keys))
 
