@@ -21,10 +21,11 @@ from build.model import SiteModel
 from build.openapi import render_openapi
 from build.queries import count_day_results, read_day_export, read_first_round, store_signals
 from build.render_badges import render_badge_pngs, render_badges
+from build.render_html import make_env
 from build.render_json import render_public_json
 from build.render_metrics import render_metrics
 from build.render_private import render_export_day, render_export_index, render_private_json
-from build.social import render_social_png, social_path
+from build.social import render_social_pngs, render_social_svgs
 from build.worker import forked_worker, submit_pages
 from build.write import Output, merge_outputs, write_tree
 from collect.db import connect
@@ -77,12 +78,13 @@ def _build(conn: sqlite3.Connection, opts: BuildOptions) -> BuildReport:
     with forked_worker(model) as pool:
         pages = submit_pages(pool)
         badges = render_badges(model)
-        pngs = _badge_pngs(model, badges, cache, pool)
+        pngs = _draw_pngs(_badge_svgs(model, badges), render_badge_pngs, cache, pool)
+        cards = _draw_pngs(render_social_svgs(make_env(), model), render_social_pngs, cache, pool)
         public = merge_outputs(_public(assembled, cache), badges)
         histories = _long_histories(conn, assembled, cache, opts.cache_dir)
         private = merge_outputs(render_private_json(model), histories.outputs,
                                 _exports(conn, assembled, cache))
-        public = merge_outputs(public, _social_cards(model, pages.result(), cache), pngs())
+        public = merge_outputs(public, pages.result(), pngs(), cards())
     n_public = write_tree(public, Path(opts.public_dir))
     n_private = write_tree(private, Path(opts.private_dir))
     cache.save()
@@ -101,42 +103,34 @@ def _store(db_path: Path, assembled: Assembled) -> int:
         rw.close()
 
 
-def _badge_pngs(model: SiteModel, badges: dict[str, bytes], cache: OutputCache,
-                pool: ProcessPoolExecutor) -> Callable[[], dict[str, Output]]:
-    """PNG badges: reused while their SVG is unchanged, the others drawn in a worker process
-    while this one renders the rest (cairosvg is slow). Returns a function giving them all."""
+def _badge_svgs(model: SiteModel, badges: dict[str, bytes]) -> dict[str, bytes]:
+    """The SVG each target's PNG badge is drawn from, by the PNG's path."""
+    return {t.badge_png: badges[t.badge_svg] for t in model.targets}
+
+
+def _draw_pngs(svgs: dict, draw: Callable[[list], list[bytes]], cache: OutputCache,
+               pool: ProcessPoolExecutor) -> Callable[[], dict[str, Output]]:
+    """PNGs (by path) of svgs: reused while their SVG is unchanged, the others drawn by the
+    worker while this process renders the rest (cairosvg is slow). Returns a function giving
+    them all once drawn."""
     out: dict[str, Output] = {}
-    todo: list[tuple[str, bytes]] = []
-    for t in model.targets:
-        svg = badges[t.badge_svg]
-        reused = cache.lookup("public", (t.badge_png,), digest(CACHE_VERSION, svg))
+    todo = {}
+    for path, svg in svgs.items():
+        reused = cache.lookup("public", (path,), digest(CACHE_VERSION, svg))
         if reused is None:
-            todo.append((t.badge_png, svg))
+            todo[path] = svg
         else:
             out |= reused
     if not todo:
         return lambda: out
-    drawn = pool.submit(render_badge_pngs, [svg for _, svg in todo])
-    return lambda: out | dict(zip([path for path, _ in todo], drawn.result()))
+    drawn = pool.submit(draw, list(todo.values()))
+    return lambda: out | dict(zip(todo, drawn.result()))
 
 
 def _public(assembled: Assembled, cache: OutputCache) -> dict[str, Output]:
     model = assembled.model
     return merge_outputs(render_public_json(model), render_index(model), render_openapi(model),
                          render_metrics(model, cache.previous_duration_s))
-
-
-def _social_cards(model: SiteModel, pages: dict[str, bytes],
-                  cache: OutputCache) -> dict[str, Output]:
-    """The worker's pages with each social card's SVG turned into its PNG: reused while the
-    SVG is unchanged (cards depend only on the catalog)."""
-    out: dict[str, Output] = dict(pages)
-    for t in model.targets:
-        path = social_path(t.host)
-        svg = pages[path].decode()
-        out[path] = cache.get_or_render("public", path, digest(CACHE_VERSION, svg),
-                                        lambda svg=svg: render_social_png(svg))
-    return out
 
 
 def _long_histories(conn: sqlite3.Connection, assembled: Assembled, cache: OutputCache,

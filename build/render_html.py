@@ -14,7 +14,7 @@ from build.html_target import build_target_page
 from build.html_view import (FEED_SIGNALS, CategoryRows, SiteContext, build_plans, build_regions,
                              build_row, build_signal_item, heat_scale, iso, utc_label)
 from build.model import SiteModel
-from build.social import render_social_png, render_social_svg, social_path
+from build.social import render_social_png, render_social_svgs
 from build.worldmap import render_world_map
 from build.write import Output
 
@@ -51,11 +51,12 @@ def _direct_png(path: str, svg: str) -> bytes:
 
 
 def render_html(model: SiteModel,
-                render_png: Callable[[str, str], Output] = _direct_png) -> dict[str, Output]:
+                render_png: Callable[[str, str], Output] | None = _direct_png) -> dict[str, Output]:
     """Every HTML page, static asset and social PNG, keyed by path relative to public/.
 
     render_png(path, svg) -> PNG bytes draws a social card; a build with an output cache passes
-    one that reuses the previous PNG when the SVG is unchanged (cards change with the catalog)."""
+    one that reuses the previous PNG when the SVG is unchanged (cards change with the catalog);
+    None leaves the cards out (the pipeline draws them itself, build/social.py)."""
     env = make_env()
     site = build_site_context(model)
     out: dict[str, Output] = {}
@@ -70,12 +71,12 @@ def render_html(model: SiteModel,
     page("regions/index.html", "regions.html.j2", "regions")
     page("playground/index.html", "playground.html.j2", "playground")
     names = {t.host: t.name for t in model.targets}
-    region_codes = tuple(r.code for r in site.regions)
     for target in model.targets:
         page(f"status/{target.host}/index.html", "target.html.j2", "status", t=build_row(target),
              page=build_target_page(target, model, names))
-        card = social_path(target.host)
-        out[card] = render_png(card, render_social_svg(env, target.name, target.host, target.category, region_codes))
+    if render_png is not None:
+        for card, svg in render_social_svgs(env, model).items():
+            out[card] = render_png(card, svg)
     for name in STATIC_FILES:
         out[f"static/{name}"] = (TEMPLATES / "static" / name).read_bytes()
     return out

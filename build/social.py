@@ -11,6 +11,8 @@ from functools import lru_cache
 
 from jinja2 import Environment
 
+from build.model import SiteModel
+
 CARD_TEMPLATE = "social_card.svg.j2"
 CARD_W_PX, CARD_H_PX = 1200, 630
 NAME_PX, NAME_MIN_PX, NAME_FIT_CHARS = 72, 36, 28  # long names shrink to stay on the card
@@ -18,6 +20,17 @@ NAME_PX, NAME_MIN_PX, NAME_FIT_CHARS = 72, 36, 28  # long names shrink to stay o
 
 def social_path(host: str) -> str:
     return f"social/{host}.png"
+
+
+def render_social_svgs(env: Environment, model: SiteModel) -> dict[str, str]:
+    """Every target's card SVG, by its output path."""
+    regions = tuple(r.code for r in model.regions)
+    return {social_path(t.host): render_social_svg(env, t.name, t.host, t.category, regions)
+            for t in model.targets}
+
+
+def render_social_pngs(svgs: list[str]) -> list[bytes]:
+    return [render_social_png(svg) for svg in svgs]
 
 
 def render_social_svg(env: Environment, name: str, host: str, category: str, regions: tuple[str, ...]) -> str:

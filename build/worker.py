@@ -1,7 +1,7 @@
 """One forked worker process renders the slow CPU-bound parts (HTML pages with their charts,
-PNG badges) while the build renders the rest. The worker inherits the model by fork, so it is
-never pickled; only bytes come back. Social cards come back as SVG text: the output cache lives
-in the parent, which reuses or draws their PNGs (build/pipeline.py)."""
+PNG badges and social cards) while the build renders the rest. The worker inherits the model
+by fork, so it is never pickled; only bytes come back. The output cache stays in the parent,
+which sends only the PNGs it cannot reuse (build/pipeline.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -28,10 +28,10 @@ def forked_worker(model: SiteModel) -> Iterator[ProcessPoolExecutor]:
 
 
 def submit_pages(pool: ProcessPoolExecutor) -> Future:
-    """render_html's outputs, social cards as their SVG (UTF-8) instead of PNG."""
+    """render_html's outputs but the social cards (the pipeline reuses or draws those)."""
     return pool.submit(_pages)
 
 
 def _pages() -> dict[str, bytes]:
     assert _MODEL is not None, "the worker was not forked by forked_worker"
-    return render_html(_MODEL, render_png=lambda path, svg: svg.encode())
+    return render_html(_MODEL, render_png=None)
