@@ -42,7 +42,7 @@ class Access:
         self._quota = quota
         self._pepper = pepper
         self._clock = clock
-        self._live: dict[bytes, tuple[float, KeyRow]] = {}  # digest -> (checked, monotonic s)
+        self._live: dict[bytes, tuple[float, KeyRow]] = {}  # digest -> (monotonic s when checked, row)
 
     def authenticate(self, conn: HTTPConnection, feature: str) -> KeyRow:
         """The live key of the request if its tier grants feature; ApiError 401/403 otherwise."""

@@ -13,7 +13,8 @@ from proxy.access import Access
 from proxy.errors import ApiError
 from proxy.files import Blob, FileCache, blob_response
 from proxy.keys import KeyRow
-from proxy.tiers import (COMPARE, LATENCY, MAX_HISTORY_HOURS, RANKINGS, ROUTES, SIGNALS, TIERS)
+from proxy.tiers import (COMPARE, HOUR_S, LATENCY, MAX_HISTORY_HOURS, RANKINGS, ROUTES, SIGNALS,
+                         TIERS)
 from proxy.window import cut_since, pick_targets, reference_s
 
 KEYED_CACHE = "private, max-age=60"
@@ -59,7 +60,7 @@ class Api:
     def _window(self, blob: Blob, hours: int) -> Blob:
         def cut(doc):
             end_s = reference_s(doc) or self._access.now_s()
-            return cut_since(doc, end_s - hours * 3600)
+            return cut_since(doc, end_s - hours * HOUR_S)
         return self._cut(blob, ("hours", hours), cut)
 
     async def targets(self, request: Request) -> Response:

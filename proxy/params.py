@@ -8,16 +8,18 @@ from datetime import datetime
 from starlette.requests import HTTPConnection
 
 from proxy.errors import ApiError
-from proxy.tiers import DAY_S
+from proxy.tiers import DAY_S, HOUR_S
 
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63}){0,10}")
 MAX_PARAM_CHARS = 200
 MAX_COMPARE = 10
+MAX_HOST_CHARS = 253  # RFC 1035, without the trailing dot
+MINUTE_S = 60
 
 
 def host(value: str) -> str:
     """A host name as the catalog writes it (DNS labels), or ApiError 404 unknown_target."""
-    if len(value) > 253 or not _HOST.fullmatch(value):
+    if len(value) > MAX_HOST_CHARS or not _HOST.fullmatch(value):
         raise ApiError(404, "unknown_target", "no such target (not a host name)")
     return value.lower()
 
@@ -80,4 +82,4 @@ def instant(conn: HTTPConnection, name: str, default: int, end_of_day: bool = Fa
     sign = -1 if (m.group(7) or "Z")[0] == "-" else 1
     whole_day_s = DAY_S if end_of_day and m.group(4) is None else 0
     return (calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) + whole_day_s
-            - sign * (off_h * 3600 + off_m * 60))
+            - sign * (off_h * HOUR_S + off_m * MINUTE_S))

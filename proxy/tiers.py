@@ -38,4 +38,5 @@ def tier_for_feature(feature: str) -> Tier:
     """The cheapest tier that grants feature (KeyError for an unknown feature)."""
     return next(t for t in TIERS.values() if feature in t.features)
 
+
 MAX_HISTORY_HOURS = max(t.history_hours for t in TIERS.values())
