@@ -14,6 +14,7 @@ Every target host listens on TCP LAB_PORT. Addresses stay inside 10.77.0.0/16, i
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -86,6 +87,7 @@ class Lab:
     def close(self) -> None:
         for ns in reversed(self._namespaces):
             ns.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)  # catalogs and delays of this lab only
 
     def _ns(self, role: str) -> Netns:
         ns = Netns(role)
