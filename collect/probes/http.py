@@ -29,8 +29,9 @@ def health_url(target: Target) -> str:
 
 async def probe(target: Target, opts: ProbeOptions) -> Measurement:
     """One GET; the sample is the time from sending the request on an open (TLS) connection to
-    the kernel's arrival stamp of the first response bytes, in ms (DNS, connect and handshake excluded: tcp and tls time those).
-    Redirects are not followed; a 5xx status is an error, any other status is a live server."""
+    the kernel's arrival stamp of the first response bytes, in ms (DNS, connect and handshake
+    excluded: tcp and tls time those). Redirects are not followed; a 5xx status is an error,
+    any other status is a live server."""
     url = urlsplit(health_url(target))
     try:
         address = await resolve_ipv4(url.hostname or target.host)

@@ -14,9 +14,10 @@ from collect.records import Measurement, Target, iso_utc
 
 
 async def probe(target: Target, opts: ProbeOptions) -> Measurement:
-    """One handshake in ms (connect not included; kernel-stamped arrival), verified against the system trust store
-    (plus opts.ca_file). A certificate that fails verification is still timed and described:
-    a second, unverified handshake reads it, and the error names the verification failure."""
+    """One handshake in ms (connect not included; kernel-stamped arrival), verified against the
+    system trust store (plus opts.ca_file). A certificate that fails verification is still
+    timed and described: a second, unverified handshake reads it, and the error names the
+    verification failure."""
     try:
         address = await resolve_ipv4(target.host)
     except ResolveError as exc:
