@@ -77,12 +77,18 @@ def remove(segment: Segment) -> None:
     segment.path.unlink(missing_ok=True)
 
 
-def reject(segment: Segment, reason: str) -> Path:
-    """Move a segment central refused out of the queue, keeping it for inspection."""
+def reject(segment: Segment, reason: str) -> Path | None:
+    """Move a segment central refused out of the queue, keeping it for inspection. Returns
+    where it went, or None when the cap dropped it while it was being pushed."""
     folder = segment.path.parent / "rejected"
     folder.mkdir(exist_ok=True)
     target = folder / segment.path.name
-    os.replace(segment.path, target)
+    try:
+        os.replace(segment.path, target)
+    except FileNotFoundError:
+        log.error("central rejected spooled round %s: %s; already dropped by the spool cap",
+                  segment.round_ts, reason)
+        return None
     log.error("central rejected spooled round %s (%d results): %s; moved to %s",
               segment.round_ts, len(segment.lines), reason, target)
     return target

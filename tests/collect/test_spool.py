@@ -44,3 +44,12 @@ def test_a_rejected_segment_moves_aside(tmp_path):
     spool.append_round(tmp_path, ROUND, results(round_ts=ROUND))
     moved = spool.reject(spool.read_segment(spool.pending(tmp_path)[0]), "HTTP 400")
     assert spool.pending(tmp_path) == [] and moved.parent.name == "rejected"
+
+
+def test_rejecting_a_segment_the_cap_dropped_meanwhile_is_logged_not_raised(tmp_path, caplog):
+    spool.append_round(tmp_path, ROUND, results(round_ts=ROUND))
+    segment = spool.read_segment(spool.pending(tmp_path)[0])
+    segment.path.unlink()  # enforce_cap ran while the push was in flight
+    with caplog.at_level(logging.ERROR, logger="nettrace.spool"):
+        assert spool.reject(segment, "HTTP 400") is None
+    assert "already dropped" in caplog.text
