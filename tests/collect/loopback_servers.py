@@ -45,6 +45,7 @@ def serving(kind: str, *args: str) -> Iterator[int]:
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 @dataclass(frozen=True, slots=True)
