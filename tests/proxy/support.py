@@ -140,13 +140,16 @@ class ProxyProcess:
         raise RuntimeError("proxy did not start listening")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.proc.stderr.close()
 
     def rss_kib(self) -> int:
         """The server's resident set size now, in KiB (from /proc)."""
