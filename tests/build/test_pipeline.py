@@ -3,15 +3,19 @@ reproducible bytes, reuse between builds, stored signals and the skipped-input r
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from build.assemble import BuildClock
 from build.pipeline import BuildOptions, run_build
-from collect.records import iso_utc
-from tests.factories import make_db, round_ts_of
+from collect.db import connect
+from collect.records import ROUND_S, iso_utc
+from collect.store import store_batch
+from tests.factories import END_ROUND_TS, _round_records, make_db, round_ts_of
 
 HOSTS = ("api.kraken.com", "api.binance.com", "www.nyse.com", "www.cmegroup.com")
 
@@ -129,3 +133,66 @@ def test_a_round_overdue_by_more_than_a_minute_makes_every_region_stale(tmp_path
     assert sum("round late" in line for line in report.skipped) == 3
     badge = json.loads((tmp_path / "public/api/v1/badge/api.kraken.com.json").read_bytes())
     assert (badge["message"], badge["color"]) == ("no data", "lightgrey")
+
+
+def _without_build_duration(tree: dict[str, bytes]) -> dict[str, bytes]:
+    """The tree with the one line allowed to differ (the previous build's duration) removed."""
+    out = dict(tree)
+    if "metrics" in out:
+        out["metrics"] = b"\n".join(line for line in out["metrics"].split(b"\n")
+                                     if b"nettrace_build_duration_seconds" not in line)
+    return out
+
+
+def _store(fx, records: list[dict], received_at: float) -> None:
+    conn = connect(fx.path)
+    try:
+        store_batch(conn, records, received_at=received_at)
+    finally:
+        conn.close()
+
+
+def _next_round(fx) -> tuple[list[dict], int]:
+    """The results of one more round after the fixture's latest, drawn as make_db draws them."""
+    spec = replace(fx.spec, rounds=fx.spec.rounds + 1, end_round_ts=fx.round_ts + ROUND_S)
+    return _round_records(spec, fx.spec.rounds, random.Random(7)), spec.end_round_ts
+
+
+def _late_results(fx, host: str, index: int) -> tuple[list[dict], int]:
+    """One target's results for round index (a gap in the fixture), arriving now."""
+    spec = replace(fx.spec, gap_rounds=())
+    records = [r for r in _round_records(spec, index, random.Random(7)) if r["target"] == host]
+    return records, fx.round_ts
+
+
+KRAKEN_30D = "private/api/v1/latency/api.kraken.com/history-30d.json"
+
+
+@pytest.mark.parametrize("end_offset_s, gap_rounds, change, changed_path", [
+    # the fixture ends at 22:00; the new round is 22:15
+    (0, (), "same_hour", "public/api/v1/latency/api.kraken.com.json"),
+    # the fixture ends at 21:45; the new round at 22:00 completes the 21:00 hour
+    (-ROUND_S, (), "new_hour", KRAKEN_30D),
+    # 20:00 was missed by everyone; kraken's results for it arrive late
+    (0, (3,), "late", KRAKEN_30D),
+])
+def test_an_incremental_build_equals_a_build_without_cache(tmp_path, end_offset_s, gap_rounds,
+                                                          change, changed_path):
+    fx = make_db(tmp_path, end_round_ts=END_ROUND_TS + end_offset_s, gap_rounds=gap_rounds,
+                 route_change=("api.kraken.com", "fra", 8))
+    _build(fx, tmp_path / "cached")
+    previous = (tmp_path / "cached" / changed_path).read_bytes()
+    if change == "late":
+        records, now_round = _late_results(fx, "api.kraken.com", 3)
+    else:
+        records, now_round = _next_round(fx)
+    _store(fx, records, received_at=now_round + 30)
+    incremental = _build(fx, tmp_path / "cached", now=now_round + 30)
+    _build(fx, tmp_path / "full", cache=False, now=now_round + 30)
+    assert incremental.reused_files > 0
+    assert (tmp_path / "cached" / changed_path).read_bytes() != previous  # the change shows
+    for area in ("public", "private"):
+        got = _without_build_duration(_tree(tmp_path / "cached" / area))
+        want = _without_build_duration(_tree(tmp_path / "full" / area))
+        assert got.keys() == want.keys(), area
+        assert [p for p in got if got[p] != want[p]] == [], area
