@@ -1,5 +1,6 @@
 """A consistent copy of the central file while ingest runs: VACUUM INTO from a read-only
-connection (one read transaction, so one snapshot), checked, then moved into place."""
+connection (one read transaction, so one snapshot), its pending rollups refreshed, checked,
+then moved into place."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from collect import db
 from collect.errors import IngestError
+from collect.rollup import flush_rollups
 
 
 def write_backup(db_path: Path, out: Path) -> int:
@@ -24,8 +26,9 @@ def write_backup(db_path: Path, out: Path) -> int:
         src.execute("VACUUM INTO ?", (str(tmp),))
     finally:
         src.close()
-    check = sqlite3.connect(tmp)
+    check = sqlite3.connect(tmp, isolation_level=None)
     try:
+        flush_rollups(check)  # the copy's rollups catch up with its raw rows
         verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         check.close()

@@ -12,6 +12,7 @@ import asyncio
 import json
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import anyio
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,14 +33,17 @@ from starlette.routing import Route
 
 from collect import db
 from collect.signing import SignatureError, verify
-from collect.rollup import RollupCache
+from collect.rollup import flush_rollups
 from collect.store import store_batches
 from collect.validate import ValidationError, validate_batch
 
 PUSH_PATH = "/v1/results"
-WRITER_CACHE_KIB = 64 * 1024  # index pages stay in memory as the file grows
+WRITER_CACHE_KIB = 256 * 1024  # index pages stay in memory as the file grows
+WRITER_MMAP_BYTES = 1 << 30
 CHECKPOINT_EVERY_S = 1.0
 GROUP_WAIT_S = 0.02  # latency traded for bigger group commits
+FLUSH_EVERY_S = 1.0  # rollups lag raw rows by at most this under load
+IDLE_FLUSH_S = 0.01  # ... and by this once pushes pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,13 @@ def _reject_constant(name: str) -> float:
 
 
 def parse_json(body: bytes) -> object:
-    """Strict UTF-8 JSON without NaN/Infinity; raises ValueError on anything else."""
+    """Strict UTF-8 JSON without NaN/Infinity; raises ValueError on anything else.
+    orjson parses the common case; what it refuses (a lone surrogate escape, a huge integer)
+    goes to json, so the validator still names the field instead of "malformed JSON"."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except RecursionError:
@@ -97,10 +108,12 @@ def check_body(body: bytes, region: str, now: float) -> list[tuple] | tuple[str,
 
 
 class Writer:
-    """The one thread that writes: batches that wait together commit together (group
-    commit), each still all-or-nothing because any failure fails the whole transaction."""
+    """The one thread that writes: all batches waiting together commit together (group
+    commit), each still all-or-nothing because any failure fails the whole transaction.
+    Rollups are refreshed coalesced: when pushes pause, at most FLUSH_EVERY_S apart, and
+    on start and close."""
 
-    def __init__(self, db_path: Path, max_group: int = 16):
+    def __init__(self, db_path: Path, max_group: int = 64):
         self.db_path = db_path
         self.max_group = max_group
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -109,8 +122,10 @@ class Writer:
     def start(self) -> None:
         self.conn = db.connect(self.db_path)
         self.conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        self.conn.execute(f"PRAGMA mmap_size={WRITER_MMAP_BYTES}")
         # Checkpoints (and their fsyncs) run in their own thread, never inside a push.
         self.conn.execute("PRAGMA wal_autocheckpoint=0")
+        flush_rollups(self.conn)  # marks a killed writer left behind
         self.stopping = threading.Event()
         self.checkpointer = threading.Thread(target=self._checkpoint, name="ingest-checkpoint", daemon=True)
         self.thread.start()
@@ -137,10 +152,10 @@ class Writer:
         self.jobs.put((rows, received_at, future))
         return future
 
-    def _next_group(self) -> list:
-        """The next job and whatever arrives within GROUP_WAIT_S of it: one transaction for
-        several batches dirties each index page once instead of once per batch."""
-        group = [self.jobs.get()]
+    def _next_group(self, first) -> list:
+        """first and whatever arrives within GROUP_WAIT_S of it: one transaction for several
+        batches dirties each index page once instead of once per batch."""
+        group = [first]
         deadline = time.monotonic() + GROUP_WAIT_S
         while group[-1] is not None and len(group) < self.max_group:
             try:
@@ -150,26 +165,47 @@ class Writer:
         return group
 
     def _run(self) -> None:
-        rollup = RollupCache()
+        flushed_at, dirty = time.monotonic(), False
         while True:
-            group = self._next_group()
+            try:
+                first = self.jobs.get(timeout=IDLE_FLUSH_S if dirty else None)
+            except queue.Empty:  # pushes paused: bring the rollups up to date
+                dirty = not self._flush()
+                flushed_at = time.monotonic()
+                continue
+            group = self._next_group(first)
             stop = group[-1] is None
             group = [job for job in group if job is not None]
-            if group:
-                self._write(group, rollup)
+            dirty = self._write(group) or dirty
+            if stop or (dirty and time.monotonic() - flushed_at >= FLUSH_EVERY_S):
+                dirty = not self._flush()
+                flushed_at = time.monotonic()
             if stop:
                 return
 
-    def _write(self, group: list, rollup: RollupCache) -> None:
+    def _flush(self) -> bool:
+        """Refresh the dirty rollups; False (retried later) if the database refused."""
+        try:
+            flush_rollups(self.conn)
+        except sqlite3.Error as exc:
+            print(f"ingest: rollup refresh deferred: {exc}", file=sys.stderr, flush=True)
+            return False
+        return True
+
+    def _write(self, group: list) -> bool:
+        """Store group and answer its requests; True if anything was stored."""
+        if not group:
+            return False
         try:
             counts = store_batches(self.conn, [rows for rows, _, _ in group],
-                                   max(at for _, at, _ in group), rollup)
+                                   max(at for _, at, _ in group), refresh=False)
         except Exception as exc:  # each waiting request answers 503 with the cause
             for _, _, future in group:
                 future.set_exception(exc)
-            return
+            return False
         for (_, _, future), count in zip(group, counts):
             future.set_result(count)
+        return any(stored for stored, _ in counts)
 
 
 class Ingest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from collect.rollup import hour_of
+from collect.rollup import flush_rollups, hour_of
 
 DAY_S = 86_400
 
@@ -26,6 +26,7 @@ _HOURLY = ("DELETE FROM hourly WHERE (target, region, probe, hour_ts) IN "
 def prune(conn: sqlite3.Connection, now: float, policy: Retention) -> tuple[int, int]:
     """Delete raw rows older than raw_days and hourly rows older than hourly_days (unix s
     cutoffs from now). Returns (raw_deleted, hourly_deleted)."""
+    flush_rollups(conn)  # an hour's rollup is complete before its raw rows go
     # Whole hours only, so a late result never re-rolls an hour from half of its raw rows.
     raw_cutoff = hour_of(now - policy.raw_days * DAY_S)
     raw = _delete_in_chunks(conn, _RAW, raw_cutoff, policy.chunk_rows)

@@ -1,32 +1,32 @@
-"""Hourly rollups per (target, region, probe, hour), kept current inside each write
-transaction, so 30- and 90-day history never scans raw rows.
+"""Hourly rollups per (target, region, probe, hour), so 30- and 90-day history never scans
+raw rows.
 
 An hour's median, p95, min and max are over all received samples of its results; loss is lost
-samples over sent samples; count is the number of results (rounds) in the hour. A RollupCache
-keeps recent hours' samples in memory so a batch folds in its new rows instead of re-reading
-the hour; it is dropped whenever another connection has written (PRAGMA data_version).
+samples over sent samples; count is the number of results (rounds) in the hour.
+
+A write marks its (region, hour) pairs dirty in `hourly_dirty`, inside its own transaction;
+refresh_dirty recomputes every dirty hour from `results` in one pass and clears the marks. The
+ingest writer refreshes coalesced (when idle, at most every FLUSH_EVERY_S), so an hour is
+recomputed about once per flush instead of once per batch; a crash leaves the marks, and the
+next writer, backup or prune refreshes them.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import orjson
+
 from collect.records import _quantile as quantile
-from collect.validate import COLUMNS
 
 HOUR_S = 3600
-MAX_CACHED_HOURS = 50_000
 Key = tuple[str, str, str, int]  # target, region, probe, hour_ts
-OK, SAMPLES = COLUMNS.index("ok"), COLUMNS.index("samples_ms")
 
-_TOUCHED = """CREATE TEMP TABLE IF NOT EXISTS touched_hours (
-    target TEXT NOT NULL, region TEXT NOT NULL, probe TEXT NOT NULL, hour_ts INTEGER NOT NULL)"""
-_SELECT = """SELECT t.target, t.region, t.probe, t.hour_ts, r.ok, r.samples_ms
-    FROM touched_hours t JOIN results r
-      ON r.target = t.target AND r.region = t.region AND r.probe = t.probe
-     AND r.round_ts >= t.hour_ts AND r.round_ts < t.hour_ts + 3600"""
+_MARK = "INSERT OR IGNORE INTO hourly_dirty (region, hour_ts) VALUES (?, ?)"
+# results_round (round_ts, region) serves this: one index range per dirty hour.
+_SELECT = """SELECT r.target, r.region, r.probe, d.hour_ts, r.ok, r.samples_ms
+    FROM hourly_dirty d JOIN results r
+      ON r.round_ts >= d.hour_ts AND r.round_ts < d.hour_ts + 3600 AND r.region = d.region"""
 # An in-place update leaves the hour_ts index alone (INSERT OR REPLACE would rewrite it).
 _UPSERT = """INSERT INTO hourly
     (target, region, probe, hour_ts, count, ok_count, median_ms, p95_ms, min_ms, max_ms, loss)
@@ -40,14 +40,9 @@ def hour_of(unix_s: float) -> int:
     return int(unix_s // HOUR_S * HOUR_S)
 
 
-def key_of(row: tuple) -> Key:
-    """The hour key of a validated results row (validate.COLUMNS order)."""
-    return row[0], row[1], row[2], int(row[3] // HOUR_S * HOUR_S)
-
-
 @dataclass(slots=True)
 class HourSamples:
-    """Everything an hourly row is computed from (mutable: rows fold in as they arrive)."""
+    """Everything an hourly row is computed from (mutable: rows fold in as they are read)."""
     count: int = 0
     ok_count: int = 0
     sent: int = 0
@@ -70,50 +65,43 @@ def hourly_row(key: Key, hour: HourSamples) -> tuple:
             round(loss, 4))
 
 
-def load_hours(conn: sqlite3.Connection, keys: set[Key]) -> dict[Key, HourSamples]:
-    """The hours of keys as stored in `results` (inside the caller's transaction)."""
-    if not keys:
-        return {}
-    conn.execute(_TOUCHED)
-    conn.execute("DELETE FROM touched_hours")
-    conn.executemany("INSERT INTO touched_hours VALUES (?, ?, ?, ?)", keys)
-    found = conn.execute(_SELECT).fetchall()
-    samples = json.loads("[" + ",".join(r[5] for r in found) + "]")  # one parse for all rows
-    hours = {k: HourSamples() for k in keys}
-    for row, parsed in zip(found, samples):
-        hours[row[:4]].fold(row[4], parsed)
+def fold_rows(rows: list[tuple]) -> dict[Key, HourSamples]:
+    """(target, region, probe, hour_ts, ok, samples_ms JSON) rows folded per hour key."""
+    samples = orjson.loads("[" + ",".join(r[5] for r in rows) + "]")  # one parse for all
+    hours: dict[Key, HourSamples] = {}
+    for row, parsed in zip(rows, samples):
+        key = row[:4]
+        hour = hours.get(key)
+        if hour is None:
+            hour = hours[key] = HourSamples()
+        hour.fold(row[4], parsed)
     return hours
 
 
-class RollupCache:
-    """Recent hours' samples of one writer connection."""
+def mark_dirty(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Mark the (region, hour) of validated results rows (validate.COLUMNS order) for a
+    refresh; call inside the transaction that stores them."""
+    conn.executemany(_MARK, {(r[1], int(r[3] // HOUR_S * HOUR_S)) for r in rows})
 
-    def __init__(self, max_hours: int = MAX_CACHED_HOURS):
-        self.hours: OrderedDict[Key, HourSamples] = OrderedDict()
-        self.max_hours = max_hours
-        self.data_version: int | None = None
 
-    def check(self, conn: sqlite3.Connection) -> None:
-        """Forget everything if another connection wrote since our last commit."""
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self.data_version:
-            self.hours.clear()
-            self.data_version = version
+def refresh_dirty(conn: sqlite3.Connection) -> int:
+    """Recompute the hourly rows of every dirty hour and clear the marks, inside the caller's
+    transaction. Returns hourly rows written."""
+    hours = fold_rows(conn.execute(_SELECT).fetchall())
+    conn.executemany(_UPSERT, [hourly_row(k, h) for k, h in hours.items()])
+    conn.execute("DELETE FROM hourly_dirty")
+    return len(hours)
 
-    def refresh(self, conn: sqlite3.Connection, new_rows: list[tuple], stale: set[Key]) -> int:
-        """Rewrite the hourly rows touched by new_rows (all just inserted) and stale (keys whose
-        batch held duplicates, reloaded from `results`). Returns hourly rows written."""
-        keyed = [(key_of(r), r) for r in new_rows]
-        keys = {k for k, _ in keyed} | stale
-        loaded = load_hours(conn, {k for k in keys if k not in self.hours} | stale)
-        fresh = [(k, r) for k, r in keyed if k not in loaded]
-        parsed = json.loads("[" + ",".join(r[SAMPLES] for _, r in fresh) + "]")
-        for (key, row), samples in zip(fresh, parsed):
-            self.hours[key].fold(row[OK], samples)
-        self.hours.update(loaded)
-        for key in keys:
-            self.hours.move_to_end(key)
-        while len(self.hours) > self.max_hours:
-            self.hours.popitem(last=False)
-        conn.executemany(_UPSERT, [hourly_row(k, self.hours[k]) for k in keys])
-        return len(keys)
+
+def flush_rollups(conn: sqlite3.Connection) -> int:
+    """refresh_dirty in its own BEGIN IMMEDIATE transaction; a no-op when nothing is dirty."""
+    if conn.execute("SELECT 1 FROM hourly_dirty LIMIT 1").fetchone() is None:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        written = refresh_dirty(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return written

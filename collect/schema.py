@@ -74,4 +74,13 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX hourly_hour ON hourly (hour_ts);
     """,
+    # 4: hours whose rollups await a refresh (collect/rollup.py), marked in the write's
+    # transaction so a crash between a write and its refresh loses nothing.
+    """
+    CREATE TABLE hourly_dirty (
+        region  TEXT NOT NULL,
+        hour_ts INTEGER NOT NULL,
+        PRIMARY KEY (region, hour_ts)
+    ) STRICT, WITHOUT ROWID;
+    """,
 ]

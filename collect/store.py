@@ -1,11 +1,12 @@
-"""The central writer: validated result rows into `results` and their hourly rollups, one
-`BEGIN IMMEDIATE` transaction per call, so a rejected or failed batch writes nothing."""
+"""The central writer: validated result rows into `results`, one `BEGIN IMMEDIATE` transaction
+per call, so a rejected or failed batch writes nothing. The call marks the hours it touched
+for a rollup refresh (collect/rollup.py) in the same transaction."""
 from __future__ import annotations
 
 import sqlite3
 import time
 
-from collect.rollup import RollupCache, key_of
+from collect.rollup import mark_dirty, refresh_dirty
 from collect.validate import COLUMNS, validate_record
 
 _INSERT = (f"INSERT OR IGNORE INTO results ({', '.join(COLUMNS)}, received_at) "
@@ -22,35 +23,31 @@ def store_batch(conn: sqlite3.Connection, records: list[dict],
 
 
 def store_rows(conn: sqlite3.Connection, rows: list[tuple], received_at: float) -> tuple[int, int]:
-    """Insert validated rows (validate.COLUMNS order) and refresh the touched hours.
-    A row whose (target, region, probe, round) is already stored counts as a duplicate:
-    the first copy wins. Returns (stored, duplicates)."""
-    return store_batches(conn, [rows], received_at, RollupCache())[0]
+    """Insert validated rows (validate.COLUMNS order) with their hourly rollups refreshed in
+    the same transaction. A row whose (target, region, probe, round) is already stored counts
+    as a duplicate: the first copy wins. Returns (stored, duplicates)."""
+    return store_batches(conn, [rows], received_at, refresh=True)[0]
 
 
 def store_batches(conn: sqlite3.Connection, batches: list[list[tuple]], received_at: float,
-                  rollup: RollupCache) -> list[tuple[int, int]]:
+                  refresh: bool) -> list[tuple[int, int]]:
     """Several batches in one transaction (group commit); (stored, duplicates) of each.
-    rollup is the writer connection's cache, cleared if the transaction fails."""
+    refresh=False leaves the touched hours marked for the caller's coalesced rollup flush."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        rollup.check(conn)
-        counts, new_rows, stale = [], [], set()
+        counts = []
         for rows in batches:
             before = conn.total_changes
             conn.executemany(_INSERT, [row + (received_at,) for row in rows])
             stored = conn.total_changes - before
             counts.append((stored, len(rows) - stored))
-            if stored == len(rows):
-                new_rows.extend(rows)
-            elif stored:
-                stale.update(key_of(r) for r in rows)
-        rollup.refresh(conn, new_rows, stale)
+            if stored:
+                mark_dirty(conn, rows)
+        if refresh:
+            refresh_dirty(conn)
         conn.execute("COMMIT")
     except BaseException:
-        rollup.hours.clear()
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    rollup.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
     return counts

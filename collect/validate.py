@@ -9,6 +9,8 @@ import json
 import re
 from datetime import datetime
 
+import orjson
+
 from collect.errors import IngestError
 from collect.records import PROBES, SCHEMA
 
@@ -98,10 +100,10 @@ def validate_record(record: object, now: float | None, where: str = "$",
     ok = get("ok")
     if type(ok) is not bool:
         raise ValidationError(f"{where}.ok", "must be true or false")
-    stats = [_number(get(k), f"{where}.{k}", MAX_RTT_MS, True) for k in STAT_KEYS]
+    stats = [_rtt(get(k), where, k) for k in STAT_KEYS]
     if ok and stats[0] is None:
         raise ValidationError(f"{where}.rtt_ms", "is null while ok is true")
-    loss = _number(get("loss"), f"{where}.loss", 1.0, False)
+    loss = _number(get("loss"), where, "loss", 1.0)
     samples = _samples(get("samples_ms"), f"{where}.samples_ms")
     error = get("error")
     if error is not None:
@@ -119,28 +121,34 @@ def _text(value: object, path: str, max_len: int, pattern: re.Pattern | None = N
     return value
 
 
-def _number(value: object, path: str, hi: float, nullable: bool) -> float | None:
-    if value is None and nullable:
-        return None
+def _number(value: object, where: str, key: str | int, hi: float = MAX_RTT_MS) -> float:
+    """value as a float in 0..hi; the error path is where.key (where[key] for an int key),
+    built only on failure because this runs for every number of every record."""
     kind = type(value)
     # NaN and infinities fail the range test; bool is not a number here.
     if (kind is not float and kind is not int) or not 0 <= value <= hi:
-        raise ValidationError(path, f"must be a number in 0..{hi:g}" + (" or null" if nullable else ""))
+        path = f"{where}[{key}]" if type(key) is int else f"{where}.{key}"
+        raise ValidationError(path, f"must be a number in 0..{hi:g}")
     return float(value)
+
+
+def _rtt(value: object, where: str, key: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return _number(value, where, key)
+    except ValidationError as exc:
+        raise ValidationError(exc.path, f"{exc.detail} or null") from None
 
 
 def _samples(value: object, path: str) -> str:
     """The samples as the JSON text of the samples_ms column (floats, null for a loss)."""
     if type(value) is not list or len(value) > MAX_SAMPLES:
         raise ValidationError(path, f"must be a list of at most {MAX_SAMPLES} samples")
-    parts = []
-    for i, sample in enumerate(value):
-        if sample is None:
-            parts.append("null")
-        else:
-            # repr of a finite float is its JSON text; _number rejects everything else.
-            parts.append(repr(_number(sample, f"{path}[{i}]", MAX_RTT_MS, False)))
-    return "[" + ",".join(parts) + "]"
+    if all(type(s) is float and 0.0 <= s <= MAX_RTT_MS for s in value if s is not None):
+        return orjson.dumps(value).decode()  # the common case: one C call
+    return orjson.dumps([None if s is None else _number(s, path, i)
+                         for i, s in enumerate(value)]).decode()
 
 
 def _parse_iso(value: object, path: str) -> float:
@@ -188,7 +196,7 @@ def _hops(value: object, path: str) -> None:
         if type(hop["ttl"]) is not int or not 1 <= hop["ttl"] <= 255:
             raise ValidationError(f"{where}.ttl", "must be an integer in 1..255")
         _text(hop["address"], f"{where}.address", 64, HOST_RE if hop["address"] != "*" else None)
-        _number(hop["rtt_ms"], f"{where}.rtt_ms", MAX_RTT_MS, True)
+        _rtt(hop["rtt_ms"], where, "rtt_ms")
 
 
 def _addresses(value: object, path: str) -> None:

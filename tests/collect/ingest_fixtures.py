@@ -86,8 +86,22 @@ def push(url: str, body: bytes, region: str = "ewr", *, ts: float | None = None,
                                                     **signed, **(headers or {})}, timeout=30)
 
 
+def wait_for_rollups(db: Path, timeout_s: float = 10.0) -> None:
+    """Until a running server has refreshed every hour it marked (it does once pushes pause)."""
+    deadline = time.monotonic() + timeout_s
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        while conn.execute("SELECT count(*) FROM hourly_dirty").fetchone() != (0,):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{db}: rollups still dirty after {timeout_s} s")
+            time.sleep(0.01)
+    finally:
+        conn.close()
+
+
 def content_dump(db: Path) -> list[str]:
-    """Every row of the data tables, for before/after comparisons."""
+    """Every row of the data tables once rollups settled, for before/after comparisons."""
+    wait_for_rollups(db)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return [repr(row) for table in ("results", "hourly")

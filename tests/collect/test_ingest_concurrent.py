@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from collect.records import round_slot
-from tests.collect.ingest_fixtures import REGIONS, body_of, push, results, running
+from tests.collect.ingest_fixtures import REGIONS, body_of, push, results, running, wait_for_rollups
 
 ROUNDS = 8
 TARGETS = 20  # x 6 probes = 120 results per round and region
@@ -47,6 +47,7 @@ def test_seven_regions_pushing_at_once_with_readers_never_see_a_locked_database(
         statuses = list(pool.map(lambda r: push_region(server.push_url, r), REGIONS))
         stop.set()
         queries = sum(r.result() for r in readers)
+        wait_for_rollups(db)
     assert statuses == [[200] * ROUNDS] * len(REGIONS)
     assert errors == [] and queries > 0
     conn = sqlite3.connect(db)

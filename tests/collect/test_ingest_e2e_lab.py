@@ -16,7 +16,7 @@ import pytest
 
 from collect import spool
 from collect.records import iso_utc
-from tests.collect.ingest_fixtures import launch, secret
+from tests.collect.ingest_fixtures import launch, secret, wait_for_rollups
 from tests.conftest import need_root, need_tool
 from tests.lab.netns import Netns, veth
 
@@ -119,6 +119,7 @@ def test_every_round_is_stored_exactly_once_through_crashes_and_a_network_pause(
                      10 * EVERY_S, "the spool to drain")
             lab.collector.send_signal(signal.SIGTERM)
             assert lab.collector.wait(timeout=20) == 0
+            wait_for_rollups(tmp_path / "central.db")
         finally:
             lab.server.proc.kill()
             lab.server.proc.wait()

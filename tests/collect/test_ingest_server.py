@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.collect.ingest_fixtures import body_of, push, results, running
+from tests.collect.ingest_fixtures import body_of, push, results, running, wait_for_rollups
 
 
 @pytest.fixture
@@ -28,6 +28,7 @@ def test_a_signed_batch_is_stored_and_its_replay_counts_as_duplicates(server, tm
     assert first.status_code == 200 and first.json() == {"stored": 30, "duplicates": 0}
     again = push(server.push_url, body)
     assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 30}
+    wait_for_rollups(tmp_path / "central.db")  # refreshed once pushes pause
     conn = sqlite3.connect(tmp_path / "central.db")
     assert conn.execute("SELECT count(*) FROM results").fetchone() == (30,)
     assert conn.execute("SELECT sum(count) FROM hourly").fetchone() == (30,)

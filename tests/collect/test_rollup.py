@@ -1,12 +1,16 @@
-"""The cached hourly rollup always equals a full recompute from raw rows, also when batches
-hold duplicates or another connection writes the same hours."""
+"""Hourly rollups after a refresh always equal a full recompute from raw rows, also when
+batches hold duplicates, another connection writes the same hours, or a writer died before
+its refresh."""
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 
+import orjson
 
 from collect.db import connect
-from collect.rollup import RollupCache, hourly_row, load_hours
+from collect.records import sample_stats
+from collect.rollup import flush_rollups
 from collect.store import store_batch, store_batches
 from collect.validate import validate_record
 from tests.collect.ingest_fixtures import results
@@ -15,11 +19,20 @@ HOUR = 1_795_644_000
 
 
 def recomputed(conn) -> list[tuple]:
-    keys = {row for row in conn.execute("SELECT target, region, probe, hour_ts FROM hourly")}
-    conn.execute("BEGIN")
-    hours = load_hours(conn, keys)
-    conn.execute("ROLLBACK")
-    return sorted(hourly_row(k, h) for k, h in hours.items())
+    """Every hour from raw rows, independently of collect.rollup's fold."""
+    hours = defaultdict(list)
+    for target, region, probe, round_ts, ok, samples in conn.execute(
+            "SELECT target, region, probe, round_ts, ok, samples_ms FROM results"):
+        hours[target, region, probe, round_ts // 3600 * 3600].append((ok, orjson.loads(samples)))
+    rows = []
+    for key, entries in hours.items():
+        samples = [s for _, got in entries for s in got]
+        received = [s for s in samples if s is not None]
+        stats = sample_stats(received)
+        loss = round(1.0 - len(received) / len(samples), 4) if samples else 1.0
+        rows.append((*key, len(entries), sum(ok for ok, _ in entries), stats["rtt_ms"],
+                     stats["p95_ms"], stats["min_ms"], stats["max_ms"], loss))
+    return sorted(rows)
 
 
 def stored(conn) -> list[tuple]:
@@ -31,18 +44,31 @@ def rows_of(records):
     return [validate_record(r, None) for r in records]
 
 
-def test_cached_rollups_match_a_full_recompute_through_duplicates_and_other_writers(tmp_path):
+def test_refreshed_rollups_match_a_full_recompute_through_duplicates_and_other_writers(tmp_path):
     rng = random.Random(7)
     writer, other = connect(tmp_path / "c.db"), connect(tmp_path / "c.db")
-    cache = RollupCache(max_hours=20)  # small, so eviction is exercised too
     for step in range(40):
         round_ts = HOUR + rng.randrange(0, 12) * 900
         samples = tuple(rng.choice([None, rng.uniform(1, 300)]) for _ in range(3))
         batch = rows_of(results(rng.choice(["ewr", "sin"]), round_ts, targets=3, samples=samples))
         if step % 5 == 4:  # another process (import, test factory) writes the same hours
             store_batch(other, results("ewr", round_ts + 900, targets=2, samples=samples))
-        store_batches(writer, [batch, batch[: rng.randrange(1, len(batch))]], 0.0, cache)
+        store_batches(writer, [batch, batch[: rng.randrange(1, len(batch))]], 0.0, refresh=False)
+        if step % 7 == 6:
+            flush_rollups(writer)
+    flush_rollups(writer)
     assert stored(writer) == recomputed(writer)
+    assert writer.execute("SELECT count(*) FROM hourly_dirty").fetchone() == (0,)
+
+
+def test_hours_marked_by_a_writer_that_died_are_refreshed_by_the_next(tmp_path):
+    conn = connect(tmp_path / "c.db")
+    store_batches(conn, [rows_of(results(round_ts=HOUR))], 0.0, refresh=False)
+    conn.close()  # no refresh: as if the writer had been killed
+    conn = connect(tmp_path / "c.db")
+    assert conn.execute("SELECT count(*) FROM hourly").fetchone() == (0,)
+    assert flush_rollups(conn) == 18
+    assert stored(conn) == recomputed(conn)
 
 
 def test_a_median_and_p95_span_every_sample_of_the_hour(tmp_path):
