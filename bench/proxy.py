@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from collect.db import connect  # noqa: E402
 from proxy.keys import create_key  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 MIN_RPS = 5_000
 MAX_P99_MS = 20.0
@@ -65,12 +65,6 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int  # socket errors plus non-2xx answers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_site(tmp: Path) -> Path:

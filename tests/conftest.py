@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 
 import pytest
 
@@ -25,3 +26,10 @@ def need_tool(name: str, package: str) -> str:
     path = shutil.which(name)
     need(path is not None, f"needs {name} (Debian package {package}; `make test` installs it as root)")
     return path
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (for servers under test)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -17,6 +17,7 @@ from collect.daemon import DaemonConfig, first_slot
 from collect.push import PushTarget
 from tests.collect.ingest_fixtures import launch, secret
 from tests.lab import catalog
+from tests.conftest import free_port
 
 ROUND_LOG = re.compile(r"round (\d+): (\d+) results spooled")
 
@@ -24,12 +25,6 @@ ROUND_LOG = re.compile(r"round (\d+): (\d+) results spooled")
 def write_catalog(path: Path, hosts_ports: list[tuple[str, int]]) -> Path:
     return catalog.write_catalog(path, (catalog.CatalogEntry(h, f"loopback {i}", p, ("tcp",))
                                         for i, (h, p) in enumerate(hosts_ports)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_collector(tmp_path: Path, catalog: Path, port: int, every: str = "2s") -> subprocess.Popen:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_root
+from tests.conftest import free_port, need_root
 
 CATALOG = """
 categories = ["Crypto Exchanges"]
@@ -39,12 +39,6 @@ category = "Crypto Exchanges"
 port = {closed}
 probes = ["tcp"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str, key: str | None = None) -> tuple[int, bytes]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 
 from collect.db import connect
 from proxy.keys import create_key
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PEPPER = "test-pepper-0123456789abcdef"
@@ -89,12 +89,6 @@ def new_key(db: Path, tier: str, owner: str = "tester") -> str:
         return create_key(conn, tier, owner, PEPPER.encode(), time.time())
     finally:
         conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
