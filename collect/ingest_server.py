@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import queue
 import sqlite3
 import sys
@@ -38,6 +39,7 @@ from collect.store import store_batches
 from collect.validate import ValidationError, validate_batch
 
 PUSH_PATH = "/v1/results"
+ORPHAN_CHECK_S = 1.0
 WRITER_CACHE_KIB = 256 * 1024  # index pages stay in memory as the file grows
 WRITER_MMAP_BYTES = 1 << 30
 CHECKPOINT_EVERY_S = 1.0
@@ -256,7 +258,8 @@ class Ingest:
         return JSONResponse({"ok": True, "schema_version": version, "latest_round": latest})
 
     def new_checkers(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.config.checkers, mp_context=get_context("spawn"))
+        return ProcessPoolExecutor(self.config.checkers, mp_context=get_context("spawn"),
+                                   initializer=exit_with_parent, initargs=(os.getpid(),))
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette):
@@ -283,3 +286,14 @@ def build_app(config: ServerConfig) -> Starlette:
               Route("/healthz", ingest.health, methods=["GET"])]
     return Starlette(routes=routes, lifespan=ingest.lifespan,
                      exception_handlers={HTTPException: _http, Exception: _internal})
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Checker initializer: a checker whose server died (kill -9 leaves no one to stop the pool)
+    exits within a second instead of living on and holding the server's pipes open."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="orphan-watch").start()

@@ -80,3 +80,27 @@ def test_a_killed_checker_process_costs_one_503_and_ingest_carries_on(server, tm
     answers = [push(server.push_url, body_of(results(targets=2))) for _ in range(3)]
     assert answers[0].status_code in (200, 503)
     assert answers[-1].status_code == 200 and answers[-1].json()["duplicates"] == 12
+
+
+def children_of(pid: int) -> set[int]:
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def test_checker_processes_exit_when_the_server_is_killed(server):
+    assert push(server.push_url, body_of(results())).status_code == 200  # checkers are up
+    checkers = children_of(server.proc.pid)
+    assert checkers, "the server runs its validation in checker processes"
+    server.proc.kill()
+    server.proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in checkers):
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{p}").exists() for p in checkers), "orphaned checkers live on"
