@@ -18,6 +18,7 @@ from collect import spool
 from collect.records import iso_utc
 from tests.collect.ingest_fixtures import launch, secret, wait_for_rollups
 from tests.conftest import need_root, need_tool
+from tests.lab import catalog
 from tests.lab.netns import Netns, veth
 
 EVERY_S = 3
@@ -26,22 +27,13 @@ OPEN_PORT, CENTRAL = 7000, f"{CENTRAL_IP}:8470"
 TARGETS = ((COLLECTOR_IP, OPEN_PORT), ("127.0.0.1", OPEN_PORT + 1))  # the second port is closed
 PROBES = ("icmp", "tcp")
 ROUND_LOG = re.compile(r"round (\d+): (\d+) results spooled")
-CATALOG = """categories = ["Lab"]
-
-[regions.ewr]
-city = "Newark"
-note = "lab collector"
-lat = 40.7357
-lon = -74.1724
-""" + "".join(f'\n[[targets]]\nhost = "{h}"\nname = "lab {h}"\ncategory = "Lab"\nport = {p}\n'
-              f'probes = ["icmp", "tcp"]\n' for h, p in TARGETS)
 
 
 class Lab:
     def __init__(self, tmp: Path, collector_ns: Netns, central_ns: Netns):
         self.tmp, self.c, self.s = tmp, collector_ns, central_ns
-        self.catalog = tmp / "targets.toml"
-        self.catalog.write_text(CATALOG)
+        self.catalog = catalog.write_catalog(tmp / "targets.toml", [
+            catalog.CatalogEntry(host, f"lab {host}", port, PROBES) for host, port in TARGETS])
         self.log = tmp / "collector.log"
         self.server = self.collector = None
 
