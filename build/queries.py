@@ -64,8 +64,8 @@ def read_row_identity(conn: sqlite3.Connection, rowid: int) -> str | None:
 def read_late_targets(conn: sqlite3.Connection, after_rowid: int, before_ts: int) -> set[str]:
     """Targets with results stored after after_rowid for rounds before before_ts (their hourly
     rollups changed). A rowid range: only the new rows are read."""
-    # NOT INDEXED: walk the rowid range; for DISTINCT target the planner would otherwise scan
-    # the whole (target, ...) index
+    # NOT INDEXED: walk the rowid range; the planner would otherwise scan the unique key's
+    # round_ts range, which is nearly the whole table
     sql = "SELECT DISTINCT target FROM results NOT INDEXED WHERE rowid > ? AND round_ts < ?"
     return {r[0] for r in conn.execute(sql, (after_rowid, before_ts))}
 
@@ -105,7 +105,7 @@ def count_day_results(conn: sqlite3.Connection, day_ts: int) -> int:
 
 def read_day_export(conn: sqlite3.Connection, day_ts: int) -> list[tuple[str, str]]:
     """One UTC day's results as (JSON object, CSV line) text pairs in EXPORT_COLUMNS, made by
-    SQLite itself (the day holds ~200k rows); round_ts as ISO 8601, in stored order."""
+    SQLite itself (the day holds ~200k rows); round_ts as ISO 8601, in key order."""
     iso = "strftime('%Y-%m-%dT%H:%M:%SZ', round_ts, 'unixepoch')"
     values = [iso if c == "round_ts" else c for c in EXPORT_COLUMNS]
     obj = ", ".join(f"'{c}', {v}" for c, v in zip(EXPORT_COLUMNS, values))
@@ -113,7 +113,7 @@ def read_day_export(conn: sqlite3.Connection, day_ts: int) -> list[tuple[str, st
         "ifnull('\"' || replace(error, '\"', '\"\"') || '\"', '')" if c == "error"
         else f"ifnull({v}, '')" for c, v in zip(EXPORT_COLUMNS, values))
     sql = (f"SELECT json_object({obj}), {csv} FROM results WHERE round_ts >= ? AND round_ts < ? "
-           "ORDER BY round_ts, region, rowid")  # the index's order: no sort
+           "ORDER BY round_ts, region, target, probe")  # the unique key's order: no sort
     return conn.execute(sql, (day_ts, day_ts + 86400)).fetchall()
 
 

@@ -31,9 +31,9 @@ def read_recent_window(conn: sqlite3.Connection, since_ts: int, until_ts: int,
     if last is None:
         return compute_recent_window(rows_to_columns([]), since_ts, until_ts)
     rows = _carried(conn, cache_dir, since_ts, last[0]) if cache_dir is not None else None
-    if rows is None:
+    if rows is None:  # +rowid: read the window's round_ts range, not every rowid up to last
         rows = rows_to_columns(conn.execute(
-            _SELECT + "WHERE round_ts > ? AND rowid <= ?", (since_ts, last[0])).fetchall())
+            _SELECT + "WHERE round_ts > ? AND +rowid <= ?", (since_ts, last[0])).fetchall())
     if cache_dir is not None:
         _save(Path(cache_dir) / _FILE, rows, last)
     return compute_recent_window(rows, since_ts, until_ts)
@@ -50,7 +50,7 @@ def _carried(conn: sqlite3.Connection, cache_dir: Path, since_ts: int,
     new = rows_to_columns(conn.execute(_SELECT + "WHERE rowid > ? AND rowid <= ?",
                                        (rowid, upto_rowid)).fetchall())
     rows = merge_columns(old, new, since_ts)
-    stored = conn.execute("SELECT count(*) FROM results WHERE round_ts > ? AND rowid <= ?",
+    stored = conn.execute("SELECT count(*) FROM results WHERE round_ts > ? AND +rowid <= ?",
                           (since_ts, upto_rowid)).fetchone()[0]
     return rows if stored == rows.rowid.size else None
 

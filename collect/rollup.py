@@ -23,9 +23,10 @@ HOUR_S = 3600
 Key = tuple[str, str, str, int]  # target, region, probe, hour_ts
 
 _MARK = "INSERT OR IGNORE INTO hourly_dirty (region, hour_ts) VALUES (?, ?)"
-# results_round (round_ts, region) serves this: one index range per dirty hour.
+# One results_region range per dirty hour; CROSS JOIN keeps that order (the planner, without
+# statistics, would otherwise scan all of results).
 _SELECT = """SELECT r.target, r.region, r.probe, d.hour_ts, r.ok, r.samples_ms
-    FROM hourly_dirty d JOIN results r
+    FROM hourly_dirty d CROSS JOIN results r
       ON r.round_ts >= d.hour_ts AND r.round_ts < d.hour_ts + 3600 AND r.region = d.region"""
 # An in-place update leaves the hour_ts index alone (INSERT OR REPLACE would rewrite it).
 _UPSERT = """INSERT INTO hourly
