@@ -34,6 +34,7 @@ from starlette.routing import Route
 
 from collect import db
 from collect.signing import SignatureError, verify
+from collect.live_rollups import LiveRollups
 from collect.rollup import flush_rollups
 from collect.store import store_batches
 from collect.validate import ValidationError, validate_batch
@@ -43,9 +44,8 @@ ORPHAN_CHECK_S = 1.0
 WRITER_CACHE_KIB = 256 * 1024  # index pages stay in memory as the file grows
 WRITER_MMAP_BYTES = 1 << 30
 CHECKPOINT_EVERY_S = 1.0
-GROUP_WAIT_S = 0.02  # latency traded for bigger group commits
-FLUSH_EVERY_S = 1.0  # rollups lag raw rows by at most this under load
-IDLE_FLUSH_S = 0.01  # ... and by this once pushes pause
+FLUSH_EVERY_S = 2.0  # rollups lag raw rows by at most this under load
+IDLE_FLUSH_S = 0.25  # ... and by this once pushes pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +113,13 @@ class Writer:
     """The one thread that writes: all batches waiting together commit together (group
     commit), each still all-or-nothing because any failure fails the whole transaction.
     Rollups are refreshed coalesced: when pushes pause, at most FLUSH_EVERY_S apart, and
-    on start and close."""
+    on start and close, from folds the writer keeps in memory (collect/live_rollups.py)."""
 
     def __init__(self, db_path: Path, max_group: int = 64):
         self.db_path = db_path
         self.max_group = max_group
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.live = LiveRollups()
         self.thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
 
     def start(self) -> None:
@@ -155,13 +156,13 @@ class Writer:
         return future
 
     def _next_group(self, first) -> list:
-        """first and whatever arrives within GROUP_WAIT_S of it: one transaction for several
-        batches dirties each index page once instead of once per batch."""
+        """first and whatever is queued behind it: one transaction for several batches dirties
+        each index page once instead of once per batch. Waiting for more would idle the
+        writer, the one stage that cannot run in parallel."""
         group = [first]
-        deadline = time.monotonic() + GROUP_WAIT_S
         while group[-1] is not None and len(group) < self.max_group:
             try:
-                group.append(self.jobs.get(timeout=max(0.0, deadline - time.monotonic())))
+                group.append(self.jobs.get_nowait())
             except queue.Empty:
                 break
         return group
@@ -188,7 +189,7 @@ class Writer:
     def _flush(self) -> bool:
         """Refresh the dirty rollups; False (retried later) if the database refused."""
         try:
-            flush_rollups(self.conn)
+            flush_rollups(self.conn, self.live)
         except sqlite3.Error as exc:
             print(f"ingest: rollup refresh deferred: {exc}", file=sys.stderr, flush=True)
             return False
@@ -200,7 +201,8 @@ class Writer:
             return False
         try:
             counts = store_batches(self.conn, [rows for rows, _, _ in group],
-                                   max(at for _, at, _ in group), refresh=False)
+                                   max(at for _, at, _ in group), refresh=False,
+                                   live=self.live)
         except Exception as exc:  # each waiting request answers 503 with the cause
             for _, _, future in group:
                 future.set_exception(exc)

@@ -46,36 +46,34 @@ class HourSamples:
     """Everything an hourly row is computed from (mutable: rows fold in as they are read)."""
     count: int = 0
     ok_count: int = 0
-    sent: int = 0
-    received: list[float] = field(default_factory=list)
-
-    def fold(self, ok: int, samples: list) -> None:
-        self.count += 1
-        self.ok_count += ok
-        self.sent += len(samples)
-        self.received.extend(s for s in samples if s is not None)
+    samples: list[float | None] = field(default_factory=list)  # None: a lost sample
 
 
 def hourly_row(key: Key, hour: HourSamples) -> tuple:
     """The hourly table's row: median and p95 interpolate as records.sample_stats does."""
-    loss = 1.0 if hour.sent == 0 else 1.0 - len(hour.received) / hour.sent
-    if not hour.received:
+    received = [s for s in hour.samples if s is not None]
+    loss = 1.0 if not hour.samples else 1.0 - len(received) / len(hour.samples)
+    if not received:
         return (*key, hour.count, hour.ok_count, None, None, None, None, round(loss, 4))
-    s = sorted(hour.received)
-    return (*key, hour.count, hour.ok_count, quantile(s, 0.5), quantile(s, 0.95), s[0], s[-1],
-            round(loss, 4))
+    received.sort()
+    return (*key, hour.count, hour.ok_count, quantile(received, 0.5),
+            quantile(received, 0.95), received[0], received[-1], round(loss, 4))
 
 
-def fold_rows(rows: list[tuple]) -> dict[Key, HourSamples]:
-    """(target, region, probe, hour_ts, ok, samples_ms JSON) rows folded per hour key."""
+def fold_rows(rows: list[tuple],
+              hours: dict[Key, HourSamples] | None = None) -> dict[Key, HourSamples]:
+    """(target, region, probe, hour_ts, ok, samples_ms JSON) rows folded per hour key, into
+    hours when given."""
     samples = orjson.loads("[" + ",".join(r[5] for r in rows) + "]")  # one parse for all
-    hours: dict[Key, HourSamples] = {}
+    hours = {} if hours is None else hours
     for row, parsed in zip(rows, samples):
         key = row[:4]
         hour = hours.get(key)
         if hour is None:
             hour = hours[key] = HourSamples()
-        hour.fold(row[4], parsed)
+        hour.count += 1  # inline, not a method: this runs for every stored result
+        hour.ok_count += row[4]
+        hour.samples.extend(parsed)
     return hours
 
 
@@ -85,24 +83,34 @@ def mark_dirty(conn: sqlite3.Connection, rows: list[tuple]) -> None:
     conn.executemany(_MARK, {(r[1], int(r[3] // HOUR_S * HOUR_S)) for r in rows})
 
 
-def refresh_dirty(conn: sqlite3.Connection) -> int:
+def refresh_dirty(conn: sqlite3.Connection, live=None) -> int:
     """Recompute the hourly rows of every dirty hour and clear the marks, inside the caller's
-    transaction. Returns hourly rows written."""
-    hours = fold_rows(conn.execute(_SELECT).fetchall())
-    conn.executemany(_UPSERT, [hourly_row(k, h) for k, h in hours.items()])
+    transaction; from the folds of live (a collect.live_rollups.LiveRollups) when given.
+    Returns hourly rows written."""
+    if live is None:
+        hours = fold_rows(conn.execute(_SELECT).fetchall())
+        rows = [hourly_row(k, h) for k, h in hours.items()]
+    else:
+        dirty = conn.execute("SELECT region, hour_ts FROM hourly_dirty").fetchall()
+        rows = live.hourly_rows(conn, dirty)
+    conn.executemany(_UPSERT, rows)
     conn.execute("DELETE FROM hourly_dirty")
-    return len(hours)
+    return len(rows)
 
 
-def flush_rollups(conn: sqlite3.Connection) -> int:
+def flush_rollups(conn: sqlite3.Connection, live=None) -> int:
     """refresh_dirty in its own BEGIN IMMEDIATE transaction; a no-op when nothing is dirty."""
     if conn.execute("SELECT 1 FROM hourly_dirty LIMIT 1").fetchone() is None:
         return 0
     conn.execute("BEGIN IMMEDIATE")
     try:
-        written = refresh_dirty(conn)
+        if live is not None:
+            live.begin(conn)
+        written = refresh_dirty(conn, live)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
+        if live is not None:
+            live.clear()
         raise
     return written

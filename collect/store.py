@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from collect.live_rollups import LiveRollups
 from collect.rollup import mark_dirty, refresh_dirty
 from collect.validate import COLUMNS, validate_record
 
@@ -30,11 +31,14 @@ def store_rows(conn: sqlite3.Connection, rows: list[tuple], received_at: float) 
 
 
 def store_batches(conn: sqlite3.Connection, batches: list[list[tuple]], received_at: float,
-                  refresh: bool) -> list[tuple[int, int]]:
+                  refresh: bool, live: LiveRollups | None = None) -> list[tuple[int, int]]:
     """Several batches in one transaction (group commit); (stored, duplicates) of each.
-    refresh=False leaves the touched hours marked for the caller's coalesced rollup flush."""
+    refresh=False leaves the touched hours marked for the caller's coalesced rollup flush;
+    live, the writer's in-memory folds, is fed what was stored."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if live is not None:
+            live.begin(conn)
         counts = []
         for rows in batches:
             before = conn.total_changes
@@ -43,11 +47,15 @@ def store_batches(conn: sqlite3.Connection, batches: list[list[tuple]], received
             counts.append((stored, len(rows) - stored))
             if stored:
                 mark_dirty(conn, rows)
+            if live is not None:
+                live.stored(conn, rows, stored)
         if refresh:
-            refresh_dirty(conn)
+            refresh_dirty(conn, live)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if live is not None:
+            live.clear()
         raise
     return counts

@@ -4,11 +4,14 @@ its refresh."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections import defaultdict
 
 import orjson
+import pytest
 
 from collect.db import connect
+from collect.live_rollups import LiveRollups
 from collect.records import sample_stats
 from collect.rollup import flush_rollups
 from collect.store import store_batch, store_batches
@@ -44,8 +47,12 @@ def rows_of(records):
     return [validate_record(r, None) for r in records]
 
 
-def test_refreshed_rollups_match_a_full_recompute_through_duplicates_and_other_writers(tmp_path):
+@pytest.mark.parametrize("live", [None, 1, 32], ids=["from-results", "one-hour-in-memory",
+                                                   "in-memory"])
+def test_refreshed_rollups_match_a_full_recompute_through_duplicates_and_other_writers(
+        tmp_path, live):
     rng = random.Random(7)
+    live = None if live is None else LiveRollups(max_hours=live)
     writer, other = connect(tmp_path / "c.db"), connect(tmp_path / "c.db")
     for step in range(40):
         round_ts = HOUR + rng.randrange(0, 12) * 900
@@ -53,10 +60,13 @@ def test_refreshed_rollups_match_a_full_recompute_through_duplicates_and_other_w
         batch = rows_of(results(rng.choice(["ewr", "sin"]), round_ts, targets=3, samples=samples))
         if step % 5 == 4:  # another process (import, test factory) writes the same hours
             store_batch(other, results("ewr", round_ts + 900, targets=2, samples=samples))
-        store_batches(writer, [batch, batch[: rng.randrange(1, len(batch))]], 0.0, refresh=False)
+        if step % 3 == 2:  # a batch stored in full after its hour is in memory
+            store_batches(writer, [batch], 0.0, refresh=False, live=live)
+        store_batches(writer, [batch, batch[: rng.randrange(1, len(batch))]], 0.0, refresh=False,
+                      live=live)
         if step % 7 == 6:
-            flush_rollups(writer)
-    flush_rollups(writer)
+            flush_rollups(writer, live)
+    flush_rollups(writer, live)
     assert stored(writer) == recomputed(writer)
     assert writer.execute("SELECT count(*) FROM hourly_dirty").fetchone() == (0,)
 
@@ -78,3 +88,19 @@ def test_a_median_and_p95_span_every_sample_of_the_hour(tmp_path):
     row = conn.execute("SELECT count, median_ms, p95_ms, min_ms, max_ms, loss FROM hourly").fetchone()
     assert row[:2] == (2, 2.5) and row[3:] == (1.0, 4.0, 0.2)
     assert abs(row[2] - 3.85) < 1e-9  # numpy's linear p95 of 1, 2, 3, 4
+
+
+def test_in_memory_folds_follow_a_lone_writer_and_forget_a_rolled_back_write(tmp_path):
+    conn, live = connect(tmp_path / "c.db"), LiveRollups()
+    for step in range(8):  # rounds of one hour and the next, folded in memory after the first
+        store_batches(conn, [rows_of(results(round_ts=HOUR + step * 900, samples=(step + 1.0,)))],
+                      0.0, refresh=False, live=live)
+    assert len(live.folds) == 2 and all(h.count == 4 for h in live.folds["ewr", HOUR].values())
+    late = rows_of(results(round_ts=HOUR + 8 * 900, samples=(99.0,)))
+    broken = [late[0][:3] + ("not a round",) + late[0][4:]]  # STRICT refuses it: all rolls back
+    with pytest.raises(sqlite3.IntegrityError):
+        store_batches(conn, [late, broken], 0.0, refresh=False, live=live)
+    assert live.folds == {}
+    flush_rollups(conn, live)
+    assert stored(conn) == recomputed(conn)
+    assert conn.execute("SELECT max(max_ms) FROM hourly").fetchone() == (8.0,)

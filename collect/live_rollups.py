@@ -1,0 +1,77 @@
+"""Hourly folds kept in the ingest writer's memory, so its coalesced refresh computes dirty
+hours from what it already holds instead of re-reading every row of them from `results`.
+
+A (region, hour) fold is read from the database the first time a write touches it (its rows
+so far, the new ones included) and is then fed the rows each later write stores. It is only
+trusted while this connection is the only one writing: a commit by any other connection
+(PRAGMA data_version moves) empties it, and so does a rollback or a batch stored in part.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+
+from collect.rollup import HOUR_S, HourSamples, Key, fold_rows, hour_of, hourly_row
+from collect.validate import COLUMNS
+
+RegionHour = tuple[str, int]
+_OK, _SAMPLES = COLUMNS.index("ok"), COLUMNS.index("samples_ms")
+_HOUR_ROWS = ("SELECT target, region, probe, ?, ok, samples_ms FROM results "
+              "WHERE region = ? AND round_ts >= ? AND round_ts < ?")
+
+
+class LiveRollups:
+    """The folds of the max_hours (region, hour) pairs written to last."""
+
+    def __init__(self, max_hours: int = 32):
+        self.max_hours = max_hours
+        self.folds: OrderedDict[RegionHour, dict[Key, HourSamples]] = OrderedDict()
+        self.version: int | None = None
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        """Call first in each write transaction: forget everything if another connection
+        committed since the last call."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.version:
+            self.folds.clear()
+            self.version = version
+
+    def stored(self, conn: sqlite3.Connection, rows: list[tuple], stored: int) -> None:
+        """rows (validate.COLUMNS order) were just inserted, stored of them new."""
+        if stored == 0:
+            return
+        by_hour: dict[RegionHour, list[tuple]] = {}
+        for row in rows:
+            by_hour.setdefault((row[1], hour_of(row[3])), []).append(row)
+        for region_hour, hour_rows in by_hour.items():
+            fold = self.folds.get(region_hour)
+            if fold is not None and stored == len(rows):
+                fold_rows([(r[0], r[1], r[2], hour_of(r[3]), r[_OK], r[_SAMPLES])
+                           for r in hour_rows], fold)
+                self.folds.move_to_end(region_hour)
+            else:  # new to memory, or which rows were duplicates is unknown: read it back
+                self._load(conn, region_hour)
+
+    def hourly_rows(self, conn: sqlite3.Connection, dirty: list[RegionHour]) -> list[tuple]:
+        """The hourly table's rows of the dirty (region, hour) pairs."""
+        rows = []
+        for region_hour in dirty:
+            fold = self.folds.get(region_hour)
+            if fold is None:
+                fold = self._load(conn, region_hour)
+            rows.extend(hourly_row(key, hour) for key, hour in fold.items())
+        return rows
+
+    def clear(self) -> None:
+        self.folds.clear()
+
+    def _load(self, conn: sqlite3.Connection, region_hour: RegionHour) -> dict[Key, HourSamples]:
+        region, hour_ts = region_hour
+        fold = fold_rows(conn.execute(_HOUR_ROWS, (hour_ts, region, hour_ts,
+                                                   hour_ts + HOUR_S)).fetchall())
+        self.folds.pop(region_hour, None)
+        self.folds[region_hour] = fold
+        while len(self.folds) > self.max_hours:
+            self.folds.popitem(last=False)
+        return fold
+
