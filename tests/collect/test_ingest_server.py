@@ -66,22 +66,6 @@ def sqlite_round(round_id: str) -> float:
     return datetime.fromisoformat(round_id).timestamp()
 
 
-def checker_pids(server_pid: int) -> list[int]:
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    return [int(pid) for pid in children
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-
-
-def test_a_killed_checker_process_costs_one_503_and_ingest_carries_on(server, tmp_path):
-    assert push(server.push_url, body_of(results(targets=1))).status_code == 200
-    for pid in checker_pids(server.proc.pid):
-        os.kill(pid, signal.SIGKILL)
-    time.sleep(0.2)
-    answers = [push(server.push_url, body_of(results(targets=2))) for _ in range(3)]
-    assert answers[0].status_code in (200, 503)
-    assert answers[-1].status_code == 200 and answers[-1].json()["duplicates"] == 12
-
-
 def children_of(pid: int) -> set[int]:
     kids = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -94,13 +78,37 @@ def children_of(pid: int) -> set[int]:
     return kids
 
 
-def test_checker_processes_exit_when_the_server_is_killed(server):
-    assert push(server.push_url, body_of(results())).status_code == 200  # checkers are up
-    checkers = children_of(server.proc.pid)
-    assert checkers, "the server runs its validation in checker processes"
+def spawned_pids(server_pid: int) -> list[int]:
+    """The server's checker processes and its writer process."""
+    return [pid for pid in children_of(server_pid)
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def has_open(pid: int, path: Path) -> bool:
+    return any(fd.readlink() == path for fd in Path(f"/proc/{pid}/fd").iterdir())
+
+
+def test_killed_checker_and_writer_processes_cost_one_503_and_ingest_carries_on(server, tmp_path):
+    assert push(server.push_url, body_of(results(targets=1))).status_code == 200
+    killed = spawned_pids(server.proc.pid)
+    writers = [pid for pid in killed if has_open(pid, tmp_path / "central.db")]
+    assert len(writers) == 1 and len(killed) >= 2  # the writer, and checkers started so far
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    answers = [push(server.push_url, body_of(results(targets=2))) for _ in range(3)]
+    assert answers[0].status_code in (200, 503)
+    assert answers[-1].status_code == 200 and answers[-1].json()["duplicates"] == 12
+    assert not set(spawned_pids(server.proc.pid)) & set(killed)  # all replaced
+
+
+def test_checker_and_writer_processes_exit_when_the_server_is_killed(server):
+    assert push(server.push_url, body_of(results())).status_code == 200  # children are up
+    children = children_of(server.proc.pid)
+    assert len(children) >= 3, "the server validates in checker processes and writes in one"
     server.proc.kill()
     server.proc.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in checkers):
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in children):
         time.sleep(0.2)
-    assert not any(Path(f"/proc/{p}").exists() for p in checkers), "orphaned checkers live on"
+    assert not any(Path(f"/proc/{p}").exists() for p in children), "orphaned children live on"
