@@ -40,17 +40,16 @@ class LiveRollups:
         """rows (validate.COLUMNS order) were just inserted, stored of them new."""
         if stored == 0:
             return
-        by_hour: dict[RegionHour, list[tuple]] = {}
-        for row in rows:
-            by_hour.setdefault((row[1], hour_of(row[3])), []).append(row)
-        for region_hour, hour_rows in by_hour.items():
-            fold = self.folds.get(region_hour)
-            if fold is not None and stored == len(rows):
-                fold_rows([(r[0], r[1], r[2], hour_of(r[3]), r[_OK], r[_SAMPLES])
-                           for r in hour_rows], fold)
-                self.folds.move_to_end(region_hour)
-            else:  # new to memory, or which rows were duplicates is unknown: read it back
-                self._load(conn, region_hour)
+        touched = {(r[1], hour_of(r[3])) for r in rows}
+        held = {rh for rh in touched if rh in self.folds} if stored == len(rows) else set()
+        for region_hour in held:
+            self.folds.move_to_end(region_hour)
+            fold_rows([(r[0], r[1], r[2], region_hour[1], r[_OK], r[_SAMPLES]) for r in rows
+                       if len(touched) == 1 or (r[1], hour_of(r[3])) == region_hour],
+                      self.folds[region_hour])
+        # New to memory, or which rows were duplicates is unknown: read the hour back.
+        for region_hour in touched - held:
+            self._load(conn, region_hour)
 
     def hourly_rows(self, conn: sqlite3.Connection, dirty: list[RegionHour]) -> list[tuple]:
         """The hourly table's rows of the dirty (region, hour) pairs."""
