@@ -65,6 +65,10 @@ class OutputCache:
             return {p: Reused(o) for p, o in zip(paths, old)}
         return None
 
+    def previous_file(self, area: str, path: str) -> Path:
+        """Where the previous build wrote area's path (the file may not be there)."""
+        return self._roots[area] / path
+
     def save(self) -> None:
         """Record this build's keys (call after the outputs are in place)."""
         if self._dir is not None:

@@ -1,7 +1,7 @@
 """The 30- and 90-day history outputs of a build. A target's columns are slid on from the
-previous build's (history_store) unless results arrived late for its completed hours (a rowid
-range tells) or retention pruned the oldest hours of its window; then they are computed from
-the database. Files whose columns did not change are reused (hard-linked)."""
+previous build's files (history_store) unless results arrived late for its completed hours (a
+rowid range tells) or retention pruned the oldest hours of its window; then they are computed
+from the database. Files whose columns did not change are reused (hard-linked)."""
 from __future__ import annotations
 
 import sqlite3
@@ -11,8 +11,7 @@ from itertools import groupby
 from pathlib import Path
 
 from build.cache import CACHE_VERSION, OutputCache, digest
-from build.history_store import (load_history_index, load_history_text, save_history_index,
-                                 save_history_text)
+from build.history_store import load_history_index, load_history_text, save_history_index
 from build.long_history import (HOUR_S, LONG_WINDOWS_D, HistoryText, compute_history_text,
                                 count_first_hours, history_paths, render_history_files,
                                 slide_history_text, window_start)
@@ -44,13 +43,14 @@ def build_long_histories(conn: sqlite3.Connection, hosts: list[str], round_ts: i
     for host in hosts:
         entry = (prev or {}).get("targets", {}).get(host)
         reusable = prev is not None and host not in late and entry is not None
+        files = tuple(cache.previous_file("private", p) for p in history_paths(host))
 
         def compute(host=host) -> HistoryText:
             return compute_history_text(read_target_hourly(conn, host, start, end_hour), end_hour)
 
         if reusable and prev["end_hour"] == end_hour and entry["first"] == first.get(host, 0):
-            stored = lambda host=host: (  # noqa: E731
-                load_history_text(cache_dir, host, end_hour) or compute(host))
+            stored = lambda host=host, files=files: (  # noqa: E731
+                load_history_text(files, host, end_hour) or compute(host))
             outputs |= cache.get_or_render_many("private", history_paths(host), entry["key"],
                                                 lambda s=stored, host=host: (
                                                     render_history_files(host, s())))
@@ -58,7 +58,7 @@ def build_long_histories(conn: sqlite3.Connection, hosts: list[str], round_ts: i
             continue
         text = None
         if reusable and prev["end_hour"] < end_hour:
-            old = load_history_text(cache_dir, host, prev["end_hour"])
+            old = load_history_text(files, host, prev["end_hour"])
             if old is not None:
                 text = slide_history_text(old, fresh.get(host, []), end_hour)
                 if count_first_hours(text, PRUNE_CHECK_HOURS) != first.get(host, 0):
@@ -68,8 +68,6 @@ def build_long_histories(conn: sqlite3.Connection, hosts: list[str], round_ts: i
         outputs |= cache.get_or_render_many("private", history_paths(host), key,
                                             lambda text=text, host=host: (
                                                 render_history_files(host, text)))
-        if cache_dir is not None:
-            save_history_text(cache_dir, host, text)
         entries[host] = {"key": key, "first": count_first_hours(text, PRUNE_CHECK_HOURS)}
     dirty = read_dirty_hour(conn)  # rollups still to be refreshed: the columns may change
     index = None if cache_dir is None or last is None else {

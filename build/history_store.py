@@ -1,16 +1,17 @@
-"""Long-history text columns kept between builds under the cache folder: `history/{host}.txt`
-per target and `history/index.json` (the end hour, the results rowid late rows were checked up
-to, the database's marker and each target's output key). A missing or unreadable file only
-means that target is computed from the database again."""
+"""Long-history state kept between builds: `history/index.json` under the cache folder (the end
+hour, the results rowid late rows were checked up to, the database's marker and each target's
+output key). A target's columns are read back from the previous build's own history files, so
+they are never stored twice; a missing or unreadable file only means that target is computed
+from the database again."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
-from build.long_history import HistoryText
+from build.long_history import LONG_WINDOWS_D, HistoryText, parse_history_files
 
-STATE_VERSION = 2  # 2: per-target state as header + body lines (.txt)
+STATE_VERSION = 3  # 3: columns read from the previous outputs, no per-target state files
 _DIR = "history"
 _INDEX = "index.json"
 
@@ -21,36 +22,20 @@ def load_history_index(cache_dir: Path) -> dict | None:
 
 
 def save_history_index(cache_dir: Path, index: dict) -> None:
-    _write(Path(cache_dir) / _DIR / _INDEX, {"version": STATE_VERSION, **index})
+    folder = Path(cache_dir) / _DIR
+    for stale in folder.glob("*.txt"):  # per-target state of version 2, now read from outputs
+        stale.unlink(missing_ok=True)
+    _write(folder / _INDEX, {"version": STATE_VERSION, **index})
 
 
-def load_history_text(cache_dir: Path, host: str, end_hour: int) -> HistoryText | None:
-    """The stored columns of host if they end at end_hour, else None."""
+def load_history_text(files: tuple[Path, ...], host: str, end_hour: int) -> HistoryText | None:
+    """The columns in host's previous history files (history_paths order) if they end at
+    end_hour, else None."""
     try:
-        lines = (Path(cache_dir) / _DIR / f"{host}.txt").read_text().split("\n")
-        head = json.loads(lines[0])
-        if head.get("version") != STATE_VERSION or head.get("end_hour") != end_hour \
-                or len(head["keys"]) != len(lines) - 1:
-            return None
-        columns: dict = {}
-        for (region, probe, days, name), body in zip(head["keys"], lines[1:]):
-            columns.setdefault((region, probe), {}).setdefault(int(days), {})[name] = body
-    except (OSError, KeyError, TypeError, ValueError, AttributeError):
+        pages = {days: path.read_text() for days, path in zip(LONG_WINDOWS_D, files)}
+    except (OSError, UnicodeDecodeError):
         return None
-    return HistoryText(end_hour, columns)
-
-
-def save_history_text(cache_dir: Path, host: str, text: HistoryText) -> None:
-    """A JSON header line naming each column, then one line per column body: the bodies are
-    plain tokens (digits, commas, null), so JSON-encoding ~1 MB of them per target is skipped."""
-    keys, bodies = [], []
-    for (region, probe), windows in text.columns.items():
-        for days, cols in windows.items():
-            for name, body in cols.items():
-                keys.append([region, probe, days, name])
-                bodies.append(body)
-    head = json.dumps({"version": STATE_VERSION, "end_hour": text.end_hour, "keys": keys})
-    _write_text(Path(cache_dir) / _DIR / f"{host}.txt", "\n".join([head, *bodies]))
+    return parse_history_files(host, pages, end_hour)
 
 
 def _read(path: Path) -> dict | None:
@@ -62,11 +47,7 @@ def _read(path: Path) -> dict | None:
 
 
 def _write(path: Path, doc: dict) -> None:
-    _write_text(path, json.dumps(doc))
-
-
-def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}"
-    tmp.write_text(text)
+    tmp.write_text(json.dumps(doc))
     os.replace(tmp, path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import orjson
 
 from build.model import ProbeFigures, Series, SiteModel, TargetView
 from collect.records import iso_utc
@@ -16,9 +17,15 @@ FLOAT_DIGITS = 3
 
 
 def dump_json(doc: dict) -> bytes:
-    """Canonical bytes: sorted keys, compact separators, UTF-8, trailing newline."""
-    return (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                       allow_nan=False) + "\n").encode()
+    """Canonical bytes: sorted keys, compact separators, UTF-8, trailing newline. orjson writes
+    them ~20x faster than json and byte for byte alike, but for floats below 1e-4 (0.00001, not
+    1e-05; our figures are rounded above that) and NaN (null); json writes the documents orjson
+    refuses (keys that are not strings, integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False) + "\n").encode()
 
 
 def envelope(kind: str, generated_at: int, **body) -> dict:

@@ -1,11 +1,18 @@
 """The only stage of the build that writes: outputs into a temporary folder beside the output
 folder, then one atomic swap (renameat2 RENAME_EXCHANGE), so a crash never leaves a half site.
-Refuses two outputs at one path and any path that would land outside the folder."""
+Refuses two outputs at one path and any path that would land outside the folder.
+
+The swapped-out tree is renamed `.{name}.old-{pid}-{ns}` and removed by a detached low-priority
+`rm` the build does not wait for (freeing ~100 MB of replaced files took ~0.5 s of every build).
+Each build also hands it old trees still there and temporary trees of builds that died."""
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import shutil
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -13,6 +20,8 @@ from build.errors import BuildError
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
+# sh starts rm in the background and exits: rm outlives the build, and no child is left unwaited
+_REMOVE = ("sh", "-c", 'nice -n 10 rm -rf -- "$@" &', "sh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +70,43 @@ def write_tree(outputs: dict[str, Output], out_dir: Path) -> int:
     try:
         _fill(tmp, outputs)
         _swap(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # after a swap it holds the old tree
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if tmp.exists():  # it holds the old tree now: out of the way at once, removed meanwhile
+        tmp.rename(out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{time.time_ns()}")
+    remove_in_background(leftover_trees(out_dir))
     return len(outputs)
+
+
+def leftover_trees(out_dir: Path) -> list[Path]:
+    """Old trees of out_dir awaiting removal, and temporary trees of builds no longer running."""
+    prefix = f".{Path(out_dir).name}."
+    out = []
+    for path in Path(out_dir).parent.glob(f"{glob.escape(prefix)}*-*"):
+        kind, _, rest = path.name[len(prefix):].partition("-")
+        if kind == "old" or (kind == "tmp" and rest.isdigit() and not _running(int(rest))):
+            out.append(path)
+    return sorted(out)
+
+
+def remove_in_background(paths: list[Path]) -> None:
+    """Start a detached, niced `rm -rf` of paths (nothing when there are none) without waiting
+    for it to finish; what it has not removed when it dies, the next build's leftover_trees finds."""
+    if paths:
+        subprocess.run([*_REMOVE, *map(str, paths)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       start_new_session=True, check=False)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _fill(root: Path, outputs: dict[str, Output]) -> None:

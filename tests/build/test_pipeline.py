@@ -196,3 +196,22 @@ def test_an_incremental_build_equals_a_build_without_cache(tmp_path, end_offset_
         want = _without_build_duration(_tree(tmp_path / "full" / area))
         assert got.keys() == want.keys(), area
         assert [p for p in got if got[p] != want[p]] == [], area
+
+
+def test_a_new_hour_slides_the_previous_history_files_on_instead_of_reading_90_days(
+        tmp_path, monkeypatch):
+    import build.history_build
+
+    fx = make_db(tmp_path, end_round_ts=END_ROUND_TS - ROUND_S)
+    _build(fx, tmp_path / "cached")
+    records, now_round = _next_round(fx)  # completes an hour
+    _store(fx, records, received_at=now_round + 30)
+
+    def whole_history(*args):
+        raise AssertionError("a target's whole history was read from the database")
+
+    monkeypatch.setattr(build.history_build, "read_target_hourly", whole_history)
+    _build(fx, tmp_path / "cached", now=now_round + 30)
+    monkeypatch.undo()
+    _build(fx, tmp_path / "full", cache=False, now=now_round + 30)
+    assert _tree(tmp_path / "cached" / "private") == _tree(tmp_path / "full" / "private")

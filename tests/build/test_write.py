@@ -1,6 +1,9 @@
 """The writer: refuses clashing or escaping paths, and swaps a whole tree in at once."""
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from build.errors import BuildError
@@ -32,7 +35,40 @@ def test_the_new_tree_replaces_the_old_one_entirely(tmp_path):
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
         "keep/x", "new.txt"]
     assert (out / "keep/x").read_bytes() == b"2"
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
+    _wait_until_only(tmp_path, ["out"])  # the old tree goes in the background
+
+
+def _wait_until_only(folder, names: list[str], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while sorted(p.name for p in folder.iterdir()) != names and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sorted(p.name for p in folder.iterdir()) == names
+
+
+def test_trees_left_by_a_crashed_build_are_removed_by_the_next_one(tmp_path):
+    out = tmp_path / "out"
+    write_tree({"a.json": b"1"}, out)
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)  # a pid no process has now: its build died
+    for name in (f".out.tmp-{dead}", f".out.old-{dead}-1"):
+        (tmp_path / name / "deep").mkdir(parents=True)
+        (tmp_path / name / "deep" / "x.json").write_bytes(b"half")
+    busy = tmp_path / f".out.tmp-{os.getpid()}-elsewhere"  # not a temporary tree name
+    busy.mkdir()
+    write_tree({"a.json": b"2"}, out)
+    _wait_until_only(tmp_path, sorted(["out", busy.name]))
+    assert (out / "a.json").read_bytes() == b"2"
+
+
+def test_the_temporary_tree_of_a_running_build_is_left_alone(tmp_path):
+    out = tmp_path / "out"
+    running = tmp_path / f".out.tmp-{os.getppid()}"  # the test runner's parent is alive
+    running.mkdir()
+    write_tree({"a.json": b"1"}, out)
+    write_tree({"a.json": b"2"}, out)
+    _wait_until_only(tmp_path, sorted(["out", running.name]))
 
 
 def test_a_failed_build_leaves_the_old_tree_untouched(tmp_path):
