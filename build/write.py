@@ -2,17 +2,21 @@
 folder, then one atomic swap (renameat2 RENAME_EXCHANGE), so a crash never leaves a half site.
 Refuses two outputs at one path and any path that would land outside the folder.
 
-The swapped-out tree is renamed `.{name}.old-{pid}-{ns}` and removed by a detached low-priority
-`rm` the build does not wait for (freeing ~100 MB of replaced files took ~0.5 s of every build).
-Each build also hands it old trees still there and temporary trees of builds that died."""
+The temporary folder is not built from nothing: the tree the previous swap took out is kept as
+`.{name}.spare` and brought up to date, keeping every file that already holds the right bytes.
+Creating a file (a new inode) costs ~0.5 ms on the build machine, against ~25 us to compare a
+small one, and most files of a build are unchanged. Nothing outside the build reads the spare:
+a changed file the spare alone links to is rewritten in place, any other is replaced. Old trees
+of an earlier layout and temporary trees of builds that died go to a detached low-priority rm.
+"""
 from __future__ import annotations
 
 import ctypes
 import glob
 import os
 import shutil
+import stat
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -20,6 +24,7 @@ from build.errors import BuildError
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
+SPARE = "spare"
 # sh starts rm in the background and exits: rm outlives the build, and no child is left unwaited
 _REMOVE = ("sh", "-c", 'nice -n 10 rm -rf -- "$@" &', "sh")
 
@@ -66,15 +71,18 @@ def write_tree(outputs: dict[str, Output], out_dir: Path) -> int:
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    spare = out_dir.parent / f".{out_dir.name}.{SPARE}"
     shutil.rmtree(tmp, ignore_errors=True)
+    if spare.is_dir() and not spare.is_symlink():
+        spare.rename(tmp)
     try:
-        _fill(tmp, outputs)
+        _sync(tmp, outputs, out_dir)
         _swap(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if tmp.exists():  # it holds the old tree now: out of the way at once, removed meanwhile
-        tmp.rename(out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{time.time_ns()}")
+    finally:  # after a swap tmp holds the old tree; after a failure a tree as good as any
+        if tmp.exists() and not spare.exists():
+            tmp.rename(spare)
+        elif tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     remove_in_background(leftover_trees(out_dir))
     return len(outputs)
 
@@ -109,21 +117,88 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _fill(root: Path, outputs: dict[str, Output]) -> None:
-    made: set[Path] = set()
-    for path in sorted(outputs):
-        target = root / path
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        data = outputs[path]
-        if isinstance(data, Reused):
-            try:
-                os.link(data.source, target)
-            except OSError:  # another filesystem, or the old file vanished: copy
-                shutil.copyfile(data.source, target)
-        else:
+def _sync(root: Path, outputs: dict[str, Output], current: Path) -> None:
+    """Make root (which may hold anything, or not exist) hold exactly outputs."""
+    folders = {str(parent) for path in outputs for parent in PurePosixPath(path).parents}
+    root.mkdir(exist_ok=True)
+    files, dirs = _scan(root)
+    for path in files - outputs.keys():
+        (root / path).unlink()
+    for folder in sorted(dirs - folders, reverse=True):  # what is inside goes with it
+        shutil.rmtree(root / folder, ignore_errors=True)
+    for folder in sorted(folders - dirs - {"."}):  # parents sort before their children
+        (root / folder).mkdir()
+    for path, data in outputs.items():
+        _put(root / path, data, current / path)
+
+
+def _scan(root: Path) -> tuple[set[str], set[str]]:
+    """(files, folders) under root as relative paths; a symlink or special file counts as a
+    file (it is never followed)."""
+    files, dirs, todo = set(), set(), [""]
+    while todo:
+        rel = todo.pop()
+        with os.scandir(root / rel) as entries:
+            for entry in entries:
+                path = f"{rel}/{entry.name}" if rel else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.add(path)
+                    todo.append(path)
+                else:
+                    files.add(path)
+    return files, dirs
+
+
+def _put(target: Path, data: Output, current: Path) -> None:
+    """target made to hold data: kept when it does, else rewritten in place when nothing else
+    links to it, else replaced (by a link to the current tree's file when that holds data)."""
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        st = None
+    if isinstance(data, Reused):
+        if st is not None and _same_file(st, data.source):
+            return
+        _replace(target, st, data.source)
+        return
+    if st is not None and stat.S_ISREG(st.st_mode):
+        if st.st_size == len(data) and target.read_bytes() == data:
+            return
+        if st.st_nlink == 1:  # truncated and rewritten: the same inode, none made
             target.write_bytes(data)
+            return
+    _replace(target, st, current if _holds(current, data) else data)
+
+
+def _replace(target: Path, st: os.stat_result | None, data: Path | bytes) -> None:
+    """target (absent when st is None) replaced by a link to the file data, or by bytes data."""
+    if st is not None:
+        target.unlink()
+    if isinstance(data, bytes):
+        target.write_bytes(data)
+        return
+    try:
+        os.link(data, target)
+    except OSError:  # another filesystem, or the old file vanished: copy
+        shutil.copyfile(data, target)
+
+
+def _same_file(st: os.stat_result, path: Path) -> bool:
+    try:
+        other = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_dev) == (other.st_ino, other.st_dev)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """path is a regular file holding exactly data."""
+    try:
+        st = os.lstat(path)
+        return (stat.S_ISREG(st.st_mode) and st.st_size == len(data)
+                and path.read_bytes() == data)
+    except OSError:
+        return False
 
 
 def _swap(new: Path, current: Path) -> None:

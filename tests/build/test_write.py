@@ -35,7 +35,7 @@ def test_the_new_tree_replaces_the_old_one_entirely(tmp_path):
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
         "keep/x", "new.txt"]
     assert (out / "keep/x").read_bytes() == b"2"
-    _wait_until_only(tmp_path, ["out"])  # the old tree goes in the background
+    _wait_until_only(tmp_path, [".out.spare", "out"])  # the next write starts from the spare
 
 
 def _wait_until_only(folder, names: list[str], timeout_s: float = 10.0) -> None:
@@ -58,7 +58,7 @@ def test_trees_left_by_a_crashed_build_are_removed_by_the_next_one(tmp_path):
     busy = tmp_path / f".out.tmp-{os.getpid()}-elsewhere"  # not a temporary tree name
     busy.mkdir()
     write_tree({"a.json": b"2"}, out)
-    _wait_until_only(tmp_path, sorted(["out", busy.name]))
+    _wait_until_only(tmp_path, sorted([".out.spare", "out", busy.name]))
     assert (out / "a.json").read_bytes() == b"2"
 
 
@@ -68,7 +68,45 @@ def test_the_temporary_tree_of_a_running_build_is_left_alone(tmp_path):
     running.mkdir()
     write_tree({"a.json": b"1"}, out)
     write_tree({"a.json": b"2"}, out)
-    _wait_until_only(tmp_path, sorted(["out", running.name]))
+    _wait_until_only(tmp_path, sorted([".out.spare", "out", running.name]))
+
+
+def _files(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_spare_tree_holding_anything_becomes_exactly_the_outputs(tmp_path):
+    out, spare, outside = tmp_path / "out", tmp_path / ".out.spare", tmp_path / "outside.txt"
+    write_tree({"x": b"0"}, out)
+    write_tree({"x": b"1"}, out)  # the first tree is the spare now; fill it with junk
+    outside.write_bytes(b"not ours")
+    (spare / "a").mkdir()  # a folder where a file goes
+    (spare / "a" / "deep.json").write_bytes(b"junk")
+    (spare / "b").write_bytes(b"a file where a folder goes")
+    (spare / "c").mkdir()
+    (spare / "c" / "stale.json").write_bytes(b"gone")
+    (spare / "d.json").symlink_to(outside)
+    (spare / "same.json").write_bytes(b"same")
+    (spare / "other.json").write_bytes(b"old bytes")
+    outputs = {"a": b"A", "b/c.json": b"BC", "d.json": b"D", "same.json": b"same",
+               "other.json": b"new bytes", "x": b"2"}
+    write_tree(outputs, out)
+    assert _files(out) == outputs
+    assert not (out / "d.json").is_symlink() and outside.read_bytes() == b"not ours"
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a", "b", "d.json", "same.json",
+                                                            "other.json", "x"])
+
+
+def test_unchanged_files_keep_their_inode_and_the_live_tree_never_changes(tmp_path):
+    out = tmp_path / "out"
+    write_tree({"a": b"1", "b": b"1"}, out)
+    write_tree({"a": b"1", "b": b"2"}, out)
+    inode = (out / "a").stat().st_ino
+    write_tree({"a": b"1", "b": b"3"}, out)
+    assert (out / "a").stat().st_ino == inode  # linked, not made again
+    write_tree({"a": b"4", "b": b"3"}, out)  # the spare's "a" is the live tree's "a"
+    assert _files(out) == {"a": b"4", "b": b"3"}
+    assert _files(tmp_path / ".out.spare") == {"a": b"1", "b": b"3"}  # the tree as it was live
 
 
 def test_a_failed_build_leaves_the_old_tree_untouched(tmp_path):
