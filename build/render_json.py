@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 
 from build.model import ProbeFigures, Series, SiteModel, TargetView
+from build.series import optional_floats
 from collect.records import iso_utc
 
 API = "api/v1"
@@ -59,7 +60,7 @@ def aligned_series_doc(s: Series, start_ts: int, end_ts: int) -> dict:
 
 def json_floats(values: np.ndarray, digits: int = FLOAT_DIGITS) -> list[float | None]:
     """Rounded floats for JSON, None for NaN (JSON has no NaN)."""
-    return [None if v != v else v for v in np.round(values, digits).tolist()]  # NaN != NaN
+    return optional_floats(np.round(values, digits))
 
 
 def render_public_json(model: SiteModel) -> dict[str, bytes]:

@@ -33,5 +33,12 @@ def raw_to_series(probe: str, raw: RawSeries, step_s: int) -> Series:
 
 
 def _floats(values: np.ndarray) -> tuple[float | None, ...]:
-    rounded = np.round(values, 3).tolist()
-    return tuple(None if v != v else v for v in rounded)  # NaN != NaN
+    return tuple(optional_floats(np.round(values, 3)))
+
+
+def optional_floats(values: np.ndarray) -> list[float | None]:
+    """values as Python floats, None for NaN (only the NaNs are visited: ~1M values a build)."""
+    out = values.tolist()
+    for i in np.flatnonzero(np.isnan(values)).tolist():
+        out[i] = None
+    return out

@@ -15,7 +15,7 @@ import numpy as np
 from build.model import Series
 from build.queries import (read_dirty_hour, read_hours, read_last_row, read_late_targets,
                            read_row_identity, read_target_hourly)
-from build.series import Key
+from build.series import Key, optional_floats
 
 STATE_VERSION = 1
 HOUR_S = 3600
@@ -103,14 +103,10 @@ def _series(c: _Columns, wanted: set[Key]) -> dict[Key, Series]:
         key = c.keys[int(c.key_index[group[0]])]
         if key in wanted:
             hours = tuple(c.hour_ts[group].tolist())
-            median, p95 = (_optional(c.values[n][group]) for n in _VALUES[:2])
+            median, p95 = (tuple(optional_floats(c.values[n][group])) for n in _VALUES[:2])
             out[key] = Series(key[2], HOUR_S, hours, median, p95,
                               tuple(c.values["loss"][group].tolist()))
     return out
-
-
-def _optional(values: np.ndarray) -> tuple[float | None, ...]:
-    return tuple(None if v != v else v for v in values.tolist())  # NaN != NaN
 
 
 def _load(path: Path) -> tuple[_Columns, tuple[int, str, int]] | None:
