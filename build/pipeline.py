@@ -26,7 +26,7 @@ from build.render_json import render_public_json
 from build.render_metrics import render_metrics
 from build.render_private import render_export_day, render_export_index, render_private_json
 from build.social import render_social_pngs, render_social_svgs
-from build.worker import forked_worker, submit_pages
+from build.worker import forked_worker, submit_pages, submit_public_json
 from build.write import Output, merge_outputs, write_tree
 from collect.db import connect
 from collect.records import ROUND_S, iso_utc
@@ -78,13 +78,18 @@ def _build(conn: sqlite3.Connection, opts: BuildOptions) -> BuildReport:
     with forked_worker(model) as pool:
         pages = submit_pages(pool)
         badges = render_badges(model)
-        pngs = _draw_pngs(_badge_svgs(model, badges), render_badge_pngs, cache, pool)
-        cards = _draw_pngs(render_social_svgs(make_env(), model), render_social_pngs, cache, pool)
+        pngs, drawn = _draw_pngs(_badge_svgs(model, badges), render_badge_pngs, cache, pool)
+        cards, cards_drawn = _draw_pngs(render_social_svgs(make_env(), model),
+                                        render_social_pngs, cache, pool)
+        if drawn or cards_drawn:
+            public_json = (lambda done=render_public_json(model): done)
+        else:  # with no PNG to draw the worker is idle after the pages: it renders the JSON
+            public_json = submit_public_json(pool).result
         public = merge_outputs(_public(assembled, cache), badges)
         histories = _long_histories(conn, assembled, cache, opts.cache_dir)
         private = merge_outputs(render_private_json(model), histories.outputs,
                                 _exports(conn, assembled, cache))
-        public = merge_outputs(public, pages.result(), pngs(), cards())
+        public = merge_outputs(public, public_json(), pages.result(), pngs(), cards())
     n_public = write_tree(public, Path(opts.public_dir))
     n_private = write_tree(private, Path(opts.private_dir))
     cache.save()
@@ -109,10 +114,10 @@ def _badge_svgs(model: SiteModel, badges: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def _draw_pngs(svgs: dict, draw: Callable[[list], list[bytes]], cache: OutputCache,
-               pool: ProcessPoolExecutor) -> Callable[[], dict[str, Output]]:
+               pool: ProcessPoolExecutor) -> tuple[Callable[[], dict[str, Output]], bool]:
     """PNGs (by path) of svgs: reused while their SVG is unchanged, the others drawn by the
     worker while this process renders the rest (cairosvg is slow). Returns a function giving
-    them all once drawn."""
+    them all once drawn, and whether the worker draws any."""
     out: dict[str, Output] = {}
     todo = {}
     for path, svg in svgs.items():
@@ -122,14 +127,14 @@ def _draw_pngs(svgs: dict, draw: Callable[[list], list[bytes]], cache: OutputCac
         else:
             out |= reused
     if not todo:
-        return lambda: out
+        return (lambda: out), False
     drawn = pool.submit(draw, list(todo.values()))
-    return lambda: out | dict(zip(todo, drawn.result()))
+    return (lambda: out | dict(zip(todo, drawn.result()))), True
 
 
 def _public(assembled: Assembled, cache: OutputCache) -> dict[str, Output]:
     model = assembled.model
-    return merge_outputs(render_public_json(model), render_index(model), render_openapi(model),
+    return merge_outputs(render_index(model), render_openapi(model),
                          render_metrics(model, cache.previous_duration_s))
 
 

@@ -1,7 +1,8 @@
 """One forked worker process renders the slow CPU-bound parts (HTML pages with their charts,
-PNG badges and social cards) while the build renders the rest. The worker inherits the model
-by fork, so it is never pickled; only bytes come back. The output cache stays in the parent,
-which sends only the PNGs it cannot reuse (build/pipeline.py)."""
+PNG badges and social cards; the public JSON when it has no PNG to draw) while the build renders
+the rest. The worker inherits the model by fork, so it is never pickled; only bytes come back.
+The output cache stays in the parent, which sends only the PNGs it cannot reuse
+(build/pipeline.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from multiprocessing import get_context
 
 from build.model import SiteModel
 from build.render_html import render_html
+from build.render_json import render_public_json
 
 _MODEL: SiteModel | None = None  # what the forked worker renders; set only around the fork
 
@@ -30,6 +32,16 @@ def forked_worker(model: SiteModel) -> Iterator[ProcessPoolExecutor]:
 def submit_pages(pool: ProcessPoolExecutor) -> Future:
     """render_html's outputs but the social cards (the pipeline reuses or draws those)."""
     return pool.submit(_pages)
+
+
+def submit_public_json(pool: ProcessPoolExecutor) -> Future:
+    """render_public_json's outputs, for a build whose worker has no PNG to draw."""
+    return pool.submit(_public_json)
+
+
+def _public_json() -> dict[str, bytes]:
+    assert _MODEL is not None, "the worker was not forked by forked_worker"
+    return render_public_json(_MODEL)
 
 
 def _pages() -> dict[str, bytes]:
