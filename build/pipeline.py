@@ -26,13 +26,14 @@ from build.render_json import render_public_json
 from build.render_metrics import render_metrics
 from build.render_private import render_export_day, render_export_index, render_private_json
 from build.social import render_social_pngs, render_social_svgs
-from build.worker import forked_worker, submit_pages, submit_public_json
+from build.worker import forked_worker, png_drawer, submit_pages, submit_public_json
 from build.write import Output, merge_outputs, write_tree
 from collect.db import connect
 from collect.records import ROUND_S, iso_utc
 from collect.targets import Catalog
 
 DAY_S = 86400
+HOUR_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,32 +71,42 @@ def run_build(opts: BuildOptions) -> BuildReport:
 
 
 def _build(conn: sqlite3.Connection, opts: BuildOptions) -> BuildReport:
-    assembled = build_site_model(conn, opts.catalog, opts.clock, opts.cache_dir)
-    stored = _store(opts.db_path, assembled)
-    cache = OutputCache(opts.cache_dir, {"public": Path(opts.public_dir),
-                                         "private": Path(opts.private_dir)})
-    model = assembled.model
-    with forked_worker(model) as pool:
-        pages = submit_pages(pool)
-        badges = render_badges(model)
-        pngs, drawn = _draw_pngs(_badge_svgs(model, badges), render_badge_pngs, cache, pool)
-        cards, cards_drawn = _draw_pngs(render_social_svgs(make_env(), model),
-                                        render_social_pngs, cache, pool)
-        if drawn or cards_drawn:
-            public_json = (lambda done=render_public_json(model): done)
-        else:  # with no PNG to draw the worker is idle after the pages: it renders the JSON
-            public_json = submit_public_json(pool).result
-        public = merge_outputs(_public(assembled, cache), badges)
-        histories = _long_histories(conn, assembled, cache, opts.cache_dir)
-        private = merge_outputs(render_private_json(model), histories.outputs,
-                                _exports(conn, assembled, cache))
-        public = merge_outputs(public, public_json(), pages.result(), pngs(), cards())
+    with png_drawer() as drawer:
+        assembled = build_site_model(conn, opts.catalog, opts.clock, opts.cache_dir)
+        stored = _store(opts.db_path, assembled)
+        cache = OutputCache(opts.cache_dir, {"public": Path(opts.public_dir),
+                                             "private": Path(opts.private_dir)})
+        public, private, histories = _render(conn, assembled, cache, drawer, opts.cache_dir)
     n_public = write_tree(public, Path(opts.public_dir))
     n_private = write_tree(private, Path(opts.private_dir))
     cache.save()
     store_long_histories(opts.cache_dir, histories)
+    model = assembled.model
     return BuildReport(n_public, n_private, cache.hits, stored, model.generated_at,
                        model.skipped)
+
+
+def _render(conn: sqlite3.Connection, assembled: Assembled, cache: OutputCache,
+            drawer: ProcessPoolExecutor, cache_dir: Path | None) -> tuple[dict, dict, LongHistories]:
+    """(public, private) outputs and the long histories: pages by the forked worker, PNGs by
+    drawer, the rest here meanwhile."""
+    model = assembled.model
+    with forked_worker(model) as pool:
+        pages = submit_pages(pool)
+        badges = render_badges(model)
+        pngs = _draw_pngs(_badge_svgs(model, badges), render_badge_pngs, cache, drawer)
+        cards = _draw_pngs(render_social_svgs(make_env(), model), render_social_pngs, cache,
+                           drawer)
+        if model.round_ts is not None and model.round_ts % HOUR_S == 0:
+            public_json = submit_public_json(pool).result  # this process slides the histories
+        else:
+            public_json = (lambda done=render_public_json(model): done)
+        public = merge_outputs(_public(assembled, cache), badges)
+        histories = _long_histories(conn, assembled, cache, cache_dir)
+        private = merge_outputs(render_private_json(model), histories.outputs,
+                                _exports(conn, assembled, cache))
+        public = merge_outputs(public, public_json(), pages.result(), pngs(), cards())
+    return public, private, histories
 
 
 def _store(db_path: Path, assembled: Assembled) -> int:
@@ -114,10 +125,10 @@ def _badge_svgs(model: SiteModel, badges: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def _draw_pngs(svgs: dict, draw: Callable[[list], list[bytes]], cache: OutputCache,
-               pool: ProcessPoolExecutor) -> tuple[Callable[[], dict[str, Output]], bool]:
-    """PNGs (by path) of svgs: reused while their SVG is unchanged, the others drawn by the
-    worker while this process renders the rest (cairosvg is slow). Returns a function giving
-    them all once drawn, and whether the worker draws any."""
+               pool: ProcessPoolExecutor) -> Callable[[], dict[str, Output]]:
+    """PNGs (by path) of svgs: reused while their SVG is unchanged, the others drawn by pool
+    while this process renders the rest (cairosvg is slow). Returns a function giving them all
+    once drawn."""
     out: dict[str, Output] = {}
     todo = {}
     for path, svg in svgs.items():
@@ -127,9 +138,9 @@ def _draw_pngs(svgs: dict, draw: Callable[[list], list[bytes]], cache: OutputCac
         else:
             out |= reused
     if not todo:
-        return (lambda: out), False
+        return lambda: out
     drawn = pool.submit(draw, list(todo.values()))
-    return (lambda: out | dict(zip(todo, drawn.result()))), True
+    return lambda: out | dict(zip(todo, drawn.result()))
 
 
 def _public(assembled: Assembled, cache: OutputCache) -> dict[str, Output]:
