@@ -6,8 +6,8 @@ The temporary folder is not built from nothing: the tree the previous swap took 
 `.{name}.spare` and brought up to date, keeping every file that already holds the right bytes.
 Creating a file (a new inode) costs ~0.5 ms on the build machine, against ~25 us to compare a
 small one, and most files of a build are unchanged. Nothing outside the build reads the spare:
-a changed file the spare alone links to is rewritten in place, any other is replaced. Old trees
-of an earlier layout and temporary trees of builds that died go to a detached low-priority rm.
+a changed file the spare alone links to is rewritten in place, any other is replaced. The
+temporary trees of builds that died go to a detached low-priority rm.
 """
 from __future__ import annotations
 
@@ -88,14 +88,11 @@ def write_tree(outputs: dict[str, Output], out_dir: Path) -> int:
 
 
 def leftover_trees(out_dir: Path) -> list[Path]:
-    """Old trees of out_dir awaiting removal, and temporary trees of builds no longer running."""
-    prefix = f".{Path(out_dir).name}."
-    out = []
-    for path in Path(out_dir).parent.glob(f"{glob.escape(prefix)}*-*"):
-        kind, _, rest = path.name[len(prefix):].partition("-")
-        if kind == "old" or (kind == "tmp" and rest.isdigit() and not _running(int(rest))):
-            out.append(path)
-    return sorted(out)
+    """Temporary trees of out_dir's builds that are no longer running."""
+    prefix = f".{Path(out_dir).name}.tmp-"
+    pids = [(path, path.name[len(prefix):])
+            for path in Path(out_dir).parent.glob(f"{glob.escape(prefix)}*")]
+    return sorted(path for path, pid in pids if pid.isdigit() and not _running(int(pid)))
 
 
 def remove_in_background(paths: list[Path]) -> None:

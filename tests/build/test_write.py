@@ -52,9 +52,8 @@ def test_trees_left_by_a_crashed_build_are_removed_by_the_next_one(tmp_path):
     if dead == 0:
         os._exit(0)
     os.waitpid(dead, 0)  # a pid no process has now: its build died
-    for name in (f".out.tmp-{dead}", f".out.old-{dead}-1"):
-        (tmp_path / name / "deep").mkdir(parents=True)
-        (tmp_path / name / "deep" / "x.json").write_bytes(b"half")
+    (tmp_path / f".out.tmp-{dead}" / "deep").mkdir(parents=True)
+    (tmp_path / f".out.tmp-{dead}" / "deep" / "x.json").write_bytes(b"half")
     busy = tmp_path / f".out.tmp-{os.getpid()}-elsewhere"  # not a temporary tree name
     busy.mkdir()
     write_tree({"a.json": b"2"}, out)
