@@ -11,13 +11,11 @@ from __future__ import annotations
 import sqlite3
 from collections import OrderedDict
 
-from collect.rollup import HOUR_S, HourSamples, Key, fold_rows, hour_of, hourly_row
+from collect.rollup import HourSamples, Key, fold_rows, hour_of, hourly_row, read_hour
 from collect.validate import COLUMNS
 
 RegionHour = tuple[str, int]
 _OK, _SAMPLES = COLUMNS.index("ok"), COLUMNS.index("samples_ms")
-_HOUR_ROWS = ("SELECT target, region, probe, ?, ok, samples_ms FROM results "
-              "WHERE region = ? AND round_ts >= ? AND round_ts < ?")
 
 
 class LiveRollups:
@@ -65,9 +63,7 @@ class LiveRollups:
         self.folds.clear()
 
     def _load(self, conn: sqlite3.Connection, region_hour: RegionHour) -> dict[Key, HourSamples]:
-        region, hour_ts = region_hour
-        fold = fold_rows(conn.execute(_HOUR_ROWS, (hour_ts, region, hour_ts,
-                                                   hour_ts + HOUR_S)).fetchall())
+        fold = read_hour(conn, *region_hour)
         self.folds.pop(region_hour, None)
         self.folds[region_hour] = fold
         while len(self.folds) > self.max_hours:

@@ -5,7 +5,7 @@ An hour's median, p95, min and max are over all received samples of its results;
 samples over sent samples; count is the number of results (rounds) in the hour.
 
 A write marks its (region, hour) pairs dirty in `hourly_dirty`, inside its own transaction;
-refresh_dirty recomputes every dirty hour from `results` in one pass and clears the marks. The
+refresh_dirty recomputes every dirty hour from `results` and clears the marks. The
 ingest writer refreshes coalesced (when idle, at most every FLUSH_EVERY_S), so an hour is
 recomputed about once per flush instead of once per batch; a crash leaves the marks, and the
 next writer, backup or prune refreshes them.
@@ -23,11 +23,9 @@ HOUR_S = 3600
 Key = tuple[str, str, str, int]  # target, region, probe, hour_ts
 
 _MARK = "INSERT OR IGNORE INTO hourly_dirty (region, hour_ts) VALUES (?, ?)"
-# One results_region range per dirty hour; CROSS JOIN keeps that order (the planner, without
-# statistics, would otherwise scan all of results).
-_SELECT = """SELECT r.target, r.region, r.probe, d.hour_ts, r.ok, r.samples_ms
-    FROM hourly_dirty d CROSS JOIN results r
-      ON r.round_ts >= d.hour_ts AND r.round_ts < d.hour_ts + 3600 AND r.region = d.region"""
+# One results_region range.
+_HOUR_ROWS = ("SELECT target, region, probe, ?, ok, samples_ms FROM results "
+              "WHERE region = ? AND round_ts >= ? AND round_ts < ?")
 # An in-place update leaves the hour_ts index alone (INSERT OR REPLACE would rewrite it).
 _UPSERT = """INSERT INTO hourly
     (target, region, probe, hour_ts, count, ok_count, median_ms, p95_ms, min_ms, max_ms, loss)
@@ -77,21 +75,27 @@ def fold_rows(rows: list[tuple],
     return hours
 
 
+def read_hour(conn: sqlite3.Connection, region: str, hour_ts: int) -> dict[Key, HourSamples]:
+    """Every result of region's hour folded per hour key."""
+    return fold_rows(conn.execute(_HOUR_ROWS, (hour_ts, region, hour_ts,
+                                               hour_ts + HOUR_S)).fetchall())
+
+
 def mark_dirty(conn: sqlite3.Connection, rows: list[tuple]) -> None:
     """Mark the (region, hour) of validated results rows (validate.COLUMNS order) for a
     refresh; call inside the transaction that stores them."""
-    conn.executemany(_MARK, {(r[1], int(r[3] // HOUR_S * HOUR_S)) for r in rows})
+    conn.executemany(_MARK, {(r[1], hour_of(r[3])) for r in rows})
 
 
 def refresh_dirty(conn: sqlite3.Connection, live=None) -> int:
     """Recompute the hourly rows of every dirty hour and clear the marks, inside the caller's
     transaction; from the folds of live (a collect.live_rollups.LiveRollups) when given.
     Returns hourly rows written."""
+    dirty = conn.execute("SELECT region, hour_ts FROM hourly_dirty").fetchall()
     if live is None:
-        hours = fold_rows(conn.execute(_SELECT).fetchall())
-        rows = [hourly_row(k, h) for k, h in hours.items()]
+        rows = [hourly_row(k, h) for region, hour_ts in dirty
+                for k, h in read_hour(conn, region, hour_ts).items()]
     else:
-        dirty = conn.execute("SELECT region, hour_ts FROM hourly_dirty").fetchall()
         rows = live.hourly_rows(conn, dirty)
     conn.executemany(_UPSERT, rows)
     conn.execute("DELETE FROM hourly_dirty")
