@@ -149,22 +149,18 @@ def _scan(root: Path) -> tuple[set[str], set[str]]:
 def _put(target: Path, data: Output, current: Path) -> None:
     """target made to hold data: kept when it does, else rewritten in place when nothing else
     links to it, else replaced (by a link to the current tree's file when that holds data)."""
-    try:
-        st = os.lstat(target)
-    except FileNotFoundError:
-        st = None
+    st = _lstat(target)
     if isinstance(data, Reused):
         if st is not None and _same_file(st, data.source):
             return
         _replace(target, st, data.source)
         return
-    if st is not None and stat.S_ISREG(st.st_mode):
-        if st.st_size == len(data) and target.read_bytes() == data:
-            return
-        if st.st_nlink == 1:  # truncated and rewritten: the same inode, none made
-            target.write_bytes(data)
-            return
-    _replace(target, st, current if _holds(current, data) else data)
+    if _holds(target, st, data):
+        return
+    if st is not None and stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+        target.write_bytes(data)  # truncated and rewritten: the same inode, none made
+        return
+    _replace(target, st, current if _holds(current, _lstat(current), data) else data)
 
 
 def _replace(target: Path, st: os.stat_result | None, data: Path | bytes) -> None:
@@ -188,12 +184,19 @@ def _same_file(st: os.stat_result, path: Path) -> bool:
     return stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_dev) == (other.st_ino, other.st_dev)
 
 
-def _holds(path: Path, data: bytes) -> bool:
-    """path is a regular file holding exactly data."""
+def _lstat(path: Path) -> os.stat_result | None:
     try:
-        st = os.lstat(path)
-        return (stat.S_ISREG(st.st_mode) and st.st_size == len(data)
-                and path.read_bytes() == data)
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def _holds(path: Path, st: os.stat_result | None, data: bytes) -> bool:
+    """path (whose lstat is st, None when absent) is a regular file holding exactly data."""
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+        return False
+    try:
+        return path.read_bytes() == data
     except OSError:
         return False
 
