@@ -22,9 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gen_db import DEFAULT_END, N_TARGETS, PROBES, base_ms, generate, route_detail  # noqa: E402
-from collect.db import connect  # noqa: E402
+from db.connection import connect  # noqa: E402
 from collect.records import ROUND_S, Hop, Measurement, ProbeResult  # noqa: E402
-from collect.store import store_batch  # noqa: E402
+from ingest.store import store_batch  # noqa: E402
 from collect.targets import CATALOG_PATH, load_catalog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collect.db import connect  # noqa: E402
+from db.connection import connect  # noqa: E402
 from collect.records import ROUND_S  # noqa: E402
 from collect.targets import CATALOG_PATH, load_catalog  # noqa: E402
 

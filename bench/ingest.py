@@ -22,12 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
-from collect import db  # noqa: E402
+from db import connection as db  # noqa: E402
 from collect.records import PROBES, Measurement, ProbeResult, round_slot  # noqa: E402
 from collect.signing import sign  # noqa: E402
-from collect.store import _INSERT  # noqa: E402
-from collect.validate import COLUMNS, validate_record  # noqa: E402
-from tests.collect.ingest_fixtures import REGIONS, running, secret  # noqa: E402
+from ingest.store import _INSERT  # noqa: E402
+from collect.records import COLUMNS  # noqa: E402
+from ingest.validate import validate_record  # noqa: E402
+from tests.ingest.ingest_fixtures import REGIONS, running, secret  # noqa: E402
 
 TARGETS = 100
 ROUND_S = 900

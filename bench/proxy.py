@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collect.db import connect  # noqa: E402
+from db.connection import connect  # noqa: E402
 from proxy.keys import create_key  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 

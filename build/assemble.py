@@ -22,7 +22,7 @@ from build.series import RawSeries, raw_to_series
 from build.signals import Signal, compute_region_staleness
 from build.week_cache import read_week_hourly
 from build.window_cache import read_recent_window
-from collect.db import connect
+from db.connection import connect
 from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug
 

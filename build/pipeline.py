@@ -28,7 +28,7 @@ from build.render_private import render_export_day, render_export_index, render_
 from build.social import render_social_pngs, render_social_svgs
 from build.worker import forked_worker, png_drawer, submit_pages, submit_public_json
 from build.write import Output, merge_outputs, write_tree
-from collect.db import connect
+from db.connection import connect
 from collect.records import ROUND_S, iso_utc
 from collect.targets import Catalog
 

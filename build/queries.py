@@ -6,6 +6,7 @@ import json
 import sqlite3
 
 from build.signals import Signal
+from db.connection import transaction
 
 RAW_COLUMNS = ("target", "region", "probe", "round_ts", "ok", "rtt_ms", "min_ms", "p95_ms",
                "max_ms", "jitter_ms", "loss", "error")
@@ -71,7 +72,7 @@ def read_late_targets(conn: sqlite3.Connection, after_rowid: int, before_ts: int
 
 
 def read_dirty_hour(conn: sqlite3.Connection) -> int | None:
-    """The oldest hour whose rollups await a refresh (collect/rollup.py marks them in
+    """The oldest hour whose rollups await a refresh (ingest/rollup.py marks them in
     hourly_dirty); None when none is pending or the database has no such table."""
     try:
         return conn.execute("SELECT min(hour_ts) FROM hourly_dirty").fetchone()[0]
@@ -131,14 +132,9 @@ def store_signals(conn: sqlite3.Connection, signals: list[Signal]) -> int:
     rows = [(g.type, g.target, g.region, g.probe, g.ts, g.value, g.threshold, g.severity,
              g.scope, json.dumps(list(g.regions)), g.description, _signal_detail(g))
             for g in signals]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        before = conn.total_changes
+    before = conn.total_changes
+    with transaction(conn):
         conn.executemany("INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return conn.total_changes - before
 
 

@@ -21,7 +21,7 @@ import httpx
 from collect import spool
 from collect.push import Backoff, PushTarget, drain
 from collect.records import ProbeResult, Target
-from collect.validate import wire_safe
+from collect.records import wire_safe
 
 log = logging.getLogger("nettrace.daemon")
 RoundFn = Callable[[int], Awaitable[list[ProbeResult]]]

@@ -7,7 +7,3 @@ class CollectError(Exception):
 
 class CatalogError(CollectError):
     """targets.toml is invalid; the message names the file, line and field."""
-
-
-class IngestError(Exception):
-    """A batch or import that central ingest rejects."""

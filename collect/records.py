@@ -13,6 +13,14 @@ from datetime import datetime, timezone
 SCHEMA = 1
 PROBES = ("icmp", "tcp", "tls", "http", "dns", "trace")
 ROUND_S = 15 * 60  # collectors measure on the :00/:15/:30/:45 UTC grid
+# The wire form's fields (ProbeResult.to_json()); ingest/validate.py checks them.
+STAT_KEYS = ("rtt_ms", "min_ms", "p95_ms", "max_ms", "mean_ms", "jitter_ms")
+DETAIL_KEYS = ("hops", "path", "fingerprint", "status", "cert_expires", "cert_issuer", "addresses")
+# Free text a probe copies from the world (OS errors, certificates): its length limit.
+FREE_TEXT = {"error": 500, "cert_issuer": 512, "cert_expires": 64, "fingerprint": 128}
+# A stored result's columns, in the order ingest's rows carry them (store appends received_at).
+COLUMNS = ("target", "region", "probe", "round_ts", "ts", "ok", *STAT_KEYS, "loss", "samples_ms",
+           "detail", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +131,7 @@ def sample_stats(received: list[float]) -> dict[str, float | None]:
     """rtt_ms (median), min, p95, max, mean and jitter (mean |difference| of consecutive
     received samples) in ms; all None when nothing came back."""
     if not received:
-        return dict.fromkeys(("rtt_ms", "min_ms", "p95_ms", "max_ms", "mean_ms", "jitter_ms"))
+        return dict.fromkeys(STAT_KEYS)
     s = sorted(received)
     diffs = [abs(b - a) for a, b in zip(received, received[1:])]
     return {
@@ -159,3 +167,14 @@ def iso_utc(unix_s: float) -> str:
 def round_slot(unix_s: float) -> int:
     """The start of the 15-minute grid slot that holds unix_s."""
     return int(unix_s // ROUND_S * ROUND_S)
+
+
+def wire_safe(record: dict) -> dict:
+    """record with its free text made printable (U+FFFD) and cut to length, so central never
+    refuses a result for what a remote server or the OS wrote into it. Collectors spool this."""
+    out = dict(record)
+    for key, limit in FREE_TEXT.items():
+        value = out.get(key)
+        if isinstance(value, str) and not (0 < len(value) <= limit and value.isprintable()):
+            out[key] = "".join(c if c.isprintable() else "\ufffd" for c in value)[:limit] or "\ufffd"
+    return out

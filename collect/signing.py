@@ -4,8 +4,8 @@ A push carries three headers:
     X-NetTrace-Region:    ewr
     X-NetTrace-Timestamp: 1795644000            (unix seconds when the push was signed)
     X-NetTrace-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{region}." + body)>
-Central accepts a timestamp within MAX_SKEW_S of its clock; a replay inside that window is
-stored once (duplicates), because result ids are stable.
+Central (ingest/signature.py) accepts a timestamp within MAX_SKEW_S of its clock; a replay
+inside that window is stored once (duplicates), because result ids are stable.
 
 Secrets come from the environment only: the collector reads NETTRACE_PUSH_SECRET; central
 reads NETTRACE_SECRET_<REGION> (e.g. NETTRACE_SECRET_EWR) for each region it accepts.
@@ -16,7 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from collect.errors import CollectError, IngestError
+from collect.errors import CollectError
 
 VERSION = "v1"
 MAX_SKEW_S = 300
@@ -27,15 +27,11 @@ SIGNATURE_HEADER = "X-NetTrace-Signature"
 PUSH_SECRET_VAR = "NETTRACE_PUSH_SECRET"
 
 
-class SignatureError(IngestError):
-    """A push whose region, timestamp or signature does not verify (HTTP 401)."""
-
-
 def region_secret_var(region: str) -> str:
     return f"NETTRACE_SECRET_{region.upper()}"
 
 
-def _secret(environ: Mapping[str, str], name: str, error: type[Exception]) -> bytes:
+def read_secret(environ: Mapping[str, str], name: str, error: type[Exception]) -> bytes:
     value = environ.get(name)
     if not value:
         raise error(f"environment variable {name} is not set (a push secret has no default)")
@@ -46,12 +42,7 @@ def _secret(environ: Mapping[str, str], name: str, error: type[Exception]) -> by
 
 def push_secret(environ: Mapping[str, str]) -> bytes:
     """The collector's own secret; raises CollectError naming the missing variable."""
-    return _secret(environ, PUSH_SECRET_VAR, CollectError)
-
-
-def central_secrets(environ: Mapping[str, str], regions: list[str]) -> dict[str, bytes]:
-    """Each accepted region's secret; raises IngestError naming the first missing variable."""
-    return {r: _secret(environ, region_secret_var(r), IngestError) for r in regions}
+    return read_secret(environ, PUSH_SECRET_VAR, CollectError)
 
 
 def signature(secret: bytes, region: str, timestamp: int, body: bytes) -> str:
@@ -63,21 +54,3 @@ def sign(secret: bytes, region: str, timestamp: int, body: bytes) -> dict[str, s
     """The headers of a push of body, signed at timestamp (unix s)."""
     return {REGION_HEADER: region, TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: signature(secret, region, timestamp, body)}
-
-
-def verify(headers: Mapping[str, str], body: bytes, secrets: Mapping[str, bytes],
-           now: float) -> str:
-    """The verified region of a push; raises SignatureError saying what failed."""
-    region = headers.get(REGION_HEADER.lower(), "")
-    secret = secrets.get(region)
-    if secret is None:
-        raise SignatureError("unknown or missing region")
-    raw_ts = headers.get(TIMESTAMP_HEADER.lower(), "")
-    if not (raw_ts.isascii() and raw_ts.isdigit() and len(raw_ts) <= 12):
-        raise SignatureError("missing or malformed timestamp")
-    if abs(now - int(raw_ts)) > MAX_SKEW_S:
-        raise SignatureError(f"timestamp outside ±{MAX_SKEW_S} s of the server clock")
-    given = headers.get(SIGNATURE_HEADER.lower(), "")
-    if not hmac.compare_digest(given.encode(), signature(secret, region, int(raw_ts), body).encode()):
-        raise SignatureError("signature does not match")
-    return region

@@ -10,7 +10,8 @@ import importlib
 import sys
 
 from build.errors import BuildError
-from collect.errors import CollectError, IngestError
+from collect.errors import CollectError
+from ingest.errors import IngestError
 from proxy.errors import ProxyError
 
 # Each module defines register(subparsers); a registered parser sets func(args) -> int.
@@ -18,7 +19,7 @@ from proxy.errors import ProxyError
 # numpy, cairo and the web stack it never uses.
 COMMANDS = {
     "collect": "collect.cli",
-    "ingest": "collect.ingest_cli",  # serve | import | backup | prune
+    "ingest": "ingest.cli",  # serve | import | backup | prune
     "build": "build.cli",
     "serve": "proxy.cli",
     "keys": "proxy.cli",

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from collect.db import connect
+from db.connection import connect
 from collect.errors import CollectError
 from collect.records import PROBES, ROUND_S, round_slot
 from collect.targets import load_catalog

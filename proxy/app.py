@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from collect.db import connect
+from db.connection import connect
 from proxy.access import Access
 from proxy.api import Api
 from proxy.errors import ApiError, ProxyError

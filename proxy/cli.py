@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from collect.db import connect
+from db.connection import connect
 from proxy import keys, quota
 from proxy.errors import ProxyError
 from proxy.tiers import DAY_S, TIERS

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from collect.db import connect
+from db.connection import connect
 from collect.records import iso_utc
 from proxy import params
 from proxy.access import Access

@@ -12,6 +12,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
+from db.connection import transaction
 from proxy.errors import ProxyError
 from proxy.tiers import TIERS
 
@@ -130,15 +131,10 @@ def rotate_key(conn: sqlite3.Connection, ref: str, pepper: bytes, now_s: float) 
     old = find_key(conn, ref)
     if old.revoked_at is not None:
         raise ProxyError(f"key {old.prefix} (id {old.id}) is revoked; create a new one")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         key, new_id = _insert_key(conn, old.tier, old.owner, pepper, now_s)
         conn.execute("UPDATE api_keys SET revoked_at = ?, replaced_by = ? WHERE id = ?",
                      (now_s, new_id, old.id))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return key, find_key(conn, str(new_id))
 
 

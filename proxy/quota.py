@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from db.connection import transaction
 from proxy.errors import ProxyError
 from proxy.tiers import DAY_S
 
@@ -104,13 +105,8 @@ class QuotaBook:
             self._flushing = False
 
     def _write(self, pending: dict[tuple[int, str], int]) -> None:
-        self._writer.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._writer):
             self._writer.executemany(_UPSERT, [(k[0], k[1], n) for k, n in pending.items()])
-            self._writer.execute("COMMIT")
-        except BaseException:
-            self._writer.execute("ROLLBACK")
-            raise
 
 
 def hold_quota_lock(db_path: Path):

@@ -1,5 +1,5 @@
 """The shared fixture database: `make_db(tmp_path, **overrides)` stores a small, realistic set of
-results through the real ingest writer (collect.store.store_batch), so rollups are real too.
+results through the real ingest writer (ingest.store.store_batch), so rollups are real too.
 
 Defaults: 4 targets in 2 categories x 3 regions x 12 rounds of icmp, tcp, tls and trace. The
 figures come from a seeded generator (labelled synthetic), never from a network.
@@ -11,9 +11,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collect.db import connect
+from db.connection import connect
 from collect.records import ROUND_S, Hop, Measurement, ProbeResult, Region, Target
-from collect.store import store_batch
+from ingest.store import store_batch
 from collect.targets import Catalog
 
 END_ROUND_TS = 1_795_644_000  # 2026-11-25T22:00:00Z, an hour boundary

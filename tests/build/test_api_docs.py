@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 from build.api_docs import ENDPOINTS, render_index
 from build.assemble import BuildClock, build_site_model
 from build.openapi import render_openapi
-from collect.db import connect
+from db.connection import connect
 from tests.factories import make_db
 
 PROXY_PATHS = {"/api/v1/targets", "/api/v1/latency/{host}", "/api/v1/latency/{host}/history",

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from build.assemble import BuildClock, build_site_model
 from build.render_metrics import render_metrics
-from collect.db import connect
+from db.connection import connect
 from collect.records import Target
 from tests.conftest import need_tool
 from tests.factories import TARGETS, make_db

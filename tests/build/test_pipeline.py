@@ -12,9 +12,9 @@ import pytest
 
 from build.assemble import BuildClock
 from build.pipeline import BuildOptions, run_build
-from collect.db import connect
+from db.connection import connect
 from collect.records import ROUND_S, iso_utc
-from collect.store import store_batch
+from ingest.store import store_batch
 from tests.factories import END_ROUND_TS, _round_records, make_db, round_ts_of
 
 HOSTS = ("api.kraken.com", "api.binance.com", "www.nyse.com", "www.cmegroup.com")

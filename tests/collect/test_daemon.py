@@ -15,7 +15,7 @@ from pathlib import Path
 from collect import spool
 from collect.daemon import DaemonConfig, first_slot
 from collect.push import PushTarget
-from tests.collect.ingest_fixtures import launch, secret
+from tests.ingest.ingest_fixtures import launch, secret
 from tests.lab import catalog
 from tests.conftest import free_port
 

@@ -16,7 +16,7 @@ import pytest
 from collect import spool
 from collect.push import Backoff, PushFailed, PushTarget, drain, endpoint, push_once
 from collect.records import round_slot
-from tests.collect.ingest_fixtures import launch, results, running, secret
+from tests.ingest.ingest_fixtures import launch, results, running, secret
 
 FAST = Backoff(base_s=0.05, cap_s=0.3)
 

@@ -5,7 +5,7 @@ import json
 import logging
 
 from collect import spool
-from tests.collect.ingest_fixtures import results
+from tests.ingest.ingest_fixtures import results
 
 ROUND = 1_795_644_000
 

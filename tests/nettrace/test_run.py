@@ -111,7 +111,7 @@ def test_make_run_measures_ingests_builds_and_serves_the_site_and_keyed_api(runn
     assert get(f"{base}/api/v1/signals", key)[0] == 200
 
     # The round's results are stored honestly: the open port answered, the closed one did not.
-    from collect.db import connect
+    from db.connection import connect
 
     conn = connect(tmp_path / "state" / "nettrace.db", readonly=True)
     rows = dict(conn.execute(

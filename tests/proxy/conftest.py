@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from collect.db import connect
+from db.connection import connect
 from tests.proxy.support import ProxyProcess, new_key, write_site
 
 

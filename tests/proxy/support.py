@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from collect.db import connect
+from db.connection import connect
 from proxy.keys import create_key
 from tests.conftest import free_port
 

@@ -12,10 +12,10 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from collect.db import connect
+from db.connection import connect
 from collect.records import ROUND_S, Measurement, ProbeResult, round_slot
-from collect.store import store_batch
-from collect.validate import validate_record
+from ingest.store import store_batch
+from ingest.validate import validate_record
 from tests.factories import make_db
 from tests.proxy.support import ProxyProcess, new_key, write_site
 

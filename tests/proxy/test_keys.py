@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from collect.db import connect
+from db.connection import connect
 from proxy import keys
 from proxy.errors import ProxyError
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from collect.db import connect
+from db.connection import connect
 from proxy.errors import ProxyError
 from proxy.quota import QuotaBook, hold_quota_lock, next_midnight, utc_day
 

@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from collect.db import connect
+from db.connection import connect
 from proxy.access import KEY_RECHECK_S
 from proxy.tiers import TIERS
 from tests.proxy.support import PEPPER, ROOT, ProxyProcess, new_key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from build.assemble import BuildClock, build_site_model
 from build.render_html import render_html
-from collect.db import connect
+from db.connection import connect
 from tests.factories import make_db
 from tests.site.htmlcheck import NS, parse_strict
 

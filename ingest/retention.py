@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from collect.rollup import flush_rollups, hour_of
+from db.connection import transaction
+from ingest.rollup import flush_rollups, hour_of
 
 DAY_S = 86_400
 
@@ -37,13 +38,8 @@ def prune(conn: sqlite3.Connection, now: float, policy: Retention) -> tuple[int,
 def _delete_in_chunks(conn: sqlite3.Connection, sql: str, cutoff: float, chunk: int) -> int:
     total = 0
     while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             deleted = conn.execute(sql, (cutoff, chunk)).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         total += deleted
         if deleted < chunk:
             return total

@@ -74,7 +74,7 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX hourly_hour ON hourly (hour_ts);
     """,
-    # 4: hours whose rollups await a refresh (collect/rollup.py), marked in the write's
+    # 4: hours whose rollups await a refresh (ingest/rollup.py), marked in the write's
     # transaction so a crash between a write and its refresh loses nothing.
     """
     CREATE TABLE hourly_dirty (

@@ -8,7 +8,7 @@ them; the server passes the bytes through unopened and gets (stored, duplicates)
 In the writer: all batches waiting together commit together (group commit), each still
 all-or-nothing because any failure fails the whole transaction. Rollups are refreshed
 coalesced (when pushes pause, at most FLUSH_EVERY_S apart, on start and on close) from folds
-kept in memory (collect/live_rollups.py); checkpoints run in their own thread.
+kept in memory (ingest/live_rollups.py); checkpoints run in their own thread.
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from concurrent.futures import Future
 from multiprocessing import get_context
 from pathlib import Path
 
-from collect import db
-from collect.live_rollups import LiveRollups
-from collect.rollup import flush_rollups
-from collect.store import store_batches
+from db import connection as db
+from ingest.live_rollups import LiveRollups
+from ingest.rollup import flush_rollups
+from ingest.store import store_batches
 
 WRITER_CACHE_KIB = 256 * 1024  # index pages stay in memory as the file grows
 WRITER_MMAP_BYTES = 1 << 30

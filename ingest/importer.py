@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from collect.errors import IngestError
-from collect.ingest_server import parse_json
-from collect.store import store_rows
-from collect.validate import ValidationError, validate_record
+from ingest.errors import IngestError
+from ingest.server import parse_json
+from ingest.store import store_rows
+from ingest.validate import ValidationError, validate_record
 
 CHUNK_ROWS = 5_000  # rows per transaction
 

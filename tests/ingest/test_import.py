@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from collect.spool import append_round
-from tests.collect.ingest_fixtures import content_dump, results
+from tests.ingest.ingest_fixtures import content_dump, results
 
 
 def nettrace(*args: str) -> subprocess.CompletedProcess:

@@ -11,8 +11,8 @@ from datetime import datetime
 
 import orjson
 
-from collect.errors import IngestError
-from collect.records import PROBES, SCHEMA
+from ingest.errors import IngestError
+from collect.records import COLUMNS, DETAIL_KEYS, FREE_TEXT, PROBES, SCHEMA, STAT_KEYS
 
 MAX_BATCH_RESULTS = 10_000
 MAX_SAMPLES = 1_000
@@ -24,16 +24,9 @@ EPOCH_MIN = 1_577_836_800  # 2020-01-01: older timestamps are a broken clock, no
 HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,252}")
 REGION_RE = re.compile(r"[a-z0-9]{2,16}")
 ISO_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z")
-DETAIL_KEYS = ("hops", "path", "fingerprint", "status", "cert_expires", "cert_issuer", "addresses")
-STAT_KEYS = ("rtt_ms", "min_ms", "p95_ms", "max_ms", "mean_ms", "jitter_ms")
 REQUIRED = ("schema", "id", "target", "region", "probe", "ts", "round_id", "ok", *STAT_KEYS,
             "loss", "samples_ms", "error")
 KNOWN = frozenset(REQUIRED + DETAIL_KEYS)
-# Free text a probe copies from the world (OS errors, certificates): its length limit.
-FREE_TEXT = {"error": 500, "cert_issuer": 512, "cert_expires": 64, "fingerprint": 128}
-# Column order of a validated row; store.py appends received_at.
-COLUMNS = ("target", "region", "probe", "round_ts", "ts", "ok", *STAT_KEYS, "loss", "samples_ms",
-           "detail", "error")
 
 
 class ValidationError(IngestError):
@@ -223,13 +216,3 @@ _DETAIL_CHECKS = {
     **{key: _optional_text(limit) for key, limit in FREE_TEXT.items() if key != "error"},
 }
 
-
-def wire_safe(record: dict) -> dict:
-    """record with its free text made printable (U+FFFD) and cut to length, so central never
-    refuses a result for what a remote server or the OS wrote into it. Collectors spool this."""
-    out = dict(record)
-    for key, limit in FREE_TEXT.items():
-        value = out.get(key)
-        if isinstance(value, str) and not (0 < len(value) <= limit and value.isprintable()):
-            out[key] = "".join(c if c.isprintable() else "\ufffd" for c in value)[:limit] or "\ufffd"
-    return out

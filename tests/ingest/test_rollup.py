@@ -10,19 +10,19 @@ from collections import defaultdict
 import orjson
 import pytest
 
-from collect.db import connect
-from collect.live_rollups import LiveRollups
+from db.connection import connect
+from ingest.live_rollups import LiveRollups
 from collect.records import sample_stats
-from collect.rollup import flush_rollups
-from collect.store import store_batch, store_batches
-from collect.validate import validate_record
-from tests.collect.ingest_fixtures import results
+from ingest.rollup import flush_rollups
+from ingest.store import store_batch, store_batches
+from ingest.validate import validate_record
+from tests.ingest.ingest_fixtures import results
 
 HOUR = 1_795_644_000
 
 
 def recomputed(conn) -> list[tuple]:
-    """Every hour from raw rows, independently of collect.rollup's fold."""
+    """Every hour from raw rows, independently of ingest.rollup's fold."""
     hours = defaultdict(list)
     for target, region, probe, round_ts, ok, samples in conn.execute(
             "SELECT target, region, probe, round_ts, ok, samples_ms FROM results"):

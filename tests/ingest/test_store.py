@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from collect.db import connect
+from db.connection import connect
 from collect.records import Measurement, ProbeResult
-from collect.store import store_batch
-from collect.validate import ValidationError
+from ingest.store import store_batch
+from ingest.validate import ValidationError
 
 ROUND = 1_795_644_000  # a 15-minute grid slot that is also an hour boundary
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from collect.schema import MIGRATIONS
+from db.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -28,8 +30,7 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations not yet recorded; return the schema version now in force."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT")
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         done = row[0] or 0
@@ -37,8 +38,18 @@ def migrate(conn: sqlite3.Connection) -> int:
             for statement in filter(str.strip, sql.split(";")):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(MIGRATIONS)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction: BEGIN IMMEDIATE (the write lock up front, so it never fails half
+    way on a busy upgrade), COMMIT on success, ROLLBACK on any exception, which is re-raised."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

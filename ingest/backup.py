@@ -7,9 +7,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from collect import db
-from collect.errors import IngestError
-from collect.rollup import flush_rollups
+from db import connection as db
+from ingest.errors import IngestError
+from ingest.rollup import flush_rollups
 
 
 def write_backup(db_path: Path, out: Path) -> int:

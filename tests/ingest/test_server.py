@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.collect.ingest_fixtures import body_of, push, results, running, wait_for_rollups
+from tests.ingest.ingest_fixtures import body_of, push, results, running, wait_for_rollups
 
 
 @pytest.fixture

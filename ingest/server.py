@@ -5,7 +5,7 @@ GET  /healthz      200 {"ok", "schema_version", "latest_round"}
 Errors are {"error": code, "detail": ...}: 400 bad JSON or schema (detail names the first bad
 field), 401 signature/region/clock, 408 slow body, 413 oversized, 503 database unavailable.
 A rejected batch writes nothing: the only write is the writer process's one transaction
-(collect/ingest_writer.py).
+(ingest/writer.py).
 """
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from collect import db
-from collect.ingest_writer import WriterProcess, exit_with_parent
-from collect.signing import SignatureError, verify
-from collect.validate import ValidationError, validate_batch
+from db import connection as db
+from ingest.writer import WriterProcess, exit_with_parent
+from ingest.signature import SignatureError, verify
+from ingest.validate import ValidationError, validate_batch
 
 PUSH_PATH = "/v1/results"
 

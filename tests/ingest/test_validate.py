@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collect.records import PROBES, Hop, Measurement, ProbeResult
-from collect.validate import COLUMNS, ValidationError, validate_batch, validate_record, wire_safe
+from collect.records import COLUMNS, wire_safe
+from ingest.validate import ValidationError, validate_batch, validate_record
 
 NOW = 1_795_700_000.0
 rtts = st.floats(min_value=0.0, max_value=60_000.0, allow_nan=False, allow_infinity=False)

@@ -2,9 +2,9 @@
 which the build and the stream read by) and gains what the newer schema adds."""
 from __future__ import annotations
 
-from collect import db, schema
-from collect.store import store_batch
-from tests.collect.ingest_fixtures import results
+from db import connection as db, schema
+from ingest.store import store_batch
+from tests.ingest.ingest_fixtures import results
 
 HOUR = 1_795_644_000
 

@@ -10,7 +10,7 @@ import time
 import httpx
 
 from collect.records import round_slot
-from tests.collect.ingest_fixtures import REGIONS, body_of, push, results, running
+from tests.ingest.ingest_fixtures import REGIONS, body_of, push, results, running
 
 
 def keep_pushing(url: str, stop: threading.Event, sent: list[int]) -> None:

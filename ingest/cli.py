@@ -11,12 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from collect import db
-from collect.backup import write_backup
-from collect.errors import IngestError
-from collect.importer import import_jsonl
-from collect.retention import Retention, prune
-from collect.signing import central_secrets
+from db import connection as db
+from ingest.backup import write_backup
+from ingest.errors import IngestError
+from ingest.importer import import_jsonl
+from ingest.retention import Retention, prune
+from ingest.signature import central_secrets
 
 REGIONS = "ewr,ord,lhr,fra,sin,nrt,bom"
 DEFAULT_LISTEN = "127.0.0.1:8470"
@@ -59,7 +59,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from collect.ingest_server import ServerConfig, build_app
+    from ingest.server import ServerConfig, build_app
 
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     config = ServerConfig(args.db, central_secrets(os.environ, regions),

@@ -5,11 +5,11 @@ import subprocess
 import sys
 import time
 
-from collect.db import connect
+from db.connection import connect
 from collect.records import round_slot
-from collect.retention import DAY_S, Retention, prune
-from collect.store import store_batch
-from tests.collect.ingest_fixtures import results
+from ingest.retention import DAY_S, Retention, prune
+from ingest.store import store_batch
+from tests.ingest.ingest_fixtures import results
 
 NOW = round_slot(time.time())
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from collect.records import _quantile as quantile
+from db.connection import transaction
 
 HOUR_S = 3600
 Key = tuple[str, str, str, int]  # target, region, probe, hour_ts
@@ -82,14 +83,14 @@ def read_hour(conn: sqlite3.Connection, region: str, hour_ts: int) -> dict[Key, 
 
 
 def mark_dirty(conn: sqlite3.Connection, rows: list[tuple]) -> None:
-    """Mark the (region, hour) of validated results rows (validate.COLUMNS order) for a
+    """Mark the (region, hour) of validated results rows (records.COLUMNS order) for a
     refresh; call inside the transaction that stores them."""
     conn.executemany(_MARK, {(r[1], hour_of(r[3])) for r in rows})
 
 
 def refresh_dirty(conn: sqlite3.Connection, live=None) -> int:
     """Recompute the hourly rows of every dirty hour and clear the marks, inside the caller's
-    transaction; from the folds of live (a collect.live_rollups.LiveRollups) when given.
+    transaction; from the folds of live (a ingest.live_rollups.LiveRollups) when given.
     Returns hourly rows written."""
     dirty = conn.execute("SELECT region, hour_ts FROM hourly_dirty").fetchall()
     if live is None:
@@ -106,15 +107,12 @@ def flush_rollups(conn: sqlite3.Connection, live=None) -> int:
     """refresh_dirty in its own BEGIN IMMEDIATE transaction; a no-op when nothing is dirty."""
     if conn.execute("SELECT 1 FROM hourly_dirty LIMIT 1").fetchone() is None:
         return 0
-    conn.execute("BEGIN IMMEDIATE")
     try:
-        if live is not None:
-            live.begin(conn)
-        written = refresh_dirty(conn, live)
-        conn.execute("COMMIT")
+        with transaction(conn):
+            if live is not None:
+                live.begin(conn)
+            return refresh_dirty(conn, live)
     except BaseException:
-        conn.execute("ROLLBACK")
         if live is not None:
             live.clear()
         raise
-    return written

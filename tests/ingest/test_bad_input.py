@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from collect.signing import sign
-from tests.collect.ingest_fixtures import body_of, content_dump, push, results, running, secret
+from tests.ingest.ingest_fixtures import body_of, content_dump, push, results, running, secret
 
 MAX_BODY = 300_000
 SEEDED = results("ewr", targets=2)

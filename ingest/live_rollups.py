@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections import OrderedDict
 
-from collect.rollup import HourSamples, Key, fold_rows, hour_of, hourly_row, read_hour
-from collect.validate import COLUMNS
+from ingest.rollup import HourSamples, Key, fold_rows, hour_of, hourly_row, read_hour
+from collect.records import COLUMNS
 
 RegionHour = tuple[str, int]
 _OK, _SAMPLES = COLUMNS.index("ok"), COLUMNS.index("samples_ms")
@@ -35,7 +35,7 @@ class LiveRollups:
             self.version = version
 
     def stored(self, conn: sqlite3.Connection, rows: list[tuple], stored: int) -> None:
-        """rows (validate.COLUMNS order) were just inserted, stored of them new."""
+        """rows (records.COLUMNS order) were just inserted, stored of them new."""
         if stored == 0:
             return
         touched = {(r[1], hour_of(r[3])) for r in rows}

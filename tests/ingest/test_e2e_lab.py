@@ -16,7 +16,7 @@ import pytest
 
 from collect import spool
 from collect.records import iso_utc
-from tests.collect.ingest_fixtures import launch, secret, wait_for_rollups
+from tests.ingest.ingest_fixtures import launch, secret, wait_for_rollups
 from tests.conftest import need_root, need_tool
 from tests.lab import catalog
 from tests.lab.netns import Netns, veth

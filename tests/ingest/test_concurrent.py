@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from collect.records import round_slot
-from tests.collect.ingest_fixtures import REGIONS, body_of, push, results, running, wait_for_rollups
+from tests.ingest.ingest_fixtures import REGIONS, body_of, push, results, running, wait_for_rollups
 
 ROUNDS = 8
 TARGETS = 20  # x 6 probes = 120 results per round and region

@@ -1,0 +1,1 @@
+"""Central ingest: signed batches from the collectors into the SQLite file."""

@@ -1,0 +1,5 @@
+"""Errors of central ingest."""
+
+
+class IngestError(Exception):
+    """A batch or import that central ingest rejects."""
