@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from build.assemble import BuildClock
-from build.cache import record_build_duration
+from build.compute.assemble import BuildClock
+from build.read.cache import record_build_duration
 from build.errors import BuildError
 from build.pipeline import BuildOptions, run_build
 from collect.errors import CollectError

@@ -12,21 +12,21 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from build.api_docs import render_index
-from build.assemble import Assembled, BuildClock, build_site_model
-from build.cache import CACHE_VERSION, OutputCache, digest
+from build.render.api_docs import render_index
+from build.compute.assemble import Assembled, BuildClock, build_site_model
+from build.read.cache import CACHE_VERSION, OutputCache, digest
 from build.errors import BuildError
-from build.history_build import LongHistories, build_long_histories, store_long_histories
-from build.model import SiteModel
-from build.openapi import render_openapi
-from build.queries import count_day_results, read_day_export, read_first_round, store_signals
-from build.render_badges import render_badge_pngs, render_badges
-from build.render_html import make_env
-from build.render_json import render_public_json
-from build.render_metrics import render_metrics
-from build.render_private import render_export_day, render_export_index, render_private_json
-from build.social import render_social_pngs, render_social_svgs
-from build.worker import forked_worker, png_drawer, submit_pages, submit_public_json
+from build.render.history_build import LongHistories, build_long_histories, store_long_histories
+from build.compute.model import SiteModel
+from build.render.openapi import render_openapi
+from build.read.queries import count_day_results, read_day_export, read_first_round, store_signals
+from build.render.badges import render_badge_pngs, render_badges
+from build.render.html import make_env
+from build.render.json_api import render_public_json
+from build.render.metrics import render_metrics
+from build.render.private import render_export_day, render_export_index, render_private_json
+from build.render.social import render_social_pngs, render_social_svgs
+from build.render.worker import forked_worker, png_drawer, submit_pages, submit_public_json
 from build.write import Output, merge_outputs, write_tree
 from db.connection import connect
 from collect.records import ROUND_S, iso_utc

@@ -7,9 +7,9 @@ import json
 import pytest
 from openapi_spec_validator import validate
 
-from build.api_docs import ENDPOINTS, render_index
-from build.assemble import BuildClock, build_site_model
-from build.openapi import render_openapi
+from build.render.api_docs import ENDPOINTS, render_index
+from build.compute.assemble import BuildClock, build_site_model
+from build.render.openapi import render_openapi
 from db.connection import connect
 from tests.factories import make_db
 

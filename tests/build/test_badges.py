@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from build.render_badges import Badge, badge_for, render_badge_png, render_badge_svg
-from build.verdana_widths import text_width_px
+from build.render.badges import Badge, badge_for, render_badge_png, render_badge_svg
+from build.render.verdana_widths import text_width_px
 
 
 @pytest.mark.parametrize("text, px", [("latency", 39.71), ("12 ms fra", 53.32), ("", 0.0)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from build.charts import _fixed1
+from build.render.charts import _fixed1
 
 
 def test_tenths_from_the_table_equal_one_by_one_formatting():

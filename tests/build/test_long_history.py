@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from build.long_history import (HOUR_S, compute_history_text, parse_history_files,
+from build.render.long_history import (HOUR_S, compute_history_text, parse_history_files,
                                 render_history_files, slide_history_text)
 
 END_HOUR = 1_795_640_400  # 2026-11-25T21:00:00Z

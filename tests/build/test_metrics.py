@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from dataclasses import replace
 
-from build.assemble import BuildClock, build_site_model
-from build.render_metrics import render_metrics
+from build.compute.assemble import BuildClock, build_site_model
+from build.render.metrics import render_metrics
 from db.connection import connect
 from collect.records import Target
 from tests.conftest import need_tool

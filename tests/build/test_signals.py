@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from build.detect import RouteInput, SeriesInput, compute_round_signals
-from build.signals import (compute_divergent, compute_region_staleness, compute_rtt_z,
+from build.compute.detect import RouteInput, SeriesInput, compute_round_signals
+from build.compute.signals import (compute_divergent, compute_region_staleness, compute_rtt_z,
                            compute_theil_sen, scope_of, trend_fires)
-from build.signals_route import RouteEvent, compute_route_changes
+from build.compute.signals_route import RouteEvent, compute_route_changes
 
 ROUND = 900
 N_ROUNDS = 97  # 24 h of baseline and the evaluated round

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from build.render_html import render_html
+from build.render.html import render_html
 from collect.records import Target
 from tests.factories import TARGETS, make_db
 from tests.site.model_fixture import HOSTILE_NAME, make_site_model

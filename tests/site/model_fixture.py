@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from build.model import (Best, Category, Cert, ProbeFigures, Ranking, RankingEntry, RegionStatus, Route,
+from build.compute.model import (Best, Category, Cert, ProbeFigures, Ranking, RankingEntry, RegionStatus, Route,
                          RouteChange, Series, SiteModel, TargetRegion, TargetView)
-from build.signals import Signal
+from build.compute.signals import Signal
 from collect.records import PROBES, Hop
 
 NOW = 1_764_000_000 // 900 * 900

@@ -2,8 +2,8 @@
 and an empty database. Every page still renders, parses and says what is missing."""
 from __future__ import annotations
 
-from build.assemble import BuildClock, build_site_model
-from build.render_html import render_html
+from build.compute.assemble import BuildClock, build_site_model
+from build.render.html import render_html
 from db.connection import connect
 from tests.factories import make_db
 from tests.site.htmlcheck import NS, parse_strict

@@ -5,10 +5,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from build.charts import ChartSpec, Series, render_line_chart, render_sparkline, split_runs, y_ticks
-from build.html_view import format_ms, heat_class
-from build.render_html import make_env, render_html
-from build.social import render_social_svg
+from build.render.charts import ChartSpec, Series, render_line_chart, render_sparkline, split_runs, y_ticks
+from build.render.html_view import format_ms, heat_class
+from build.render.html import make_env, render_html
+from build.render.social import render_social_svg
 from tests.site.model_fixture import HOSTILE_NAME
 
 SVG = "{http://www.w3.org/2000/svg}"

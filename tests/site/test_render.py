@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from build.render_html import render_html
+from build.render.html import render_html
 from tests.site.conftest import HOSTILE_HOST, SITE_TARGETS
 from tests.site.htmlcheck import NS, html_pages, ids_of, meta_content, page_links, parse_strict, resolve
 from tests.site.model_fixture import HOSTILE_NAME, make_site_model

@@ -1,11 +1,11 @@
 """One table of every API endpoint (CDN files and keyed-proxy endpoints) with its tier; the
-docs file api/v1/index.json and openapi.json (build/openapi.py) are both rendered from it."""
+docs file api/v1/index.json and openapi.json (build/render/openapi.py) are both rendered from it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from build.model import SiteModel
-from build.render_json import API, dump_json, envelope
+from build.compute.model import SiteModel
+from build.render.json_api import API, dump_json, envelope
 
 TIERS = {
     "free": {"calls_per_day": 100, "history_hours": 24},

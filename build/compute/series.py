@@ -1,4 +1,4 @@
-"""Raw results of one (target, region, probe) (RawSeries, built by build/window_rows.py) as the
+"""Raw results of one (target, region, probe) (RawSeries, built by build/read/window_rows.py) as the
 model's Series. Pure: arrays in, records out."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from build.model import ProbeFigures, Series
+from build.compute.model import ProbeFigures, Series
 
 Key = tuple[str, str, str]  # (target, region, probe)
 

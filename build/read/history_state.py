@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from build.long_history import LONG_WINDOWS_D, HistoryText, parse_history_files
+from build.render.long_history import LONG_WINDOWS_D, HistoryText, parse_history_files
 
 STATE_VERSION = 3  # 3: columns read from the previous outputs, no per-target state files
 _DIR = "history"

@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from build.signals import (DIVERGENCE_Z, TREND_WINDOW_S, Z_FIRE, Signal, TrendFit,
+from build.compute.signals import (DIVERGENCE_Z, TREND_WINDOW_S, Z_FIRE, Signal, TrendFit,
                            compute_divergent, compute_level_z_rows, compute_rtt_z_rows,
                            compute_scale_rows, compute_theil_sen_rows, scope_of, severity_of_z,
                            trend_fires, trend_threshold_ms_per_h, weekly_level_ms)
-from build.signals_route import RouteEvent
+from build.compute.signals_route import RouteEvent
 from collect.records import ROUND_S
 
 SIGNAL_PROBES = ("icmp", "tcp", "http", "tls", "dns")  # trace is judged by its route

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from build.charts import ChartSpec, Series, render_line_chart
-from build.html_view import (SignalItem, build_signal_item, figure, format_ms, headline_probe,
+from build.render.charts import ChartSpec, Series, render_line_chart
+from build.render.html_view import (SignalItem, build_signal_item, figure, format_ms, headline_probe,
                              headline_series, heat_class, iso, utc_label)
-from build.model import RegionStatus, Route, TargetView
-from build.social import social_path
+from build.compute.model import RegionStatus, Route, TargetView
+from build.render.social import social_path
 
 PROBE_COLUMNS = (("dns", "DNS"), ("tcp", "TCP connect"), ("tls", "TLS"), ("http", "TTFB"), ("icmp", "ICMP"))
 TLS_WARN_DAYS = 14

@@ -2,14 +2,14 @@
 frozen dataclasses. One SiteModel per build; renderers are `render_*(model) -> {path: bytes}`.
 
 Times are unix seconds (int), RTTs milliseconds, loss a 0..1 ratio. Missing figures are None,
-never NaN. Fields are only ever added, never renamed (build/render_html.py reads this).
-`build/assemble.py` builds the model from the database.
+never NaN. Fields are only ever added, never renamed (build/render/html.py reads this).
+`build/compute/assemble.py` builds the model from the database.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from build.signals import Signal
+from build.compute.signals import Signal
 from collect.records import Hop
 
 MODEL_SCHEMA = 1

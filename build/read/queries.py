@@ -1,11 +1,11 @@
 """All SQL of the build, as `fn(conn, ...)` functions (but the raw window's, which
-build/window_cache.py reads incrementally). Everything reads, except store_signals."""
+build/read/window.py reads incrementally). Everything reads, except store_signals."""
 from __future__ import annotations
 
 import json
 import sqlite3
 
-from build.signals import Signal
+from build.compute.signals import Signal
 from db.connection import transaction
 
 RAW_COLUMNS = ("target", "region", "probe", "round_ts", "ok", "rtt_ms", "min_ms", "p95_ms",

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from build.model import Series
-from build.queries import (read_dirty_hour, read_hours, read_last_row, read_late_targets,
+from build.compute.model import Series
+from build.read.queries import (read_dirty_hour, read_hours, read_last_row, read_late_targets,
                            read_row_identity, read_target_hourly)
-from build.series import Key, optional_floats
+from build.compute.series import Key, optional_floats
 
 STATE_VERSION = 1
 HOUR_S = 3600

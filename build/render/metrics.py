@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from build.model import SiteModel
-from build.render_json import rounded
+from build.compute.model import SiteModel
+from build.render.json_api import rounded
 
 HOUR_S = 3600
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 
-from build.detect import RouteInput
-from build.model import Route, RouteChange
-from build.queries import read_detail
-from build.signals import Signal
-from build.signals_route import compute_route_changes
+from build.compute.detect import RouteInput
+from build.compute.model import Route, RouteChange
+from build.read.queries import read_detail
+from build.compute.signals import Signal
+from build.compute.signals_route import compute_route_changes
 from collect.records import Hop
 
 Pair = tuple[str, str]  # (target, region)

@@ -1,11 +1,11 @@
-"""api/v1/openapi.json (OpenAPI 3.1) from the endpoint table in build/api_docs.py. The keyed
+"""api/v1/openapi.json (OpenAPI 3.1) from the endpoint table in build/render/api_docs.py. The keyed
 proxy serves this file too. OpenAPI allows only `x-` extensions at the top level, so this
 document's schema and generated_at are `x-schema` and `x-generated-at`."""
 from __future__ import annotations
 
-from build.api_docs import ENDPOINTS, TIERS, Endpoint
-from build.model import SiteModel
-from build.render_json import API, dump_json
+from build.render.api_docs import ENDPOINTS, TIERS, Endpoint
+from build.compute.model import SiteModel
+from build.render.json_api import API, dump_json
 from collect.records import iso_utc
 
 _ERROR = {"description": "{error, detail}",

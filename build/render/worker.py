@@ -10,9 +10,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
 
-from build.model import SiteModel
-from build.render_html import render_html
-from build.render_json import render_public_json
+from build.compute.model import SiteModel
+from build.render.html import render_html
+from build.render.json_api import render_public_json
 
 _MODEL: SiteModel | None = None  # what the forked worker renders; set only around the fork
 

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 
 from markupsafe import Markup
 
-from build.charts import render_sparkline
-from build.model import SiteModel, TargetRegion, TargetView
-from build.signals import Signal
+from build.render.charts import render_sparkline
+from build.compute.model import SiteModel, TargetRegion, TargetView
+from build.compute.signals import Signal
 from proxy.tiers import TIERS
 
 HEADLINE_PROBE = "icmp"

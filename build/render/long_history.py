@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from build.render_json import API, FLOAT_DIGITS, dump_json, envelope, json_floats
+from build.render.json_api import API, FLOAT_DIGITS, dump_json, envelope, json_floats
 from collect.records import iso_utc
 
 HOUR_S = 3600

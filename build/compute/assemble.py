@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from build.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
-from build.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking, RankingEntry,
+from build.compute.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
+from build.compute.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking, RankingEntry,
                          RegionStatus, Route, Series, SiteModel, TargetRegion, TargetView)
-from build.queries import (read_hour_medians, read_latest_round, read_region_last_round,
+from build.read.queries import (read_hour_medians, read_latest_round, read_region_last_round,
                            read_signals)
-from build.routes import build_routes
-from build.series import RawSeries, raw_to_series
-from build.signals import Signal, compute_region_staleness
-from build.week_cache import read_week_hourly
-from build.window_cache import read_recent_window
+from build.read.routes import build_routes
+from build.compute.series import RawSeries, raw_to_series
+from build.compute.signals import Signal, compute_region_staleness
+from build.read.week import read_week_hourly
+from build.read.window import read_recent_window
 from db.connection import connect
 from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug

@@ -9,8 +9,8 @@ import json
 import numpy as np
 import orjson
 
-from build.model import ProbeFigures, Series, SiteModel, TargetView
-from build.series import optional_floats
+from build.compute.model import ProbeFigures, Series, SiteModel, TargetView
+from build.compute.series import optional_floats
 from collect.records import iso_utc
 
 API = "api/v1"

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from jinja2 import Environment
 
-from build.model import SiteModel
+from build.compute.model import SiteModel
 
 CARD_TEMPLATE = "social_card.svg.j2"
 CARD_W_PX, CARD_H_PX = 1200, 630

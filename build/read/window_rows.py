@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from build.model import ProbeFigures
-from build.series import Key, RawSeries
+from build.compute.model import ProbeFigures
+from build.compute.series import Key, RawSeries
 from collect.records import ROUND_S
 
 NUMBERS = ("rtt_ms", "min_ms", "p95_ms", "max_ms", "jitter_ms", "loss")  # float64, NaN = NULL

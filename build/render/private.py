@@ -1,13 +1,13 @@
 """The paid JSON under private/ (served only by the keyed proxy): signals, routes, compare data
-and bulk export files (30/90-day history: build/long_history.py)."""
+and bulk export files (30/90-day history: build/render/long_history.py)."""
 from __future__ import annotations
 
 import json
 
-from build.model import Route, SiteModel
-from build.queries import EXPORT_COLUMNS
-from build.render_json import API, dump_json, envelope, figures_doc, rounded, target_summary
-from build.signals import Signal
+from build.compute.model import Route, SiteModel
+from build.read.queries import EXPORT_COLUMNS
+from build.render.json_api import API, dump_json, envelope, figures_doc, rounded, target_summary
+from build.compute.signals import Signal
 from collect.records import iso_utc
 
 

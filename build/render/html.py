@@ -10,15 +10,15 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from build.html_target import build_target_page
-from build.html_view import (FEED_SIGNALS, CategoryRows, SiteContext, build_plans, build_regions,
+from build.render.html_target import build_target_page
+from build.render.html_view import (FEED_SIGNALS, CategoryRows, SiteContext, build_plans, build_regions,
                              build_row, build_signal_item, heat_scale, iso, utc_label)
-from build.model import SiteModel
-from build.social import render_social_png, render_social_svgs
-from build.worldmap import render_world_map
+from build.compute.model import SiteModel
+from build.render.social import render_social_png, render_social_svgs
+from build.render.worldmap import render_world_map
 from build.write import Output
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "site_templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "site_templates"
 STATIC_FILES = ("site.css", "site.js", "playground.js", "favicon.svg")
 
 
@@ -56,7 +56,7 @@ def render_html(model: SiteModel,
 
     render_png(path, svg) -> PNG bytes draws a social card; a build with an output cache passes
     one that reuses the previous PNG when the SVG is unchanged (cards change with the catalog);
-    None leaves the cards out (the pipeline draws them itself, build/social.py)."""
+    None leaves the cards out (the pipeline draws them itself, build/render/social.py)."""
     env = make_env()
     site = build_site_context(model)
     out: dict[str, Output] = {}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from build.assemble import best_rtt
-from build.model import SiteModel, TargetView
-from build.verdana_widths import text_width_px
+from build.compute.assemble import best_rtt
+from build.compute.model import SiteModel, TargetView
+from build.render.verdana_widths import text_width_px
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "site_templates" / "badges"
+TEMPLATES = Path(__file__).resolve().parents[2] / "site_templates" / "badges"
 PADDING_PX = 5
 LABEL = "latency"
 NO_DATA = "no data"

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
-from build.cache import CACHE_VERSION, OutputCache, digest
-from build.history_store import load_history_index, load_history_text, save_history_index
-from build.long_history import (HOUR_S, LONG_WINDOWS_D, HistoryText, compute_history_text,
+from build.read.cache import CACHE_VERSION, OutputCache, digest
+from build.read.history_state import load_history_index, load_history_text, save_history_index
+from build.render.long_history import (HOUR_S, LONG_WINDOWS_D, HistoryText, compute_history_text,
                                 count_first_hours, history_paths, render_history_files,
                                 slide_history_text, window_start)
-from build.queries import (count_hourly, read_dirty_hour, read_hours, read_last_row,
+from build.read.queries import (count_hourly, read_dirty_hour, read_hours, read_last_row,
                            read_late_targets, read_row_identity, read_target_hourly)
 from build.write import Output
 

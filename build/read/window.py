@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from build.queries import read_last_row, read_row_identity
-from build.window_rows import (NUMBERS, RecentWindow, WindowRows, compute_recent_window,
+from build.read.queries import read_last_row, read_row_identity
+from build.read.window_rows import (NUMBERS, RecentWindow, WindowRows, compute_recent_window,
                                merge_columns, rows_to_columns)
 
 STATE_VERSION = 1
