@@ -111,4 +111,40 @@ MIGRATIONS: list[str] = [
     ALTER TABLE results_new RENAME TO results;
     CREATE INDEX results_region ON results (region, round_ts);
     """,
+    # 6: signals are events (an onset, a span, a resolution), not rounds. The per-round rows of
+    # schema 1 are kept, renamed; signal_transitions logs each opening and resolution in order,
+    # read by seq by the stream and the webhooks as results are read by rowid.
+    """
+    ALTER TABLE signals RENAME TO signal_rounds_v1;
+    DROP INDEX signals_ts;
+    CREATE TABLE signals (
+        id          TEXT PRIMARY KEY,     -- stable: the same onset always has the same id
+        type        TEXT NOT NULL,        -- level_shift | spike | loss | route_change | ...
+        target      TEXT NOT NULL,
+        region      TEXT NOT NULL,        -- the region it was found in first
+        probe       TEXT NOT NULL,
+        scope       TEXT NOT NULL,        -- regional | global
+        regions     TEXT NOT NULL,        -- JSON list of agreeing regions
+        started_at  INTEGER NOT NULL,     -- unix s of the onset round
+        ended_at    INTEGER,              -- unix s of the round it resolved on, NULL while open
+        status      TEXT NOT NULL,        -- open | resolved
+        before_ms   REAL,
+        during_ms   REAL,
+        peak_z      REAL,
+        severity    TEXT NOT NULL,        -- info | warning | critical
+        in_session  INTEGER NOT NULL DEFAULT 0,  -- opened while the target's market was open
+        description TEXT NOT NULL,
+        detail      TEXT,                 -- JSON, e.g. the hops that changed
+        updated_at  INTEGER NOT NULL      -- unix s of the round of its latest change
+    ) STRICT;
+    CREATE INDEX signals_open ON signals (status, target);
+    CREATE INDEX signals_started ON signals (started_at);
+    CREATE TABLE signal_transitions (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        signal_id TEXT NOT NULL REFERENCES signals (id),
+        kind      TEXT NOT NULL,          -- opened | resolved
+        round_ts  INTEGER NOT NULL,
+        UNIQUE (signal_id, kind)
+    ) STRICT;
+    """,
 ]

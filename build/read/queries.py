@@ -134,14 +134,14 @@ def store_signals(conn: sqlite3.Connection, signals: list[Signal]) -> int:
             for g in signals]
     before = conn.total_changes
     with transaction(conn):
-        conn.executemany("INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        conn.executemany("INSERT OR IGNORE INTO signal_rounds_v1 VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     return conn.total_changes - before
 
 
 def read_signals(conn: sqlite3.Connection, since_ts: int, until_ts: int) -> list[Signal]:
     """Stored signals fired in [since_ts, until_ts], newest first."""
     sql = ("SELECT type, target, region, probe, ts, value, threshold, severity, scope, regions, "
-           "description, detail FROM signals WHERE ts >= ? AND ts <= ? "
+           "description, detail FROM signal_rounds_v1 WHERE ts >= ? AND ts <= ? "
            "ORDER BY ts DESC, type, target, probe, region")
     out = []
     for *head, regions, text, detail in conn.execute(sql, (since_ts, until_ts)):

@@ -95,7 +95,7 @@ def test_spike_and_route_change_become_stored_signals_with_hops(built):
     confirmed = iso_utc(round_ts_of(fx.spec, 91))  # the new route's second round
     assert len(fra["hops"]) == 6 and fra["changes"][0]["ts"] == confirmed
     with sqlite3.connect(fx.path) as conn:
-        assert conn.execute("SELECT count(*) FROM signals").fetchone()[0] == report.signals_stored
+        assert conn.execute("SELECT count(*) FROM signal_rounds_v1").fetchone()[0] == report.signals_stored
 
 
 def test_same_database_gives_byte_identical_output(built, tmp_path):
