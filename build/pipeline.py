@@ -1,7 +1,7 @@
 """The build: database -> SiteModel -> every renderer -> public/ and private/ (atomically).
 
 The database is opened read-only, except one short write transaction that stores the new
-signals. Expensive outputs (PNG badges, 30/90-day histories, export days) are reused from the
+signals. Expensive outputs (PNG badges and cards, 30/90-day histories) are reused from the
 previous build when the digest of their inputs has not changed.
 """
 from __future__ import annotations
@@ -19,20 +19,18 @@ from build.errors import BuildError
 from build.render.history_build import LongHistories, build_long_histories, store_long_histories
 from build.compute.model import SiteModel
 from build.render.openapi import render_openapi
-from build.read.queries import count_day_results, read_day_export, read_first_round, store_signals
+from build.read.queries import store_signals
 from build.render.badges import render_badge_pngs, render_badges
 from build.render.html import make_env
 from build.render.json_api import render_public_json
 from build.render.metrics import render_metrics
-from build.render.private import render_export_day, render_export_index, render_private_json
+from build.render.private import render_private_json
 from build.render.social import render_social_pngs, render_social_svgs
 from build.render.worker import forked_worker, png_drawer, submit_pages, submit_public_json
 from build.write import Output, merge_outputs, write_tree
 from db.connection import connect
-from collect.records import ROUND_S, iso_utc
 from collect.targets import Catalog
 
-DAY_S = 86400
 HOUR_S = 3600
 
 
@@ -103,8 +101,7 @@ def _render(conn: sqlite3.Connection, assembled: Assembled, cache: OutputCache,
             public_json = (lambda done=render_public_json(model): done)
         public = merge_outputs(_public(assembled, cache), badges)
         histories = _long_histories(conn, assembled, cache, cache_dir)
-        private = merge_outputs(render_private_json(model), histories.outputs,
-                                _exports(conn, assembled, cache))
+        private = merge_outputs(render_private_json(model), histories.outputs)
         public = merge_outputs(public, public_json(), pages.result(), pngs(), cards())
     return public, private, histories
 
@@ -157,23 +154,3 @@ def _long_histories(conn: sqlite3.Connection, assembled: Assembled, cache: Outpu
         return LongHistories({}, None)
     return build_long_histories(conn, [t.host for t in model.targets], model.round_ts, cache,
                                 cache_dir)
-
-
-def _exports(conn: sqlite3.Connection, assembled: Assembled,
-             cache: OutputCache) -> dict[str, Output]:
-    """One file pair per complete UTC day of the raw results still stored."""
-    latest, first = assembled.model.round_ts, read_first_round(conn)
-    if latest is None or first is None:
-        return render_export_index([], assembled.model.generated_at)
-    days = list(range(first // DAY_S * DAY_S, latest + ROUND_S - DAY_S + 1, DAY_S))
-    out: dict[str, Output] = {}
-    for day in days:
-        paths = tuple(f"export/{_day_name(day)}.{ext}" for ext in ("jsonl", "csv"))
-        key = digest(CACHE_VERSION, day, count_day_results(conn, day))
-        out |= cache.get_or_render_many("private", paths, key, lambda day=day: (
-            render_export_day(day, read_day_export(conn, day), day + DAY_S)))
-    return out | render_export_index(days, assembled.model.generated_at)
-
-
-def _day_name(day_ts: int) -> str:
-    return iso_utc(day_ts)[:10]

@@ -8,11 +8,8 @@ import sqlite3
 from build.compute.signals import Signal
 from db.connection import transaction
 
-RAW_COLUMNS = ("target", "region", "probe", "round_ts", "ok", "rtt_ms", "min_ms", "p95_ms",
-               "max_ms", "jitter_ms", "loss", "error")
 HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
 TARGET_HOURLY_COLUMNS = HOURLY_COLUMNS[1:]
-EXPORT_COLUMNS = RAW_COLUMNS
 
 
 def read_latest_round(conn: sqlite3.Connection, until_ts: int) -> int | None:
@@ -93,29 +90,6 @@ def count_hourly(conn: sqlite3.Connection, since_hour: int, until_hour: int) -> 
     sql = ("SELECT target, count(*) FROM hourly WHERE hour_ts >= ? AND hour_ts < ? "
            "GROUP BY target")
     return dict(conn.execute(sql, (since_hour, until_hour)).fetchall())
-
-
-def read_first_round(conn: sqlite3.Connection) -> int | None:
-    return conn.execute("SELECT min(round_ts) FROM results").fetchone()[0]
-
-
-def count_day_results(conn: sqlite3.Connection, day_ts: int) -> int:
-    return conn.execute("SELECT count(*) FROM results WHERE round_ts >= ? AND round_ts < ?",
-                        (day_ts, day_ts + 86400)).fetchone()[0]
-
-
-def read_day_export(conn: sqlite3.Connection, day_ts: int) -> list[tuple[str, str]]:
-    """One UTC day's results as (JSON object, CSV line) text pairs in EXPORT_COLUMNS, made by
-    SQLite itself (the day holds ~200k rows); round_ts as ISO 8601, in key order."""
-    iso = "strftime('%Y-%m-%dT%H:%M:%SZ', round_ts, 'unixepoch')"
-    values = [iso if c == "round_ts" else c for c in EXPORT_COLUMNS]
-    obj = ", ".join(f"'{c}', {v}" for c, v in zip(EXPORT_COLUMNS, values))
-    csv = " || ',' || ".join(
-        "ifnull('\"' || replace(error, '\"', '\"\"') || '\"', '')" if c == "error"
-        else f"ifnull({v}, '')" for c, v in zip(EXPORT_COLUMNS, values))
-    sql = (f"SELECT json_object({obj}), {csv} FROM results WHERE round_ts >= ? AND round_ts < ? "
-           "ORDER BY round_ts, region, target, probe")  # the unique key's order: no sort
-    return conn.execute(sql, (day_ts, day_ts + 86400)).fetchall()
 
 
 def read_target_hourly(conn: sqlite3.Connection, target: str, since_hour: int,

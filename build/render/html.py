@@ -5,7 +5,6 @@ under a CDN subpath and behind the proxy alike. Jinja2 autoescaping is on for ev
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -14,7 +13,6 @@ from build.render.html_target import build_target_page
 from build.render.html_view import (FEED_SIGNALS, CategoryRows, SiteContext, build_plans, build_regions,
                              build_row, build_signal_item, heat_scale, iso, utc_label)
 from build.compute.model import SiteModel
-from build.render.social import render_social_png, render_social_svgs
 from build.render.worldmap import render_world_map
 from build.write import Output
 
@@ -46,17 +44,9 @@ def build_site_context(model: SiteModel) -> SiteContext:
         world_map=render_world_map(regions))
 
 
-def _direct_png(path: str, svg: str) -> bytes:
-    return render_social_png(svg)
-
-
-def render_html(model: SiteModel,
-                render_png: Callable[[str, str], Output] | None = _direct_png) -> dict[str, Output]:
-    """Every HTML page, static asset and social PNG, keyed by path relative to public/.
-
-    render_png(path, svg) -> PNG bytes draws a social card; a build with an output cache passes
-    one that reuses the previous PNG when the SVG is unchanged (cards change with the catalog);
-    None leaves the cards out (the pipeline draws them itself, build/render/social.py)."""
+def render_html(model: SiteModel) -> dict[str, Output]:
+    """Every HTML page and static asset, keyed by path relative to public/. The social cards'
+    PNGs are drawn by the pipeline (build/render/social.py), which reuses unchanged ones."""
     env = make_env()
     site = build_site_context(model)
     out: dict[str, Output] = {}
@@ -74,9 +64,6 @@ def render_html(model: SiteModel,
     for target in model.targets:
         page(f"status/{target.host}/index.html", "target.html.j2", "status", t=build_row(target),
              page=build_target_page(target, model, names))
-    if render_png is not None:
-        for card, svg in render_social_svgs(env, model).items():
-            out[card] = render_png(card, svg)
     for name in STATIC_FILES:
         out[f"static/{name}"] = (TEMPLATES / "static" / name).read_bytes()
     return out

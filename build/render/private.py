@@ -1,11 +1,10 @@
-"""The paid JSON under private/ (served only by the keyed proxy): signals, routes, compare data
-and bulk export files (30/90-day history: build/render/long_history.py)."""
+"""The paid JSON under private/ (served only by the keyed proxy): signals, routes and compare
+data (30/90-day history: build/render/long_history.py; bulk export: proxy/export.py)."""
 from __future__ import annotations
 
 import json
 
 from build.compute.model import Route, SiteModel
-from build.read.queries import EXPORT_COLUMNS
 from build.render.json_api import API, dump_json, envelope, figures_doc, rounded, target_summary
 from build.compute.signals import Signal
 from collect.records import iso_utc
@@ -37,28 +36,6 @@ def render_private_json(model: SiteModel) -> dict[str, bytes]:
         out[f"{API}/routes/{t.host}.json"] = dump_json(envelope("routes", gen, host=t.host,
                                                                  regions=routes))
     return out
-
-
-def render_export_day(day_ts: int, lines: list[tuple[str, str]],
-                      generated_at: int) -> dict[str, bytes]:
-    """One UTC day of results as export/{day}.jsonl and export/{day}.csv from the
-    (JSON line, CSV line) pairs of queries.read_day_export. The JSONL's first line is a header
-    object with schema and generated_at; the CSV's first line names EXPORT_COLUMNS."""
-    day = iso_utc(day_ts)[:10]
-    head = envelope("export", generated_at, day=day, columns=list(EXPORT_COLUMNS),
-                    rows=len(lines))
-    jsonl = "\n".join([json.dumps(head, sort_keys=True, separators=(",", ":"))]
-                      + [j for j, _ in lines])
-    csv = "\n".join([",".join(EXPORT_COLUMNS)] + [c for _, c in lines])
-    return {f"export/{day}.jsonl": (jsonl + "\n").encode(),
-            f"export/{day}.csv": (csv + "\n").encode()}
-
-
-def render_export_index(days: list[int], generated_at: int) -> dict[str, bytes]:
-    files = [{"day": iso_utc(d)[:10], "jsonl": f"export/{iso_utc(d)[:10]}.jsonl",
-              "csv": f"export/{iso_utc(d)[:10]}.csv"} for d in sorted(days)]
-    doc = envelope("export-index", generated_at, columns=list(EXPORT_COLUMNS), days=files)
-    return {"export/index.json": dump_json(doc)}
 
 
 def _route_doc(route: Route | None) -> dict | None:

@@ -2,8 +2,7 @@
 
 The card carries the target's identity, not live figures: link-preview services cache images
 for days, so a number on the card would be stale where it is seen. A card therefore changes
-only when the catalog does, so a build can reuse last build's PNG for the same SVG
-(render_html takes a `render_png` hook for that; by default cards are memoised per process).
+only when the catalog does, so a build reuses last build's PNG for the same SVG.
 """
 from __future__ import annotations
 

@@ -60,4 +60,4 @@ def _public_json() -> dict[str, bytes]:
 
 def _pages() -> dict[str, bytes]:
     assert _MODEL is not None, "the worker was not forked by forked_worker"
-    return render_html(_MODEL, render_png=None)
+    return render_html(_MODEL)

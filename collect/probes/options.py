@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Probes that take several spaced samples; the others take one sample per round.
-SPACED_PROBES = ("icmp", "tcp")
 
 
 @dataclass(frozen=True, slots=True)

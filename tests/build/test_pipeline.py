@@ -52,7 +52,7 @@ def test_outputs_land_at_the_documented_paths(built):
                             f"widget/{host}.png", f"widget/{host}/fra.svg"]
     assert set(expected_public) <= set(public)
     expected_private = ["api/v1/signals.json", "api/v1/signals/history.json",
-                        "api/v1/compare.json", "export/index.json"]
+                        "api/v1/compare.json"]
     for host in HOSTS:
         expected_private += [f"api/v1/latency/{host}/history-30d.json",
                              f"api/v1/latency/{host}/history-90d.json",

@@ -16,7 +16,7 @@ def render_from_db(tmp_path, **overrides) -> dict[str, bytes]:
         model = build_site_model(conn, fixture.catalog, BuildClock(fixture.round_ts + 60)).model
     finally:
         conn.close()
-    return render_html(model, render_png=lambda path, svg: b"png")
+    return render_html(model)
 
 
 def text_of(data: bytes) -> str:

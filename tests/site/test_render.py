@@ -80,8 +80,7 @@ def _gz(data: bytes) -> int:
 
 @pytest.fixture(scope="module")
 def big_site():
-    # the budgets are about pages; social PNGs (not part of a page's weight) are left out for speed
-    return render_html(make_site_model(110), render_png=lambda path, svg: b"")
+    return render_html(make_site_model(110))
 
 
 def test_dashboard_of_110_targets_by_7_regions_fits_150_kb_gzip_with_css_and_js(big_site):
