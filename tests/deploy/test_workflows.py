@@ -2,6 +2,7 @@
 shell steps pass shellcheck, and they do what the deploy design says."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -82,3 +83,40 @@ def test_publish_builds_from_the_snapshot_and_publishes_through_build_publish():
     assert not any("ghp-import" in r for r in runs), "publishing goes through the partial-build guard"
     snapshot = next(r for r in runs if "/api/v1/export?" in r)  # the enterprise bulk export
     assert "format=jsonl" in snapshot and "nettrace ingest import results.jsonl --db snapshot.db" in snapshot
+
+
+def test_the_workflows_pass_zizmor_offline_with_no_findings():
+    zizmor = Path(sys.executable).with_name("zizmor")
+    done = subprocess.run([str(zizmor), "--offline", "--format", "plain", str(WORKFLOWS)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_commit_and_leaves_no_credentials_behind(path):
+    for step in steps(load(path.name)):
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+
+
+def test_publish_gives_git_the_token_only_in_its_steps_and_only_from_the_environment(tmp_path):
+    wf = load("publish.yml")
+    job_env = wf["jobs"]["publish"]["env"]
+    with_token = [s.get("name") for s in steps(wf) if "GH_TOKEN" in s.get("env", {})]
+    assert with_token == ["Is the central publisher down?",
+                          "Publish with ghp-import (a partial build is refused)"]
+    # The job's credential helper, run by git itself: the token comes from the step's
+    # environment, and a step without it gets no credentials at all.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
+           **job_env}
+    fill = "protocol=https\nhost=github.com\npath=o/r.git\n\n"
+    for token, expected in (("tok-123", "password=tok-123"), ("", "password=")):
+        done = subprocess.run(["git", "credential", "fill"], input=fill, capture_output=True,
+                              text=True, env={**env, "GH_TOKEN": token, "GIT_TERMINAL_PROMPT": "0"})
+        if token:
+            assert done.returncode == 0 and expected in done.stdout.splitlines(), done.stderr
+        else:
+            assert done.returncode != 0 and "password" not in done.stdout
