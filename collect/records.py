@@ -40,6 +40,7 @@ class Target:
     port: int = 443
     health_url: str | None = None
     probes: tuple[str, ...] = PROBES
+    calendar: str | None = None  # exchange_calendars code (e.g. "XNYS"); None: open 24/7
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,14 @@
 load_catalog(path) -> Catalog. Every problem is a CatalogError whose message starts with
 `FILE:LINE: FIELD:`. tomllib returns values without positions, so after it has accepted the
 file a small scanner walks the (now known valid) source and maps every key path to its line.
+
+A target's `calendar` is checked against CALENDARS, the names exchange_calendars knows, kept
+here as text: the collector loads this catalog on a 256 MB machine and must not import pandas
+(tests/collect/test_targets.py holds the list equal to the pinned package's).
 """
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import re
@@ -24,11 +29,20 @@ CATALOG_PATH = Path(__file__).resolve().parent.parent / "targets.toml"
 _TOP_KEYS = frozenset({"categories", "regions", "targets"})
 _REGION_KEYS = frozenset({"city", "note", "lat", "lon"})
 _TARGET_REQUIRED = frozenset({"host", "name", "category"})
-_TARGET_OPTIONAL = frozenset({"port", "health_url", "probes"})
+_TARGET_OPTIONAL = frozenset({"port", "health_url", "probes", "calendar"})
 _REGION_CODE = re.compile(r"[a-z][a-z0-9]{2,7}\Z")  # used in URLs and result ids
 _DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 _MAX_HOST_CHARS = 253  # RFC 1035, without the trailing dot
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+# exchange_calendars 4.13.2 get_calendar_names(include_aliases=True), aliases (NYSE, XNAS) too
+CALENDARS = frozenset("""
+24/5 24/7 AIXK ARCX ASEX ASX BATS BMF BSE BVB BVMF CBOT CFE CME CMES COMEX FWB HKEX ICE ICEUS
+IEPA JKT JPX LSE LUXSE NASDAQ NYFE NYMEX NYSE OOTC OSE SIX SSE TASE TSX XAMS XASE XASX XBDA XBEL
+XBKK XBOG XBOM XBRA XBRU XBSE XBUD XBUE XCBF XCSE XCYS XDUB XDUS XEEE XETR XEUR XFRA XHAM XHEL
+XHKG XICE XIDX XIST XJSE XKAR XKLS XKRX XLIM XLIS XLIT XLJU XLON XLUX XMAD XMEX XMIL XMOS XNAS
+XNYS XNZE XOSL XPAR XPHS XPRA XRIS XSAU XSES XSGO XSHG XSTO XSTU XSWX XTAE XTAI XTAL XTKS XTSE
+XTSX XWAR XWBO XZAG us_futures
+""".split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +229,8 @@ def _target(src: _Source, fields: dict, at: KeyPath, categories: tuple[str, ...]
         optional["health_url"] = _health_url(src, fields["health_url"], at + ("health_url",))
     if "probes" in fields:
         optional["probes"] = _probes(src, fields["probes"], at + ("probes",))
+    if "calendar" in fields:
+        optional["calendar"] = _calendar(src, fields["calendar"], at + ("calendar",))
     return Target(host=host, name=name, category=category, **optional)
 
 
@@ -272,6 +288,18 @@ def _probes(src: _Source, value: object, at: KeyPath) -> tuple[str, ...]:
         if probe in value[:i]:
             raise src.error(at + (i,), f"probe {probe!r} is listed twice")
     return tuple(value)
+
+
+def _calendar(src: _Source, value: object, at: KeyPath) -> str:
+    if not isinstance(value, str):
+        raise src.error(at, f"must be a string calendar code, not {_type_name(value)}")
+    if value not in CALENDARS:
+        close = ([value.upper()] if value.upper() in CALENDARS
+                 else difflib.get_close_matches(value.upper(), CALENDARS, n=3))
+        hint = f"; did you mean {' or '.join(sorted(close))}?" if close else ""
+        raise src.error(at, f"unknown market calendar {value!r} (an exchange_calendars name "
+                            f"such as XNYS, XLON or 24/5; leave it out for 24/7){hint}")
+    return value
 
 
 def _host_problem(host: str) -> str | None:

@@ -1,14 +1,17 @@
 """The target catalog: the real targets.toml, and the loader's errors for broken files."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from collections import Counter
 
+import exchange_calendars
 import pytest
 
 from collect.errors import CatalogError
 from collect.records import PROBES, Region, Target
-from collect.targets import CATALOG_PATH, Catalog, category_slug, load_catalog
+from collect.targets import CALENDARS, CATALOG_PATH, Catalog, category_slug, load_catalog
 from collect.toml_lines import key_lines
 
 MIN_TARGETS = {
@@ -63,6 +66,35 @@ def test_real_catalog_has_the_seven_regions_with_locations(catalog):
     assert "primary" in catalog.region("ewr").note
     assert "CME" in catalog.region("ord").note
     assert all(r.lat and r.lon for r in catalog.regions)
+
+
+# venue -> its market calendar; crypto exchanges and services name none (open 24/7)
+VENUE_CALENDARS = {
+    "www.nyse.com": "XNYS", "api.nasdaq.com": "XNAS", "www.cmegroup.com": "CMES",
+    "www.londonstockexchange.com": "XLON", "www.jpx.co.jp": "XTKS", "www.hkex.com.hk": "XHKG",
+    "www.nseindia.com": "XBOM", "api.bseindia.com": "XBOM", "api-fxtrade.oanda.com": "24/5",
+    "api.schwabapi.com": "XNYS",
+}
+
+
+def test_real_catalog_names_the_venues_market_calendars_and_leaves_crypto_24_7(catalog):
+    assert {h: catalog.target(h).calendar for h in VENUE_CALENDARS} == VENUE_CALENDARS
+    assert all(t.calendar is None for t in catalog.in_category("Crypto Exchanges"))
+    assert catalog.target("storage.googleapis.com").calendar is None
+
+
+def test_calendar_names_are_the_pinned_exchange_calendars_names():
+    assert CALENDARS == set(exchange_calendars.get_calendar_names(include_aliases=True))
+
+
+def test_the_collector_loads_the_catalog_without_importing_pandas():
+    code = ("import sys, collect.cli\n"
+            "from collect.targets import CATALOG_PATH, load_catalog\n"
+            "assert load_catalog(CATALOG_PATH).target('www.nyse.com').calendar == 'XNYS'\n"
+            "print(sorted({'pandas', 'exchange_calendars'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_real_catalog_resolvers_list_their_probes(catalog):
@@ -176,6 +208,11 @@ BROKEN = [
      "targets[2].health_url", "whitespace"),
     ("health url not ascii", third(f'health_url = "https://a.example/bücher"  {MARK}'),
      "targets[2].health_url", "not ASCII"),
+    ("unknown calendar", third(f'calendar = "XNSE"  {MARK}'), "targets[2].calendar",
+     "unknown market calendar 'XNSE'"),
+    ("lowercase calendar", third(f'calendar = "xnys"  {MARK}'), "targets[2].calendar",
+     "did you mean XNYS?"),
+    ("calendar not a string", third(f"calendar = 1  {MARK}"), "targets[2].calendar", "integer"),
     ("host with scheme", with_host("https://api.third.example"), "targets[2].host", "URL"),
     ("host with path", with_host("api.third.example/v1"), "targets[2].host", "path"),
     ("host with port", with_host("api.third.example:8443"), "targets[2].host", "port"),
@@ -263,6 +300,13 @@ def test_minimal_catalog_loads_to_the_records_it_describes(tmp_path):
             Target("10.77.1.5", "Lab Resolver", "Resolvers", probes=("icmp", "tcp")),
         ),
     )
+
+
+def test_a_calendar_or_its_alias_loads_and_a_target_without_one_has_none(tmp_path):
+    path = tmp_path / "targets.toml"
+    path.write_text(third('calendar = "NYSE"'), encoding="utf-8")
+    catalog = load_catalog(path)
+    assert [t.calendar for t in catalog.targets] == [None, None, "NYSE"]
 
 
 def test_inline_tables_and_optional_fields_load_like_array_tables(tmp_path):
