@@ -7,14 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from build.compute.assemble import BuildClock
-from build.read.cache import record_build_duration
+from build.read.inputs import BuildClock
+from build.read.state import update_state_part
 from build.errors import BuildError
-from build.pipeline import BuildOptions, run_build
+from build.pipeline import DURATION_PART, BuildOptions, run_build
 from collect.errors import CollectError
 from collect.targets import CATALOG_PATH, load_catalog
 
-DEFAULT_CACHE = Path(".nettrace/build-cache")
+CACHE_NAME = "build-cache"  # beside --db by default, never relative to the working directory
 
 
 def register(subparsers) -> None:
@@ -25,8 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--private", default=Path("private"), type=Path,
                    help="private folder (served by the keyed proxy)")
     p.add_argument("--targets", default=CATALOG_PATH, type=Path, help="the catalog")
-    p.add_argument("--cache", default=DEFAULT_CACHE, type=Path,
-                   help="where the build remembers what it can reuse")
+    p.add_argument("--cache", type=Path,
+                   help=f"where the build remembers what it can reuse (default: {CACHE_NAME}/ "
+                        "beside --db)")
     p.add_argument("--no-cache", action="store_true", help="render every output")
     p.add_argument("--now", type=float, default=None,
                    help="judge staleness at this unix time instead of the wall clock")
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except CollectError as exc:
         raise BuildError(str(exc)) from exc
     opts = BuildOptions(args.db, args.out, args.private, catalog, _clock(args),
-                        None if args.no_cache else args.cache)
+                        None if args.no_cache else args.cache or args.db.parent / CACHE_NAME)
     report = run_build(opts)
     for line in report.skipped:
         print(f"nettrace build: skipped: {line}", file=sys.stderr)
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
           f"files ({report.reused_files} reused), {report.signals_stored} new signals, "
           f"generated_at {report.generated_at}")
     if opts.cache_dir is not None:
-        record_build_duration(opts.cache_dir, time.monotonic() - started)
+        update_state_part(opts.cache_dir, DURATION_PART,
+                          {"build_duration_s": round(time.monotonic() - started, 3)})
     return 0
 
 

@@ -1,8 +1,12 @@
-"""The build: database -> SiteModel -> every renderer -> public/ and private/ (atomically).
+"""The build, one straight pipeline: read -> compute -> render -> write.
 
-The database is opened read-only, except one short write transaction that stores the new
-signals. Expensive outputs (PNG badges and cards, 30/90-day histories) are reused from the
-previous build when the digest of their inputs has not changed.
+- read (build/read/): one read-only connection and the previous build's state (build/read/
+  state.py) give one BuildInputs record;
+- compute (build/compute/): the inputs into one SiteModel and the new signals, no I/O;
+- render (build/render/): the model into {path: bytes} for public/ and private/; the pages
+  in a forked worker, PNGs in a drawing process, unchanged expensive outputs reused;
+- write (build/write.py): both trees swapped in atomically, then the signals stored and the
+  state saved, so a failed render or write stores nothing.
 """
 from __future__ import annotations
 
@@ -12,26 +16,27 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from build.render.api_docs import render_index
-from build.compute.assemble import Assembled, BuildClock, build_site_model
-from build.read.cache import CACHE_VERSION, OutputCache, digest
-from build.errors import BuildError
-from build.render.history_build import LongHistories, build_long_histories, store_long_histories
+from build.compute.assemble import Assembled, build_site_model
 from build.compute.model import SiteModel
-from build.render.openapi import render_openapi
-from build.read.queries import store_signals
+from build.errors import BuildError
+from build.read.cache import CACHE_VERSION, OutputCache, digest
+from build.read.inputs import BuildClock, BuildInputs, read_inputs
+from build.read.state import Part, carry, load_state, save_state
+from build.render.api_docs import render_index, render_openapi
 from build.render.badges import render_badge_pngs, render_badges
+from build.render.histories import render_long_histories
 from build.render.html import make_env
 from build.render.json_api import render_public_json
 from build.render.metrics import render_metrics
 from build.render.private import render_private_json
 from build.render.social import render_social_pngs, render_social_svgs
 from build.render.worker import forked_worker, png_drawer, submit_pages, submit_public_json
-from build.write import Output, merge_outputs, write_tree
-from db.connection import connect
+from build.write import Output, merge_outputs, write_signals, write_tree
 from collect.targets import Catalog
+from db.connection import connect
 
 HOUR_S = 3600
+DURATION_PART = "duration"  # the state part where the CLI records how long a build took
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +46,7 @@ class BuildOptions:
     private_dir: Path
     catalog: Catalog
     clock: BuildClock
-    cache_dir: Path | None = None  # None: no reuse, every output rendered
+    cache_dir: Path | None = None  # the build state's folder; None: no reuse, all rendered
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,14 @@ class BuildReport:
     skipped: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    public: dict[str, Output]
+    private: dict[str, Output]
+    parts: dict[str, Part]  # the state's parts made while rendering (outputs, history)
+    reused: int
+
+
 def run_build(opts: BuildOptions) -> BuildReport:
     """Raises BuildError when the database cannot be read; bad rows are skipped and reported."""
     if not Path(opts.db_path).is_file():
@@ -61,34 +74,28 @@ def run_build(opts: BuildOptions) -> BuildReport:
     try:
         conn = connect(opts.db_path, readonly=True)
         try:
-            return _build(conn, opts)
+            with png_drawer() as drawer:
+                carried = load_state(conn, opts.cache_dir)
+                inputs = read_inputs(conn, opts.catalog, opts.clock, carried,
+                                     None if carried is None else Path(opts.private_dir))
+                assembled = build_site_model(inputs)
+                duration = None if carried is None else carried.parts.get(DURATION_PART, {})
+                rendered = _render(inputs, assembled.model, opts, drawer,
+                                   None if carried is None else carried.part("outputs"),
+                                   (duration or {}).get("build_duration_s"))
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise BuildError(f"{opts.db_path}: cannot read the database: {exc}") from exc
+    return _write(opts, inputs, assembled, rendered)
 
 
-def _build(conn: sqlite3.Connection, opts: BuildOptions) -> BuildReport:
-    with png_drawer() as drawer:
-        assembled = build_site_model(conn, opts.catalog, opts.clock, opts.cache_dir)
-        stored = _store(opts.db_path, assembled)
-        cache = OutputCache(opts.cache_dir, {"public": Path(opts.public_dir),
-                                             "private": Path(opts.private_dir)})
-        public, private, histories = _render(conn, assembled, cache, drawer, opts.cache_dir)
-    n_public = write_tree(public, Path(opts.public_dir))
-    n_private = write_tree(private, Path(opts.private_dir))
-    cache.save()
-    store_long_histories(opts.cache_dir, histories)
-    model = assembled.model
-    return BuildReport(n_public, n_private, cache.hits, stored, model.generated_at,
-                       model.skipped)
-
-
-def _render(conn: sqlite3.Connection, assembled: Assembled, cache: OutputCache,
-            drawer: ProcessPoolExecutor, cache_dir: Path | None) -> tuple[dict, dict, LongHistories]:
-    """(public, private) outputs and the long histories: pages by the forked worker, PNGs by
-    drawer, the rest here meanwhile."""
-    model = assembled.model
+def _render(inputs: BuildInputs, model: SiteModel, opts: BuildOptions,
+            drawer: ProcessPoolExecutor, carried_outputs: Part | None,
+            previous_duration_s: float | None) -> Rendered:
+    """Pages by the forked worker, PNGs by drawer, the rest here meanwhile."""
+    cache = OutputCache(carried_outputs, {"public": Path(opts.public_dir),
+                                          "private": Path(opts.private_dir)})
     with forked_worker(model) as pool:
         pages = submit_pages(pool)
         badges = render_badges(model)
@@ -99,21 +106,27 @@ def _render(conn: sqlite3.Connection, assembled: Assembled, cache: OutputCache,
             public_json = submit_public_json(pool).result  # this process slides the histories
         else:
             public_json = (lambda done=render_public_json(model): done)
-        public = merge_outputs(_public(assembled, cache), badges)
-        histories = _long_histories(conn, assembled, cache, cache_dir)
-        private = merge_outputs(render_private_json(model), histories.outputs)
+        public = merge_outputs(render_index(model), render_openapi(model),
+                               render_metrics(model, previous_duration_s), badges)
+        histories, history_part = ({}, None) if inputs.long_history is None else (
+            render_long_histories(inputs.long_history, cache, inputs.checkpoint.rowid))
+        private = merge_outputs(render_private_json(model), histories)
         public = merge_outputs(public, public_json(), pages.result(), pngs(), cards())
-    return public, private, histories
+    parts = {"outputs": cache.part()} | ({} if history_part is None else {"history": history_part})
+    return Rendered(public, private, parts, cache.hits)
 
 
-def _store(db_path: Path, assembled: Assembled) -> int:
-    if not assembled.new_signals:
-        return 0
-    rw = connect(db_path)
-    try:
-        return store_signals(rw, list(assembled.new_signals))
-    finally:
-        rw.close()
+def _write(opts: BuildOptions, inputs: BuildInputs, assembled: Assembled,
+           rendered: Rendered) -> BuildReport:
+    """The trees, then the signals, then the state: each only once the one before is done."""
+    n_public = write_tree(rendered.public, Path(opts.public_dir))
+    n_private = write_tree(rendered.private, Path(opts.private_dir))
+    stored = write_signals(opts.db_path, assembled.new_signals)
+    if opts.cache_dir is not None and inputs.checkpoint is not None:
+        save_state(opts.cache_dir, carry(inputs.checkpoint, inputs.parts | rendered.parts))
+    model = assembled.model
+    return BuildReport(n_public, n_private, rendered.reused, stored, model.generated_at,
+                       model.skipped)
 
 
 def _badge_svgs(model: SiteModel, badges: dict[str, bytes]) -> dict[str, bytes]:
@@ -138,19 +151,3 @@ def _draw_pngs(svgs: dict, draw: Callable[[list], list[bytes]], cache: OutputCac
         return lambda: out
     drawn = pool.submit(draw, list(todo.values()))
     return lambda: out | dict(zip(todo, drawn.result()))
-
-
-def _public(assembled: Assembled, cache: OutputCache) -> dict[str, Output]:
-    model = assembled.model
-    return merge_outputs(render_index(model), render_openapi(model),
-                         render_metrics(model, cache.previous_duration_s))
-
-
-def _long_histories(conn: sqlite3.Connection, assembled: Assembled, cache: OutputCache,
-                    cache_dir: Path | None) -> LongHistories:
-    """30- and 90-day files of complete hours: they change once an hour, or on late data."""
-    model = assembled.model
-    if model.round_ts is None:
-        return LongHistories({}, None)
-    return build_long_histories(conn, [t.host for t in model.targets], model.round_ts, cache,
-                                cache_dir)

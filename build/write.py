@@ -1,6 +1,7 @@
 """The only stage of the build that writes: outputs into a temporary folder beside the output
-folder, then one atomic swap (renameat2 RENAME_EXCHANGE), so a crash never leaves a half site.
-Refuses two outputs at one path and any path that would land outside the folder.
+folder, then one atomic swap (renameat2 RENAME_EXCHANGE), so a crash never leaves a half site;
+then the build's signals into the database (write_signals). Refuses two outputs at one path and
+any path that would land outside the folder.
 
 The temporary folder is not built from nothing: the tree the previous swap took out is kept as
 `.{name}.spare` and brought up to date, keeping every file that already holds the right bytes.
@@ -20,7 +21,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from build.compute.signals import Signal
 from build.errors import BuildError
+from build.read.queries import store_signals
+from db.connection import connect
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -85,6 +89,17 @@ def write_tree(outputs: dict[str, Output], out_dir: Path) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     remove_in_background(leftover_trees(out_dir))
     return len(outputs)
+
+
+def write_signals(db_path: Path, signals: tuple[Signal, ...]) -> int:
+    """Store signals not stored yet, after the trees are in place; the number stored."""
+    if not signals:
+        return 0
+    conn = connect(db_path)
+    try:
+        return store_signals(conn, list(signals))
+    finally:
+        conn.close()
 
 
 def leftover_trees(out_dir: Path) -> list[Path]:

@@ -1,44 +1,28 @@
-"""build_site_model: the database and the catalog into one SiteModel, plus the signals of the
-latest round (the pipeline stores them). Reads only; judges staleness at clock.now_ts.
+"""build_site_model: the read stage's BuildInputs into one SiteModel, plus the signals of the
+latest round (the write stage stores them). Pure: no I/O; staleness is judged at the inputs'
+clock.now_ts.
 """
 from __future__ import annotations
 
 import json
-import sqlite3
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 
 from build.compute.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
-from build.compute.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking, RankingEntry,
-                         RegionStatus, Route, Series, SiteModel, TargetRegion, TargetView)
-from build.read.queries import (read_hour_medians, read_latest_round, read_region_last_round,
-                           read_signals)
-from build.read.routes import build_routes
+from build.compute.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking,
+                                 RankingEntry, RegionStatus, Route, Series, SiteModel,
+                                 TargetRegion, TargetView)
+from build.compute.routes import build_routes
 from build.compute.series import RawSeries, raw_to_series
 from build.compute.signals import Signal, compute_region_staleness
-from build.read.week import read_week_hourly
-from build.read.window import read_recent_window
-from db.connection import connect
+from build.read.inputs import BuildInputs
 from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug
 
-RAW_WINDOW_S = 24 * 3600  # the 24 h series, anomaly baselines and route detection
-WEEK_S = 7 * 86400
-HOUR_S = 3600
-WEEKS_BACK = 12  # same-hour-of-week rollups for the weekly baseline
 LATE_S = 60  # a round is late this long after its slot ends
-SKEW_S = 60  # rounds stamped up to this far past now are a collector clock a little fast
 BEST_PROBES = ("icmp", "tcp", "http", "tls")  # the figure a badge and a ranking show
-
-
-@dataclass(frozen=True, slots=True)
-class BuildClock:
-    now_ts: float  # staleness and clock skew are judged at this time
-    source_date_epoch: int | None = None  # when set, generated_at (reproducible builds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,42 +41,31 @@ class _Inputs:
     signals: tuple[Signal, ...]
 
 
-def build_site_model(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
-                     cache_dir: Path | None = None) -> Assembled:
-    """cache_dir: where the raw window and the week's rollups are carried between builds
-    (None: read them whole)."""
-    until = int(clock.now_ts) + SKEW_S
-    latest = read_latest_round(conn, until)
+def build_site_model(inputs: BuildInputs) -> Assembled:
+    catalog, clock, latest = inputs.catalog, inputs.clock, inputs.latest
     ref = latest if latest is not None else round_slot(clock.now_ts)
     generated = clock.source_date_epoch if clock.source_date_epoch is not None else ref
     skipped = [] if latest is not None else ["the database holds no results: no data anywhere"]
-    since = ref - RAW_WINDOW_S
-    with ThreadPoolExecutor(1) as pool:  # joined before the pipeline forks its worker
-        weekly = _start_weekly(pool, conn, ref)
-        window = read_recent_window(conn, since, until, cache_dir)
-        if window.skewed:
-            skipped.append(f"{window.skewed} clock-skewed results left out (round ahead of now, "
-                           "or probe started after its round)")
-        raw = window.raw
-        names = {t.host: t.name for t in catalog.targets}
-        codes = tuple(r.code for r in catalog.regions)
-        skipped += _not_in_catalog(raw, names, codes, catalog.path)
-        raw = {k: v for k, v in raw.items() if k[0] in names and k[1] in codes}
-        last_rounds = {code: read_region_last_round(conn, code, until) for code in codes}
-        stale = compute_region_staleness(last_rounds, latest, round_slot(clock.now_ts - LATE_S))
-        stored = read_signals(conn, ref - WEEK_S, ref)
-        routes, route_inputs = build_routes(conn, window.fingerprints, names, stored)
-        new = _new_signals(catalog, raw, weekly.result(), route_inputs, latest)
-    keys = sorted(raw)  # a (target, region, probe) with no round in 24 h shows no 7 d series
-    week_start = ref // HOUR_S * HOUR_S - WEEK_S + HOUR_S
-    hourly = read_week_hourly(conn, week_start, ref, keys, cache_dir)
-    inputs = _Inputs(raw, hourly, routes, stale, _certs(window.tls, generated), new)
-    targets = tuple(_target_view(t, catalog, inputs) for t in catalog.targets)
+    window = inputs.window
+    if window.skewed:
+        skipped.append(f"{window.skewed} clock-skewed results left out (round ahead of now, "
+                       "or probe started after its round)")
+    names = {t.host: t.name for t in catalog.targets}
+    codes = tuple(r.code for r in catalog.regions)
+    skipped += _not_in_catalog(window.raw, names, codes, catalog.path)
+    raw = {k: v for k, v in window.raw.items() if k[0] in names and k[1] in codes}
+    stale = compute_region_staleness(inputs.last_rounds, latest,
+                                     round_slot(clock.now_ts - LATE_S))
+    routes, route_inputs = build_routes(inputs.routes, names, inputs.stored_signals)
+    new = _new_signals(catalog, raw, inputs.weekly, route_inputs, latest)
+    model_inputs = _Inputs(raw, inputs.hourly, routes, stale, _certs(window.tls, generated), new)
+    targets = tuple(_target_view(t, catalog, model_inputs) for t in catalog.targets)
     skipped += [f"{t.host}: no data in the last 24 h" for t in targets if not t.has_data]
     skipped += [f"region {c}: {why}" for c, why in stale.items() if why]
     model = SiteModel(MODEL_SCHEMA, generated, latest, targets,
-                      _regions(catalog, last_rounds, stale), _categories(catalog),
-                      _rankings(catalog, targets), new, _merge(stored, new), tuple(skipped))
+                      _regions(catalog, inputs.last_rounds, stale), _categories(catalog),
+                      _rankings(catalog, targets), new, _merge(inputs.stored_signals, new),
+                      tuple(skipped))
     return Assembled(model, new)
 
 
@@ -101,24 +74,6 @@ def _not_in_catalog(raw: dict, names: dict, codes: tuple[str, ...], path: str) -
     regions = sorted({k[1] for k in raw if k[1] not in codes})
     return ([f"{h}: has results but is not in {path} (removed?); skipped" for h in hosts]
             + [f"region {r}: has results but is not in {path}; skipped" for r in regions])
-
-
-def _start_weekly(pool: ThreadPoolExecutor, conn: sqlite3.Connection, ref: int) -> Future:
-    """The same-hour-of-week medians of the weekly baseline, read by pool's thread on a
-    read-only connection of its own: ~25k scattered rollup lookups (0.2-0.4 s) that SQLite makes
-    with the GIL released, while the caller reads the raw window and finds routes."""
-    hour = ref // HOUR_S * HOUR_S
-    hours = [hour - k * WEEK_S for k in range(1, WEEKS_BACK + 1)]
-    path = conn.execute("PRAGMA database_list").fetchone()[2]  # the main database's file
-    return pool.submit(_read_weekly, path, hours)
-
-
-def _read_weekly(path: str, hours: list[int]) -> dict[tuple, list[float]]:
-    conn = connect(path, readonly=True)
-    try:
-        return read_hour_medians(conn, hours)
-    finally:
-        conn.close()
 
 
 def _new_signals(catalog: Catalog, raw: dict, weekly: dict, route_inputs: list,

@@ -1,19 +1,17 @@
-"""Reuse of expensive outputs between builds: a manifest maps each cached output path to the
-digest of its inputs; a hit points at the file the previous build wrote into public/ or private/.
-A missing, corrupt or older-version manifest just means a full build. The previous tree must
-stay in place until the writer has linked what it reuses (write_tree swaps it out last)."""
+"""Reuse of expensive outputs between builds: the state's "outputs" part maps each cached
+output path to the digest of its inputs; a hit points at the file the previous build wrote into
+public/ or private/. No state just means a full build. The previous tree must stay in place
+until the writer has linked what it reuses (write_tree swaps it out last)."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from build.read.state import Part
 from build.write import Output, Reused
 
 CACHE_VERSION = 1  # bump when a cached renderer's output format changes
-MANIFEST = "manifest.json"
 
 
 def digest(*parts: object) -> str:
@@ -23,24 +21,13 @@ def digest(*parts: object) -> str:
 class OutputCache:
     """get_or_render(area, path, key, render) -> bytes, remembering key for the next build."""
 
-    def __init__(self, cache_dir: Path | None, roots: dict[str, Path]):
-        self._dir = cache_dir
+    def __init__(self, carried: Part | None, roots: dict[str, Path]):
         self._roots = roots
-        self._old: dict[str, str] = {}
+        old = {} if carried is None else carried.meta
+        self._old: dict[str, str] = dict(old.get("entries", {})) if old.get(
+            "version") == CACHE_VERSION else {}
         self._new: dict[str, str] = {}
-        self.previous_duration_s: float | None = None
         self.hits = 0
-        if cache_dir is not None:
-            self._load(Path(cache_dir) / MANIFEST)
-
-    def _load(self, path: Path) -> None:
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return
-        if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION:
-            self._old = dict(doc.get("entries", {}))
-            self.previous_duration_s = doc.get("build_duration_s")
 
     def get_or_render(self, area: str, path: str, key: str,
                       render: Callable[[], bytes]) -> Output:
@@ -65,28 +52,6 @@ class OutputCache:
             return {p: Reused(o) for p, o in zip(paths, old)}
         return None
 
-    def previous_file(self, area: str, path: str) -> Path:
-        """Where the previous build wrote area's path (the file may not be there)."""
-        return self._roots[area] / path
-
-    def save(self) -> None:
-        """Record this build's keys (call after the outputs are in place)."""
-        if self._dir is not None:
-            _write_manifest(Path(self._dir), {"version": CACHE_VERSION, "entries": self._new})
-
-
-def record_build_duration(cache_dir: Path, seconds: float) -> None:
-    """Remember how long the build took, for the next build's metrics."""
-    try:
-        doc = json.loads((Path(cache_dir) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return
-    doc["build_duration_s"] = round(seconds, 3)
-    _write_manifest(Path(cache_dir), doc)
-
-
-def _write_manifest(cache_dir: Path, doc: dict) -> None:
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{MANIFEST}.{os.getpid()}"
-    tmp.write_text(json.dumps(doc, sort_keys=True))
-    os.replace(tmp, cache_dir / MANIFEST)
+    def part(self) -> Part:
+        """This build's keys, for the state the write stage saves after the outputs."""
+        return Part({"version": CACHE_VERSION, "entries": self._new})

@@ -8,6 +8,7 @@ import sqlite3
 from build.compute.signals import Signal
 from db.connection import transaction
 
+_BATCH = 300  # keys per query (SQLite allows 32766 parameters)
 HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
 TARGET_HOURLY_COLUMNS = HOURLY_COLUMNS[1:]
 
@@ -25,12 +26,20 @@ def read_region_last_round(conn: sqlite3.Connection, region: str, until_ts: int)
     return None if row is None else row[0]
 
 
-def read_detail(conn: sqlite3.Connection, target: str, region: str, probe: str,
-                round_ts: int) -> dict:
-    """The probe-specific fields of one result ({} when it has none)."""
-    row = conn.execute("SELECT detail FROM results WHERE target = ? AND region = ? AND probe = ? "
-                       "AND round_ts = ?", (target, region, probe, round_ts)).fetchone()
-    return json.loads(row[0]) if row and row[0] else {}
+def read_trace_details(conn: sqlite3.Connection,
+                       wanted: list[tuple[str, str, int]]) -> dict[tuple[str, str, int], dict]:
+    """The detail of the trace result of each (target, region, round_ts) in wanted, by that
+    key ({} when it has none), in one query over the unique key."""
+    out: dict[tuple[str, str, int], dict] = {}
+    for start in range(0, len(wanted), _BATCH):
+        chunk = wanted[start:start + _BATCH]
+        marks = ", ".join(["(?, ?, ?)"] * len(chunk))
+        sql = ("SELECT target, region, round_ts, detail FROM results WHERE probe = 'trace' AND "
+               f"(round_ts, region, target) IN (VALUES {marks})")
+        args = [v for target, region, round_ts in chunk for v in (round_ts, region, target)]
+        for target, region, round_ts, detail in conn.execute(sql, args):
+            out[(target, region, round_ts)] = json.loads(detail) if detail else {}
+    return out
 
 
 def read_hour_medians(conn: sqlite3.Connection,

@@ -1,25 +1,21 @@
-"""The 7 d hourly series, carried between builds under the cache folder: complete hours are
-kept as numpy columns; a build reads the hours after the previous build's last complete hour
-for every target, and the whole week of targets whose results were stored late (a rowid
-range). It reads the week whole on another database or when rollups of the week were deleted."""
+"""The 7 d hourly series, carried between builds in the build state (build/read/state.py):
+complete hours are kept as numpy columns; a build reads the hours after the previous build's
+last complete hour for every target, and the whole week of targets whose results were stored
+late (a rowid range). It reads the week whole without a usable state or when rollups of the
+week were deleted."""
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from build.compute.model import Series
-from build.read.queries import (read_dirty_hour, read_hours, read_last_row, read_late_targets,
-                           read_row_identity, read_target_hourly)
+from build.read.queries import read_dirty_hour, read_hours, read_late_targets, read_target_hourly
+from build.read.state import Checkpoint, Part
 from build.compute.series import Key, optional_floats
 
-STATE_VERSION = 1
 HOUR_S = 3600
-_FILE = "week.npz"
 _VALUES = ("median_ms", "p95_ms", "loss")  # float64, NaN = NULL
 
 
@@ -31,37 +27,36 @@ class _Columns:
     values: dict[str, np.ndarray]
 
 
-def read_week_hourly(conn: sqlite3.Connection, since_hour: int, until_ts: int,
-                     keys: list[Key], cache_dir: Path | None) -> dict[Key, Series]:
-    """Series (step 1 h) of the rollups with since_hour <= hour_ts <= until_ts of each key."""
-    last = read_last_row(conn)
+def read_week_hourly(conn: sqlite3.Connection, since_hour: int, until_ts: int, keys: list[Key],
+                     now: Checkpoint | None, before: Checkpoint | None,
+                     carried: Part | None) -> tuple[dict[Key, Series], Part]:
+    """Series (step 1 h) of the rollups with since_hour <= hour_ts <= until_ts of each key, and
+    the week's part of the state (its complete hours)."""
     cols = None
-    if cache_dir is not None and last is not None:
-        cols = _carried(conn, Path(cache_dir) / _FILE, since_hour, until_ts, last)
+    if now is not None and before is not None and carried is not None:
+        cols = _carried(conn, since_hour, until_ts, before.rowid, carried)
     if cols is None:
         cols = _columns(read_hours(conn, since_hour - 1, until_ts))
-    if cache_dir is not None and last is not None:
-        complete = until_ts // HOUR_S * HOUR_S - HOUR_S
-        dirty = read_dirty_hour(conn)  # a pending rollup is not carried: it will change
-        complete = complete if dirty is None else min(complete, dirty - HOUR_S)
-        _save(Path(cache_dir) / _FILE, _take(cols, cols.hour_ts <= complete), last, complete)
-    return _series(cols, set(keys))
+    complete = until_ts // HOUR_S * HOUR_S - HOUR_S
+    dirty = read_dirty_hour(conn)  # a pending rollup is not carried: it will change
+    complete = complete if dirty is None else min(complete, dirty - HOUR_S)
+    return _series(cols, set(keys)), _part(_take(cols, cols.hour_ts <= complete), complete)
 
 
-def _carried(conn: sqlite3.Connection, path: Path, since_hour: int, until_ts: int,
-             last: tuple[int, str]) -> _Columns | None:
-    state = _load(path)
-    if state is None:
+def _carried(conn: sqlite3.Connection, since_hour: int, until_ts: int, after_rowid: int,
+             carried: Part) -> _Columns | None:
+    old = _unpack(carried)
+    if old is None:
         return None
-    old, (rowid, identity, complete) = state
-    if rowid > last[0] or read_row_identity(conn, rowid) != identity or complete < since_hour:
+    complete = int(carried.meta["complete"])
+    if complete < since_hour:
         return None
     in_week = old.hour_ts >= since_hour
     stored = conn.execute("SELECT count(*) FROM hourly WHERE hour_ts >= ? AND hour_ts <= ?",
                           (since_hour, complete)).fetchone()[0]
     if int(in_week.sum()) != stored:
         return None
-    late = read_late_targets(conn, rowid, complete + HOUR_S)
+    late = read_late_targets(conn, after_rowid, complete + HOUR_S)
     late_keys = np.array([k[0] in late for k in old.keys] or [False])
     kept = _take(old, in_week & ~late_keys[old.key_index])
     rows = read_hours(conn, complete, until_ts)
@@ -109,24 +104,15 @@ def _series(c: _Columns, wanted: set[Key]) -> dict[Key, Series]:
     return out
 
 
-def _load(path: Path) -> tuple[_Columns, tuple[int, str, int]] | None:
+def _unpack(part: Part) -> _Columns | None:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(f["meta"].tobytes())
-            if meta.get("version") != STATE_VERSION:
-                return None
-            cols = _Columns([tuple(k) for k in meta["keys"]], f["key_index"], f["hour_ts"],
-                            {n: f[n] for n in _VALUES})
-            return cols, (int(meta["rowid"]), str(meta["identity"]), int(meta["complete"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        a = part.arrays
+        return _Columns([tuple(k) for k in part.meta["keys"]], a["key_index"], a["hour_ts"],
+                        {n: a[n] for n in _VALUES})
+    except (KeyError, TypeError, ValueError):
         return None
 
 
-def _save(path: Path, c: _Columns, last: tuple[int, str], complete: int) -> None:
-    meta = {"version": STATE_VERSION, "rowid": last[0], "identity": last[1],
-            "complete": complete, "keys": [list(k) for k in c.keys]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.npz"
-    np.savez(tmp, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-             key_index=c.key_index, hour_ts=c.hour_ts, **c.values)
-    os.replace(tmp, path)
+def _part(c: _Columns, complete: int) -> Part:
+    return Part({"complete": complete, "keys": [list(k) for k in c.keys]},
+                {"key_index": c.key_index, "hour_ts": c.hour_ts, **c.values})

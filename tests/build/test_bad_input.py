@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from build.compute.assemble import BuildClock
+from build.read.inputs import BuildClock
 from build.errors import BuildError
 from build.pipeline import BuildOptions, run_build
 from collect.records import Measurement

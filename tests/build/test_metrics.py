@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from dataclasses import replace
 
-from build.compute.assemble import BuildClock, build_site_model
+from build.compute.assemble import build_site_model
+from build.read.inputs import BuildClock, read_inputs
 from build.render.metrics import render_metrics
 from db.connection import connect
 from collect.records import Target
@@ -23,7 +24,7 @@ ODD = Target("odd.example", "Odd", 'Quote " Back \\ slash\nnewline')
 def _metrics(tmp_path, **overrides) -> str:
     fx = make_db(tmp_path, **overrides)
     conn = connect(fx.path, readonly=True)
-    model = build_site_model(conn, fx.catalog, BuildClock(fx.round_ts + 30)).model
+    model = build_site_model(read_inputs(conn, fx.catalog, BuildClock(fx.round_ts + 30))).model
     conn.close()
     return render_metrics(model, build_duration_s=1.25)["metrics"].decode()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from build.compute.assemble import BuildClock
+from build.read.inputs import BuildClock
 from build.pipeline import BuildOptions, run_build
 from db.connection import connect
 from collect.records import ROUND_S, iso_utc
@@ -200,7 +200,7 @@ def test_an_incremental_build_equals_a_build_without_cache(tmp_path, end_offset_
 
 def test_a_new_hour_slides_the_previous_history_files_on_instead_of_reading_90_days(
         tmp_path, monkeypatch):
-    import build.render.history_build
+    import build.read.long_history
 
     fx = make_db(tmp_path, end_round_ts=END_ROUND_TS - ROUND_S)
     _build(fx, tmp_path / "cached")
@@ -210,7 +210,7 @@ def test_a_new_hour_slides_the_previous_history_files_on_instead_of_reading_90_d
     def whole_history(*args):
         raise AssertionError("a target's whole history was read from the database")
 
-    monkeypatch.setattr(build.render.history_build, "read_target_hourly", whole_history)
+    monkeypatch.setattr(build.read.long_history, "read_target_hourly", whole_history)
     _build(fx, tmp_path / "cached", now=now_round + 30)
     monkeypatch.undo()
     _build(fx, tmp_path / "full", cache=False, now=now_round + 30)

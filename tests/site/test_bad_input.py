@@ -2,7 +2,8 @@
 and an empty database. Every page still renders, parses and says what is missing."""
 from __future__ import annotations
 
-from build.compute.assemble import BuildClock, build_site_model
+from build.compute.assemble import build_site_model
+from build.read.inputs import BuildClock, read_inputs
 from build.render.html import render_html
 from db.connection import connect
 from tests.factories import make_db
@@ -13,7 +14,7 @@ def render_from_db(tmp_path, **overrides) -> dict[str, bytes]:
     fixture = make_db(tmp_path, **overrides)
     conn = connect(fixture.path, readonly=True)
     try:
-        model = build_site_model(conn, fixture.catalog, BuildClock(fixture.round_ts + 60)).model
+        model = build_site_model(read_inputs(conn, fixture.catalog, BuildClock(fixture.round_ts + 60))).model
     finally:
         conn.close()
     return render_html(model)

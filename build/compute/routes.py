@@ -1,43 +1,35 @@
-"""Current routes and route changes per (target, region): trace fingerprints of the window go
-through signals_route; change history also comes from stored route_change signals."""
+"""Current routes and route changes per (target, region), from the trace rounds and hop
+details the read stage gathered (build/read/inputs.py RouteInputs); change history also comes
+from stored route_change signals. Pure."""
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 
 from build.compute.detect import RouteInput
 from build.compute.model import Route, RouteChange
-from build.read.queries import read_detail
 from build.compute.signals import Signal
-from build.compute.signals_route import compute_route_changes
+from build.read.inputs import Pair, RouteInputs
 from collect.records import Hop
 
-Pair = tuple[str, str]  # (target, region)
 
-
-def build_routes(conn: sqlite3.Connection, fingerprints: list[tuple], names: dict[str, str],
+def build_routes(inputs: RouteInputs, names: dict[str, str],
                  stored: list[Signal]) -> tuple[dict[Pair, Route], list[RouteInput]]:
     """Routes of catalog targets (names: host -> display name) and the route changes found in
-    the window's (target, region, round_ts, fingerprint) rows, with old and new hop lists."""
-    rounds: dict[Pair, list[tuple[int, str | None]]] = defaultdict(list)
-    for target, region, round_ts, fingerprint in fingerprints:
-        if target in names:
-            rounds[(target, region)].append((round_ts, fingerprint))
+    the window, with old and new hop lists."""
     history: dict[Pair, dict[int, RouteChange]] = defaultdict(dict)
     for g in stored:
         if g.type == "route_change" and g.old_hops is not None:
             history[(g.target, g.region)][g.ts] = _change_of(g)
     found: list[RouteInput] = []
     routes: dict[Pair, Route] = {}
-    for pair, items in sorted(rounds.items()):
-        ts, fps = [t for t, _ in items], [f for _, f in items]
-        for event in compute_route_changes(ts, fps):
-            old = _addresses(read_detail(conn, *pair, "trace", event.old_round_ts))
-            new = _addresses(read_detail(conn, *pair, "trace", event.ts))
+    for pair, (ts, fps) in sorted(inputs.rounds.items()):
+        for event in inputs.changes[pair]:
+            old = _addresses(inputs.details.get((*pair, event.old_round_ts), {}))
+            new = _addresses(inputs.details.get((*pair, event.ts), {}))
             found.append(RouteInput(pair[0], names[pair[0]], pair[1], event, old, new))
             history[pair][event.ts] = RouteChange(event.ts, event.old_fingerprint,
                                                   event.new_fingerprint, old, new)
-        detail = read_detail(conn, *pair, "trace", ts[-1])
+        detail = inputs.details.get((*pair, ts[-1]), {})
         hops = tuple(_hop(h) for h in detail.get("hops", ()))
         changes = tuple(history[pair][t] for t in sorted(history[pair]))
         routes[pair] = Route(ts[-1], fps[-1], hops, changes)

@@ -1,0 +1,115 @@
+"""The one state a build carries to the next: `state.npz` in the state folder, holding the
+checkpoint (the newest results row the build read) and each part's saved work: the raw
+window's columns, the week's hourly columns, the long-history index, the output manifest and
+the last round the signal detector judged.
+
+It is an optimisation, never the truth (a test deletes it and gets the same bytes): a missing,
+corrupt or older-version file, or one whose checkpoint row the database no longer holds as it
+was (another or a rebuilt database), gives None and the build reads everything again. The read
+stage loads and checks it once; the write stage saves it, atomically, after the outputs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from build.read.queries import read_last_row, read_row_identity
+
+STATE_VERSION = 1
+STATE_FILE = "state.npz"
+_META = "meta"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The newest results row at read time: rows with a higher rowid arrived later, and the
+    identity (target/region/probe/round) tells a replaced database or a reused rowid apart."""
+
+    rowid: int
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part's saved work: JSON-able fields and numpy columns."""
+
+    meta: dict
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedState:
+    checkpoint: Checkpoint | None  # None: the database held no results
+    parts: dict[str, dict] = field(default_factory=dict)  # JSON-able, by part name
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # by "part.column"
+
+    def part(self, name: str) -> Part | None:
+        if name not in self.parts:
+            return None
+        prefix = f"{name}."
+        return Part(self.parts[name], {k[len(prefix):]: v for k, v in self.arrays.items()
+                                       if k.startswith(prefix)})
+
+
+def carry(checkpoint: Checkpoint | None, parts: dict[str, Part]) -> CarriedState:
+    """The state to save from each part's new work."""
+    return CarriedState(checkpoint, {name: p.meta for name, p in parts.items()},
+                        {f"{name}.{col}": v for name, p in parts.items()
+                         for col, v in p.arrays.items()})
+
+
+def read_checkpoint(conn: sqlite3.Connection) -> Checkpoint | None:
+    last = read_last_row(conn)
+    return None if last is None else Checkpoint(*last)
+
+
+def load_state(conn: sqlite3.Connection, state_dir: Path | None) -> CarriedState | None:
+    """The previous build's state if it continues this database, else None."""
+    state = None if state_dir is None else _read_file(Path(state_dir) / STATE_FILE)
+    if state is None or state.checkpoint is None:
+        return state
+    check = state.checkpoint
+    return state if read_row_identity(conn, check.rowid) == check.identity else None
+
+
+def save_state(state_dir: Path | None, state: CarriedState) -> None:
+    """Write state atomically (a temporary file renamed over the old one)."""
+    if state_dir is None:
+        return
+    folder = Path(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    check = state.checkpoint
+    meta = {"version": STATE_VERSION, "parts": state.parts,
+            "checkpoint": None if check is None else [check.rowid, check.identity]}
+    tmp = folder / f".{STATE_FILE}.{os.getpid()}.npz"
+    np.savez(tmp, **{_META: np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)},
+             **state.arrays)
+    os.replace(tmp, folder / STATE_FILE)
+
+
+def update_state_part(state_dir: Path, part: str, doc: dict) -> None:
+    """Change one JSON part of the saved state in place (the CLI records the build's duration
+    this way); nothing when there is no state."""
+    state = _read_file(Path(state_dir) / STATE_FILE)
+    if state is not None:
+        save_state(state_dir, CarriedState(state.checkpoint, {**state.parts, part: doc},
+                                           state.arrays))
+
+
+def _read_file(path: Path) -> CarriedState | None:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(f[_META].tobytes())
+            arrays = {k: f[k] for k in f.files if k != _META}
+        if not isinstance(meta, dict) or meta.get("version") != STATE_VERSION:
+            return None
+        check = meta.get("checkpoint")
+        return CarriedState(None if check is None else Checkpoint(int(check[0]), str(check[1])),
+                            dict(meta.get("parts", {})), arrays)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
