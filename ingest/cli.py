@@ -44,8 +44,8 @@ def register(subparsers) -> None:
     bak.set_defaults(func=cmd_backup)
     pr = sub.add_parser("prune", help="apply retention in small transactions")
     pr.add_argument("--db", type=Path, required=True)
-    pr.add_argument("--raw-days", type=float, default=Retention.raw_days)
-    pr.add_argument("--hourly-days", type=float, default=Retention.hourly_days)
+    pr.add_argument("--raw-days", type=float, default=Retention().raw_days)
+    pr.add_argument("--hourly-days", type=float, default=Retention().hourly_days)
     pr.set_defaults(func=cmd_prune)
 
 
