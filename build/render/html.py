@@ -10,8 +10,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from build.render.html_target import build_target_page
-from build.render.html_view import (FEED_SIGNALS, CategoryRows, SiteContext, build_plans, build_regions,
-                             build_row, build_signal_item, heat_scale, iso, utc_label)
+from build.render.html_view import (CategoryRows, SiteContext, build_plans, build_regions, build_row,
+                                    heat_scale, iso, signal_offer, utc_label)
 from build.compute.model import SiteModel
 from build.render.worldmap import render_world_map
 from build.write import Output
@@ -26,12 +26,11 @@ def make_env() -> Environment:
 
 
 def build_site_context(model: SiteModel) -> SiteContext:
-    """The records every page shares: rows by category, regions, the signal feed, pricing."""
+    """The records every page shares: rows by category, regions, targets with open signals,
+    pricing. Signal details, routes and history beyond 24 h are the keyed API's alone."""
     rows = {t.host: build_row(t) for t in model.targets}
     categories = tuple(
         CategoryRows(c.slug, c.name, tuple(rows[h] for h in c.hosts if h in rows)) for c in model.categories)
-    names = {t.host: t.name for t in model.targets}
-    feed = model.signal_history or model.signals
     regions = build_regions(model)
     plans, features = build_plans()
     return SiteContext(
@@ -39,7 +38,8 @@ def build_site_context(model: SiteModel) -> SiteContext:
         target_count=len(model.targets), regions=regions,
         stale_regions=tuple(r for r in regions if r.stale),
         categories=tuple(c for c in categories if c.rows),
-        signals=tuple(build_signal_item(s, names) for s in feed[:FEED_SIGNALS]),
+        flagged=tuple(rows[t.host] for t in model.targets if rows[t.host].signal_count),
+        signal_offer=signal_offer(),
         heat_scale=heat_scale(), plans=plans, plan_features=features,
         world_map=render_world_map(regions))
 
@@ -57,13 +57,12 @@ def render_html(model: SiteModel) -> dict[str, Output]:
         out[path] = html.encode("utf-8")
 
     page("index.html", "landing.html.j2")
-    page("status/index.html", "dashboard.html.j2", "status", signals=site.signals)
+    page("status/index.html", "dashboard.html.j2", "status")
     page("regions/index.html", "regions.html.j2", "regions")
     page("playground/index.html", "playground.html.j2", "playground")
-    names = {t.host: t.name for t in model.targets}
     for target in model.targets:
         page(f"status/{target.host}/index.html", "target.html.j2", "status", t=build_row(target),
-             page=build_target_page(target, model, names))
+             page=build_target_page(target, model))
     for name in STATIC_FILES:
         out[f"static/{name}"] = (TEMPLATES / "static" / name).read_bytes()
     return out

@@ -1,4 +1,6 @@
-"""Page-ready record for one target's page: probe table, charts, routes, signals, TLS, badge."""
+"""Page-ready record for one target's page: the latest round per probe, the 24 h chart, how many
+signals are open, TLS and badges. Signal details, routes and older history are not on it: the
+page names the keyed endpoints that serve them (html_view.target_offers)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,14 +8,13 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from build.render.charts import ChartSpec, Series, render_line_chart
-from build.render.html_view import (SignalItem, build_signal_item, figure, format_ms, headline_probe,
-                             headline_series, heat_class, iso, utc_label)
-from build.compute.model import RegionStatus, Route, TargetView
+from build.render.html_view import (KeyedOffer, figure, format_ms, headline_probe, headline_series,
+                                    heat_class, target_offers, utc_label)
+from build.compute.model import RegionStatus, SiteModel, TargetView
 from build.render.social import social_path
 
 PROBE_COLUMNS = (("dns", "DNS"), ("tcp", "TCP connect"), ("tls", "TLS"), ("http", "TTFB"), ("icmp", "ICMP"))
 TLS_WARN_DAYS = 14
-TARGET_SIGNALS = 15
 DAY_S = 86_400
 PROBE_NAMES = dict(PROBE_COLUMNS)
 
@@ -42,28 +43,6 @@ class ProbeRow:
 
 
 @dataclass(frozen=True, slots=True)
-class HopItem:
-    ttl: int
-    address: str
-    rtt_text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeItem:
-    ts_iso: str
-    ts_label: str
-    old_path: str
-    new_path: str
-
-
-@dataclass(frozen=True, slots=True)
-class RouteItem:
-    region: str
-    hops: tuple[HopItem, ...]
-    changes: tuple[ChangeItem, ...]  # newest first
-
-
-@dataclass(frozen=True, slots=True)
 class TlsItem:
     expires_iso: str
     expires_label: str
@@ -77,9 +56,8 @@ class TargetPage:
     probe_columns: tuple[ProbeColumn, ...]
     probe_rows: tuple[ProbeRow, ...]
     chart_24h: Markup
-    chart_7d: Markup
-    routes: tuple[RouteItem, ...]
-    signals: tuple[SignalItem, ...]
+    open_signals: int
+    keyed: tuple[KeyedOffer, ...]
     tls: TlsItem | None
     badge_svg: str  # paths relative to public/, from the model
     region_badges: tuple[tuple[str, str], ...]  # (region, path)
@@ -105,30 +83,17 @@ def build_probe_rows(target: TargetView, regions: dict[str, RegionStatus]) -> tu
     return tuple(rows)
 
 
-def build_chart(target: TargetView, window: str, end_ts: int) -> Markup:
+def build_chart(target: TargetView, end_ts: int) -> Markup:
+    """The headline probe's RTT over the last 24 h, one line per region."""
     probe = headline_probe(target)
     series = []
     for tr in target.regions:
-        s = headline_series(tr, probe, window)
+        s = headline_series(tr, probe)
         if s is not None:
             series.append(Series(tr.region, tuple(zip(s.ts, s.rtt_ms))))
     name = PROBE_NAMES.get(probe, probe)
-    if window == "24h":
-        spec = ChartSpec("c24", f"{target.name}: {name} RTT, last 24 hours, per region", end_ts - DAY_S, end_ts)
-    else:
-        spec = ChartSpec("c7d", f"{target.name}: {name} RTT, last 7 days, hourly median per region",
-                         end_ts - 7 * DAY_S, end_ts, x_tick_s=DAY_S, x_format="%a %d")
+    spec = ChartSpec("c24", f"{target.name}: {name} RTT, last 24 hours, per region", end_ts - DAY_S, end_ts)
     return render_line_chart(series, spec)
-
-
-def build_route(region: str, route: Route | None) -> RouteItem:
-    if route is None:
-        return RouteItem(region, (), ())
-    hops = tuple(HopItem(h.ttl, h.address or "*", format_ms(h.rtt_ms)) for h in route.hops)
-    changes = tuple(ChangeItem(iso(c.ts), utc_label(c.ts, "%b %d %H:%M UTC"),
-                               " › ".join(c.old_hops), " › ".join(c.new_hops))
-                    for c in reversed(route.changes))
-    return RouteItem(region, hops, changes)
 
 
 def build_tls(target: TargetView) -> TlsItem | None:
@@ -146,19 +111,16 @@ def build_tls(target: TargetView) -> TlsItem | None:
                    days is not None and days < TLS_WARN_DAYS, cert.issuer)
 
 
-def build_target_page(target: TargetView, model, names: dict[str, str]) -> TargetPage:
-    """Everything the target template shows; `model` gives regions, signal history and the time."""
+def build_target_page(target: TargetView, model: SiteModel) -> TargetPage:
+    """Everything the target template shows; `model` gives the regions and the time."""
     regions = {r.code: r for r in model.regions}
-    history = [s for s in model.signal_history if s.target == target.host and s not in target.signals]
-    signals = tuple(build_signal_item(s, names) for s in (*target.signals, *history)[:TARGET_SIGNALS])
     badge, page = f"/{target.badge_svg}", f"/status/{target.host}/"
     return TargetPage(
         probe_columns=tuple(ProbeColumn(p, label) for p, label in PROBE_COLUMNS),
         probe_rows=build_probe_rows(target, regions),
-        chart_24h=build_chart(target, "24h", model.generated_at),
-        chart_7d=build_chart(target, "7d", model.generated_at),
-        routes=tuple(build_route(tr.region, tr.route) for tr in target.regions),
-        signals=signals,
+        chart_24h=build_chart(target, model.generated_at),
+        open_signals=len(target.signals),
+        keyed=target_offers(target.host),
         tls=build_tls(target),
         badge_svg=target.badge_svg,
         region_badges=tuple((tr.region, tr.badge_svg) for tr in target.regions),

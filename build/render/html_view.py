@@ -11,20 +11,14 @@ from datetime import datetime, timezone
 
 from markupsafe import Markup
 
+from api.contract import FEATURE_LABELS, ROUTES, SIGNALS, TIERS, tier_for_feature
 from build.render.charts import render_sparkline
 from build.compute.model import SiteModel, TargetRegion, TargetView
-from build.compute.signals import Signal
-from proxy.tiers import TIERS
 
 HEADLINE_PROBE = "icmp"
 HEAT_LIMITS_MS = (10, 25, 50, 100, 150, 250)  # upper bounds of classes h0..h5; h6 is above
 LOSS_WARN_RATIO = 0.0  # any loss is worth a mark
-FEED_SIGNALS = 25
 FASTEST_PER_REGION = 8
-PLAN_PRICES = {"free": "$0", "pro": "$249/mo", "enterprise": "$2,499/mo"}
-FEATURE_LABELS = {"latency": "latest latency", "rankings": "rankings", "routes": "routes",
-                  "signals": "quant signals", "compare": "compare", "export": "bulk export",
-                  "stream": "WebSocket stream"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +59,12 @@ class CategoryRows:
 
 
 @dataclass(frozen=True, slots=True)
-class SignalItem:
-    severity: str
-    kind: str
-    scope: str
-    host: str | None
-    target_name: str
-    region: str
-    description: str
-    ts_iso: str
-    ts_label: str
+class KeyedOffer:
+    """Paid data a public page leaves out: what it is, its keyed endpoint, the cheapest tier."""
+
+    label: str
+    request: str  # e.g. "GET /api/v1/routes/api.kraken.com"
+    tier: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +109,8 @@ class SiteContext:
     regions: tuple[RegionItem, ...]
     stale_regions: tuple[RegionItem, ...]
     categories: tuple[CategoryRows, ...]
-    signals: tuple[SignalItem, ...]
+    flagged: tuple[Row, ...]  # targets with open signals, catalog order
+    signal_offer: KeyedOffer  # where the signals' details are
     heat_scale: tuple[HeatBand, ...]
     plans: tuple[Plan, ...]
     plan_features: tuple[PlanFeature, ...]
@@ -162,9 +153,9 @@ def figure(tr: TargetRegion, probe: str):
     return next((f for f in tr.latest if f.probe == probe), None)
 
 
-def headline_series(tr: TargetRegion, probe: str, window: str = "24h"):
-    series = tr.series_24h if window == "24h" else tr.series_7d
-    return next((s for s in series if s.probe == probe), None)
+def headline_series(tr: TargetRegion, probe: str):
+    """The 24 h series of probe: the only history the public pages show (the free tier's)."""
+    return next((s for s in tr.series_24h if s.probe == probe), None)
 
 
 def build_row(target: TargetView) -> Row:
@@ -194,19 +185,6 @@ def build_row(target: TargetView) -> Row:
     )
 
 
-def build_signal_item(sig: Signal, names: dict[str, str]) -> SignalItem:
-    """A feed entry; the description loses a leading target name, which the entry links already."""
-    name = names.get(sig.target, sig.target)
-    description = sig.description
-    if sig.target in names and description.startswith(name):
-        description = description[len(name):].lstrip(" :·-") or description
-    return SignalItem(
-        severity=sig.severity, kind=sig.type.replace("_", " "), scope=sig.scope,
-        host=sig.target if sig.target in names else None, target_name=name,
-        region=", ".join(sig.regions) if sig.regions else sig.region, description=description,
-        ts_iso=iso(sig.ts), ts_label=utc_label(sig.ts, "%b %d %H:%M UTC"))
-
-
 def build_regions(model: SiteModel) -> tuple[RegionItem, ...]:
     by_host = {t.host: t for t in model.targets}
     out = []
@@ -226,12 +204,42 @@ def build_regions(model: SiteModel) -> tuple[RegionItem, ...]:
 
 def build_plans() -> tuple[tuple[Plan, ...], tuple[PlanFeature, ...]]:
     tiers = list(TIERS.values())
-    plans = tuple(Plan(t.name.capitalize(), PLAN_PRICES.get(t.name, "")) for t in tiers)
+    plans = tuple(Plan(_tier_name(t.name), _price_label(t.price_usd_per_month)) for t in tiers)
     rows = [
         PlanFeature("API calls per day", tuple(f"{t.calls_per_day:,}" if t.calls_per_day else "unlimited" for t in tiers)),
-        PlanFeature("History", tuple(f"{t.history_hours // 24} days" if t.history_hours >= 48 else f"{t.history_hours} h"
-                                     for t in tiers)),
+        PlanFeature("History", tuple(_history_label(t.history_hours) for t in tiers)),
     ]
     for feature, label in FEATURE_LABELS.items():
         rows.append(PlanFeature(label, tuple("✓ yes" if feature in t.features else "— no" for t in tiers)))
     return plans, tuple(rows)
+
+
+def _price_label(usd_per_month: int) -> str:
+    return f"${usd_per_month:,}/mo" if usd_per_month else "$0"
+
+
+def signal_offer() -> KeyedOffer:
+    return KeyedOffer("Each signal's type, size, regions and time, and their history",
+                      "GET /api/v1/signals/history", _tier_name(tier_for_feature(SIGNALS).name))
+
+
+def target_offers(host: str) -> tuple[KeyedOffer, ...]:
+    """The keyed endpoints with what a target page leaves out: signal details, route hops and
+    changes, history beyond 24 h (the cheapest tier that reaches further back)."""
+    free = TIERS["free"].history_hours
+    longer = next(t for t in TIERS.values() if t.history_hours > free)
+    longest = max(t.history_hours for t in TIERS.values())
+    return (signal_offer(),
+            KeyedOffer("Route hops and route changes per region", f"GET /api/v1/routes/{host}",
+                       _tier_name(tier_for_feature(ROUTES).name)),
+            KeyedOffer(f"History beyond {_history_label(free)}, up to {_history_label(longest)}",
+                       f"GET /api/v1/latency/{host}/history?hours={longer.history_hours}",
+                       _tier_name(longer.name)))
+
+
+def _tier_name(name: str) -> str:
+    return name.capitalize()
+
+
+def _history_label(hours: int) -> str:
+    return f"{hours // 24} days" if hours >= 48 else f"{hours} h"

@@ -1,5 +1,6 @@
-"""Fixtures of the site tests: a generated model, and a whole public/ built from the shared
-fixture database (make_db), with a target whose name carries markup, quotes and unicode."""
+"""Fixtures of the site tests: a generated model, a whole public/ built from the shared fixture
+database (make_db), with a target whose name carries markup, quotes and unicode, a region that
+missed the latest round and a target with open signals; that site served to headless Chromium."""
 from __future__ import annotations
 
 import subprocess
@@ -10,11 +11,16 @@ import pytest
 
 from build.render.html import render_html
 from collect.records import Target
+from tests.conftest import need_tool
 from tests.factories import TARGETS, make_db
 from tests.site.model_fixture import HOSTILE_NAME, make_site_model
+from tests.site.serve import chromium, static_server
 
 HOSTILE_HOST = "evil.example.com"
 SITE_TARGETS = (*TARGETS, Target(HOSTILE_HOST, HOSTILE_NAME, "Crypto Exchanges"))
+PAGES = {"dashboard": "status/index.html", "target": "status/api.kraken.com/index.html",
+         "landing": "index.html", "playground": "playground/index.html", "regions": "regions/index.html",
+         "hostile": f"status/{HOSTILE_HOST}/index.html"}  # one of each page type
 
 
 @pytest.fixture(scope="session")
@@ -36,14 +42,28 @@ def nettrace_build(db: Path, catalog: Path, public: Path, private: Path, now_ts:
 
 @pytest.fixture(scope="session")
 def public_dir(tmp_path_factory) -> Path:
-    """public/ as `nettrace build` writes it from make_db's database (HTML, JSON, widgets, metrics)."""
+    """public/ as `nettrace build` writes it from make_db's database (HTML, JSON, widgets, metrics):
+    sin missed the latest round (stale figures everywhere), Kraken's RTT from ewr spiked."""
     tmp = tmp_path_factory.mktemp("site")
-    fixture = make_db(tmp, targets=SITE_TARGETS)
+    fixture = make_db(tmp, targets=SITE_TARGETS, late_regions=("sin",), spike=("api.kraken.com", "ewr", 40.0))
     catalog = tmp / "targets.toml"
     catalog.write_text(render_catalog(fixture.catalog), encoding="utf-8")
     result = nettrace_build(fixture.path, catalog, tmp / "public", tmp / "private", fixture.round_ts + 60)
     assert result.returncode == 0, result.stderr
     return tmp / "public"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with chromium(need_tool("chromium", "chromium")) as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def site(public_dir, browser):
+    """(base URL of public_dir served over HTTP, the browser)."""
+    with static_server(public_dir) as base:
+        yield base, browser
 
 
 def render_catalog(catalog) -> str:

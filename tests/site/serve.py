@@ -75,6 +75,18 @@ def chromium(executable: str):
             browser.close()
 
 
+def open_page(site, path: str, width_px: int = 1280, js: bool = True, scheme: str = "light"):
+    """(page, PageWatch) of path on site = (base URL, browser), loaded and idle; close page.context."""
+    base, browser = site
+    context = browser.new_context(viewport={"width": width_px, "height": 900}, java_script_enabled=js,
+                                  color_scheme=scheme)
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(base + path, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, watch
+
+
 class PageWatch:
     """Collects console errors, page errors and failed or non-2xx/3xx requests of one page."""
 

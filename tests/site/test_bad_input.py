@@ -30,7 +30,7 @@ def test_a_silent_target_and_a_silent_region_render_as_no_data_and_stale(tmp_pat
         if path.endswith(".html"):
             parse_strict(data)
     nyse = text_of(out["status/www.nyse.com/index.html"])
-    assert "No current measurement" in nyse and "No trace from this region yet." in nyse
+    assert "No current measurement" in nyse and "no data in this window" in nyse
     dashboard = text_of(out["status/index.html"])
     assert "Stale data: sin (Singapore), never reported" in dashboard
     regions = text_of(out["regions/index.html"])

@@ -9,40 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_tool
-from tests.site.conftest import HOSTILE_HOST
-from tests.site.serve import PageWatch, chromium, proxy_server, run_nettrace, static_server
+from tests.site.conftest import PAGES
+from tests.site.serve import PageWatch, open_page, proxy_server, run_nettrace, static_server
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "site"
 WIDTHS_PX = (1280, 375)
-PAGES = {"dashboard": "status/index.html", "target": "status/api.kraken.com/index.html",
-         "landing": "index.html", "playground": "playground/index.html", "regions": "regions/index.html",
-         "hostile": f"status/{HOSTILE_HOST}/index.html"}
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium(need_tool("chromium", "chromium")) as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def site(public_dir, browser):
-    with static_server(public_dir) as base:
-        yield base, browser
-
-
-def open_page(site, path: str, width_px: int = 1280, js: bool = True, scheme: str = "light"):
-    base, browser = site
-    context = browser.new_context(viewport={"width": width_px, "height": 900}, java_script_enabled=js,
-                                  color_scheme=scheme)
-    page = context.new_page()
-    watch = PageWatch(page)
-    page.goto(base + path, wait_until="load")
-    page.wait_for_load_state("networkidle")
-    return page, watch
 
 
 @pytest.mark.parametrize("width_px", WIDTHS_PX)
