@@ -1,6 +1,7 @@
 """public/ holds what the free tier gets (the latest round, 24 h of history, how many signals a
 target has open) and nothing the keyed API sells. A database whose paid data carries unique
-markers (hop addresses, signal descriptions, a value 6.5 days old) is built by `nettrace build`;
+markers (hop addresses, signal descriptions, values 24 h and 6.5 days old) is built by
+`nettrace build`;
 private/ holds every marker, and no file under public/ (its name or its text) holds any."""
 from __future__ import annotations
 
@@ -21,14 +22,16 @@ MARKED = Target("marker.example.net", "Marker Venue", "Crypto Exchanges")
 OLD_ROUTE = ("198.51.100.71", "198.51.100.72", "198.51.100.73")  # documentation ranges (RFC 5737)
 NEW_ROUTE = ("203.0.113.81", "203.0.113.82", "203.0.113.83", "203.0.113.84")
 ROUTE_ROUNDS = 6  # the last ROUTE_ROUNDS rounds trace MARKED; the new route holds in the last half
-OLD_AGE_S = 6 * 86_400 + 12 * 3600  # older than the free 24 h, inside the old 7-day chart
-OLD_RTT_MS = 4321.987
-OLD_RTT_TEXTS = ("4321.987", "4321.99", "4322.0", "4.321987")  # its JSON, chart and metrics forms
+DAY_S = 86_400
+# (age, RTT, its JSON, chart and metrics forms): one round too old for the free 24 h, and a value
+# that the 7-day chart showed
+OLD_VALUES = ((DAY_S, 3210.456, ("3210.456", "3210.46", "3210.5", "3.210456")),
+              (6 * DAY_S + 12 * 3600, 4321.987, ("4321.987", "4321.99", "4322.0", "4.321987")))
 ROUNDS = 100  # enough history for the spike to stand out as an anomaly
 
 
 def marked_records(spec: FixtureSpec) -> tuple[dict, ...]:
-    """MARKED's icmp and trace results of the last rounds, and one icmp result OLD_AGE_S old."""
+    """MARKED's icmp and trace results of the last rounds, and an icmp result of each OLD_VALUES."""
     out = []
     for index in range(ROUNDS - ROUTE_ROUNDS, ROUNDS):
         route = NEW_ROUTE if index >= ROUNDS - ROUTE_ROUNDS // 2 else OLD_ROUTE
@@ -39,8 +42,9 @@ def marked_records(spec: FixtureSpec) -> tuple[dict, ...]:
             out.append(result_record(MARKED.host, region.code, "icmp", ts, Measurement((12.0, 12.1, 12.2))))
             out.append(result_record(MARKED.host, region.code, "trace", ts,
                                      Measurement((8.0,), hops=hops, fingerprint=fingerprint)))
-    old_ts = (spec.end_round_ts - OLD_AGE_S) // ROUND_S * ROUND_S
-    out.append(result_record(MARKED.host, spec.regions[0].code, "icmp", old_ts, Measurement((OLD_RTT_MS,) * 3)))
+    for age_s, rtt_ms, _ in OLD_VALUES:
+        ts = (spec.end_round_ts - age_s) // ROUND_S * ROUND_S
+        out.append(result_record(MARKED.host, spec.regions[0].code, "icmp", ts, Measurement((rtt_ms,) * 3)))
     return tuple(out)
 
 
@@ -82,13 +86,15 @@ def test_every_marker_reaches_the_keyed_api(built):
     assert {"rtt_anomaly", "route_change"} <= kinds
     for marker in (*OLD_ROUTE, *NEW_ROUTE, *descriptions):
         assert where(marker, private), marker
-    assert where(OLD_RTT_TEXTS[0], private)
+    for _, _, (as_json, *_) in OLD_VALUES:
+        assert where(as_json, private), as_json
 
 
 def test_no_hop_signal_detail_or_history_beyond_24_hours_is_public(built):
     public = texts(built / "public")
     leaks = {marker: where(marker, public)
-             for marker in (*OLD_ROUTE, *NEW_ROUTE, *signal_markers(built / "private"), *OLD_RTT_TEXTS)}
+             for marker in (*OLD_ROUTE, *NEW_ROUTE, *signal_markers(built / "private"),
+                               *(text for *_, forms in OLD_VALUES for text in forms))}
     leaked = [f"{marker!r} in {', '.join(paths)}" for marker, paths in leaks.items() if paths]
     assert not leaked, "paid data under public/:\n" + "\n".join(leaked)
 
