@@ -94,7 +94,7 @@ def test_no_hop_signal_detail_or_history_beyond_24_hours_is_public(built):
     public = texts(built / "public")
     leaks = {marker: where(marker, public)
              for marker in (*OLD_ROUTE, *NEW_ROUTE, *signal_markers(built / "private"),
-                               *(text for *_, forms in OLD_VALUES for text in forms))}
+                            *(text for *_, forms in OLD_VALUES for text in forms))}
     leaked = [f"{marker!r} in {', '.join(paths)}" for marker, paths in leaks.items() if paths]
     assert not leaked, "paid data under public/:\n" + "\n".join(leaked)
 
