@@ -110,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--branch", default="gh-pages")
     p.add_argument("--message", default=DEFAULT_MESSAGE)
     p.add_argument("--cname", help="custom domain to keep in a CNAME file")
+    p.add_argument("--prune", action="store_true",
+                   help="drop replaced builds from a repository kept only for publishing")
     args = p.parse_args(argv)
     try:
-        publish_site(args.public_dir, args.repo, args.branch, args.message, cname=args.cname)
+        publish_site(args.public_dir, args.repo, args.branch, args.message, cname=args.cname,
+                     prune=args.prune)
     except PublishError as exc:
         print(f"publish: {exc}", file=sys.stderr)
         return 2

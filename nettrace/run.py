@@ -2,17 +2,26 @@
 
 Local mode starts a collector (one round at once, then the 15-minute grid), central ingest into
 SQLite, the build after each round and the keyed proxy serving site and API on localhost.
-Central mode (`--central`, the Fly central machine) is the same without a local collector, and
-publishes each good build with ghp-import when given a repository.
+Central mode (`--central`, the Fly central machine) is the same without a local collector: its
+secrets come from the environment only, no key is made or printed, and each good build is
+published when a repository is given.
+
+Every state path derives from --state, --public, --private and --publish-repo; nothing is
+written relative to the working directory. Each child gets only the secrets it needs. Children
+run in their own process groups, so Ctrl-C reaches only this supervisor, which stops each child
+as its own Ctrl-C would (SIGINT), prints "stopped" and exits 0.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import re
 import secrets
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +29,22 @@ from pathlib import Path
 from db.connection import connect
 from collect.errors import CollectError
 from collect.records import PROBES, ROUND_S, round_slot
+from collect.signing import PUSH_SECRET_VAR, region_secret_var
 from collect.targets import load_catalog
 
 BUILD_DELAY_S = 150  # after a grid slot opens: the collectors' round (~1 timeout) and push are in
 FIRST_ROUND_WAIT_S = 180  # how long the first build waits for the first pushed round
 RESTART_DELAY_S = 2.0
+STOP_TIMEOUT_S = 20.0  # a child that has not stopped by then is killed
 USAGE_EXIT = 2  # what nettrace and argparse exit with on a configuration error
-POLL_S = 1.0
+POLL_S = 0.25
+PEPPER_VAR = "NETTRACE_KEY_PEPPER"  # proxy.keys.PEPPER_ENV, named here without importing the proxy
+PAGES_VARS = ("NETTRACE_PAGES_TOKEN", "NETTRACE_PAGES_REMOTE")  # git's, for publishing only
+BUILD_SKIPPED = "nettrace build: skipped: "
+_NO_DATA = re.compile(r"(\S+): no data in the last 24 h")
+_REGION = re.compile(r"region (\S+): (.+)")
+_EMPTY_DB = "the database holds no results: no data anywhere"
+_PR_SET_PDEATHSIG = 1
 
 
 class RunError(CollectError):
@@ -35,7 +53,7 @@ class RunError(CollectError):
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    state: Path  # .nettrace: database, spool, local secrets
+    state: Path  # the database, the build's cache, the spool and local secrets
     public: Path
     private: Path
     targets: Path
@@ -44,24 +62,37 @@ class RunConfig:
     proxy_port: int
     ingest_port: int
     publish_repo: Path | None
+    verbose: bool
 
     @property
     def db(self) -> Path:
         return self.state / "nettrace.db"
 
+    @property
+    def build_cache(self) -> Path:
+        return self.state / "build-cache"
+
+    @property
+    def spool(self) -> Path:
+        return self.state / "spool"
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("run", help="collector, ingest, build and keyed proxy on this machine")
-    p.add_argument("--central", action="store_true", help="no local collector (the central machine)")
+    p.add_argument("--central", action="store_true",
+                   help="no local collector; secrets from the environment only (the central machine)")
     p.add_argument("--region", default="ewr", help="the local collector's region code")
     p.add_argument("--targets", type=Path, default=Path("targets.toml"))
-    p.add_argument("--state", type=Path, default=Path(".nettrace"))
+    p.add_argument("--state", type=Path, default=Path(".nettrace"),
+                   help="database, build cache, spool and local secrets")
     p.add_argument("--public", type=Path, default=Path("public"))
     p.add_argument("--private", type=Path, default=Path("private"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8700, help="keyed proxy: site and API")
     p.add_argument("--ingest-port", type=int, default=8701)
-    p.add_argument("--publish-repo", type=Path, help="git checkout to publish public/ to (gh-pages)")
+    p.add_argument("--publish-repo", type=Path, help="git repository to publish public/ to (gh-pages)")
+    p.add_argument("--verbose", action="store_true",
+                   help="every skipped target and region, and each retention pass")
     p.set_defaults(func=_main)
 
 
@@ -69,44 +100,73 @@ def _main(args) -> int:
     catalog = load_catalog(args.targets)  # a bad catalog stops here, with file, line and field
     region = None if args.central else catalog.region(args.region).code
     cfg = RunConfig(args.state, args.public, args.private, args.targets, region, args.host,
-                    args.port, args.ingest_port, args.publish_repo)
-    cfg.state.mkdir(parents=True, exist_ok=True)
+                    args.port, args.ingest_port, args.publish_repo, args.verbose)
     regions = [r.code for r in catalog.regions]
-    env = {**os.environ, **local_secrets(cfg.state, regions)}
+    cfg.state.mkdir(parents=True, exist_ok=True)
+    held = (central_secrets(os.environ, regions) if args.central
+            else local_secrets(cfg.state, os.environ, regions))
     connect(cfg.db).close()  # create and migrate before anyone reads it
-    key = local_key(cfg, env["NETTRACE_KEY_PEPPER"])
-    children = [Child("ingest", ingest_cmd(cfg, regions), env)]
-    if region:
-        push_env = {**env, "NETTRACE_PUSH_SECRET": env[f"NETTRACE_SECRET_{region.upper()}"]}
-        children.append(Child("collector", collector_cmd(cfg, region), push_env))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    key = None if args.central else local_key(cfg, held[PEPPER_VAR])
+    sup = Supervisor()
     try:
-        for child in children:
-            child.start()
-        run_build(cfg, env)  # the site exists at once, honest about having no data yet
-        children.append(Child("proxy", proxy_cmd(cfg), env))
-        children[-1].start()
-        print_urls(cfg, key)
-        schedule_builds(cfg, env, children)
+        sup.start("ingest", ingest_cmd(cfg, regions),
+                  child_env(held, *map(region_secret_var, regions)))
+        if region:
+            sup.start("collector", collector_cmd(cfg, region),
+                      {**child_env({}), PUSH_SECRET_VAR: held[region_secret_var(region)]})
+        build_and_publish(cfg, sup, held)  # the site exists at once, honest about having no data
+        if not sup.stopping.is_set():
+            sup.start("proxy", proxy_cmd(cfg), child_env(held, PEPPER_VAR))
+            print_urls(cfg, key)
+            schedule_builds(cfg, sup, held)
     finally:
-        for child in children:
-            child.stop()
+        sup.stop_all()
+    print("stopped", flush=True)
     return 0
 
 
-def local_secrets(state: Path, regions: list[str]) -> dict[str, str]:
-    """Per-region push secrets and the key pepper: from the environment when set, else made
-    once for this machine and kept in state/secrets.env (mode 0600)."""
+def secret_names(regions: list[str]) -> list[str]:
+    return [region_secret_var(code) for code in regions] + [PEPPER_VAR]
+
+
+def is_secret(name: str) -> bool:
+    return (name.startswith("NETTRACE_SECRET_")
+            or name in (PEPPER_VAR, PUSH_SECRET_VAR, *PAGES_VARS))
+
+
+def central_secrets(environ: dict[str, str], regions: list[str]) -> dict[str, str]:
+    """Every region's push secret and the pepper (and the pages token when set) from environ;
+    raises RunError naming the first one missing. Nothing is made up or written."""
+    for name in secret_names(regions):
+        if not environ.get(name):
+            raise RunError(f"environment variable {name} is not set (--central takes its "
+                           "secrets from the environment only)")
+    return {n: v for n, v in environ.items() if is_secret(n) and v}
+
+
+def local_secrets(state: Path, environ: dict[str, str], regions: list[str]) -> dict[str, str]:
+    """Per-region push secrets and the key pepper for a development machine: each from environ
+    when set, else made once and kept in state/secrets.env (mode 0600). The file never holds a
+    value that environ gives."""
     path = state / "secrets.env"
     stored = {}
     if path.exists():
         stored = dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
-    names = [f"NETTRACE_SECRET_{code.upper()}" for code in regions] + ["NETTRACE_KEY_PEPPER"]
-    values = {n: os.environ.get(n) or stored.get(n) or secrets.token_urlsafe(32) for n in names}
-    if values != stored:
-        path.touch(mode=0o600)
-        path.write_text("".join(f"{n}={v}\n" for n, v in values.items()))
-    return values
+    made = {n: stored.get(n) or secrets.token_urlsafe(32)
+            for n in secret_names(regions) if not environ.get(n)}
+    if made != stored:
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(f"{n}={v}\n" for n, v in made.items()))
+        os.replace(tmp, path)
+    return {**{n: v for n, v in environ.items() if is_secret(n) and v}, **made}
+
+
+def child_env(held: dict[str, str], *names: str) -> dict[str, str]:
+    """This process's environment without any secret, plus the named ones from held."""
+    env = {k: v for k, v in os.environ.items() if not is_secret(k)}
+    return env | {n: held[n] for n in names if n in held}
 
 
 def local_key(cfg: RunConfig, pepper: str) -> str:
@@ -137,7 +197,7 @@ def ingest_cmd(cfg: RunConfig, regions: list[str]) -> list[str]:
 def collector_cmd(cfg: RunConfig, region: str) -> list[str]:
     return nettrace("collect", "--targets", cfg.targets, "--region", region, "--every", "15m",
                     "--now", "--push", f"http://{cfg.host}:{cfg.ingest_port}",
-                    "--spool", cfg.state / "spool", "--probes", ",".join(permitted_probes()))
+                    "--spool", cfg.spool, "--probes", ",".join(permitted_probes()))
 
 
 def permitted_probes() -> list[str]:
@@ -164,41 +224,47 @@ def proxy_cmd(cfg: RunConfig) -> list[str]:
 
 def build_cmd(cfg: RunConfig) -> list[str]:
     return nettrace("build", "--db", cfg.db, "--out", cfg.public, "--private", cfg.private,
-                    "--targets", cfg.targets)
+                    "--targets", cfg.targets, "--cache", cfg.build_cache)
 
 
-def print_urls(cfg: RunConfig, key: str) -> None:
+def prune_cmd(cfg: RunConfig) -> list[str]:
+    return nettrace("ingest", "prune", "--db", cfg.db)
+
+
+def publish_cmd(cfg: RunConfig) -> list[str]:
+    # The repository is kept only for publishing, so replaced builds are pruned from it.
+    return [sys.executable, "-m", "build.publish", str(cfg.public), "--repo", str(cfg.publish_repo),
+            "--prune"]
+
+
+def print_urls(cfg: RunConfig, key: str | None) -> None:
     base = f"http://{cfg.host}:{cfg.proxy_port}"
+    mode = " (central)" if cfg.region is None else f" (local collector: {cfg.region})"
+    keyed = "" if key is None else (
+        f"  API key      {key}   (enterprise, local only; kept in {cfg.state}/local-api-key)\n"
+        f"  try          curl -H 'Authorization: Bearer {key}' {base}/api/v1/signals\n")
     print(f"""
-NetTrace is running{' (central)' if cfg.region is None else f' (local collector: {cfg.region})'}.
+NetTrace is running{mode}.
   site         {base}/
   dashboard    {base}/status/
   playground   {base}/playground/
   API docs     {base}/api/v1/
   Prometheus   {base}/metrics
   ingest       http://{cfg.host}:{cfg.ingest_port}/
-  API key      {key}   (enterprise, local only; kept in {cfg.state}/local-api-key)
-  try          curl -H 'Authorization: Bearer {key}' {base}/api/v1/signals
-The first round takes about one probe timeout; the site appears after its build.
+{keyed}The first round takes about one probe timeout; the site appears after its build.
 Offline, targets show as unreachable. Ctrl-C stops everything.
 """, flush=True)
 
 
-def schedule_builds(cfg: RunConfig, env: dict[str, str], children: list[Child]) -> None:
-    """Build once the first round is in, then a little after every grid slot; keep children up."""
-    wait_until(lambda: results_count(cfg.db) > 0, FIRST_ROUND_WAIT_S, children)
-    while True:
-        run_build(cfg, env)
+def schedule_builds(cfg: RunConfig, sup: Supervisor, held: dict[str, str]) -> None:
+    """Build once the first round is in, then a little after every grid slot; keep children
+    up. Returns when asked to stop."""
+    sup.wait_until(lambda: results_count(cfg.db) > 0, FIRST_ROUND_WAIT_S)
+    while not sup.stopping.is_set():
+        if build_and_publish(cfg, sup, held):
+            prune(cfg, sup)
         due = round_slot(time.time()) + ROUND_S + BUILD_DELAY_S
-        wait_until(lambda: time.time() >= due, None, children)
-
-
-def wait_until(ready, timeout_s: float | None, children: list[Child]) -> None:
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while not ready() and (deadline is None or time.monotonic() < deadline):
-        for child in children:
-            child.keep_alive()
-        time.sleep(POLL_S)
+        sup.wait_until(lambda: time.time() >= due, None)
 
 
 def results_count(db: Path) -> int:
@@ -209,33 +275,132 @@ def results_count(db: Path) -> int:
         conn.close()
 
 
-def run_build(cfg: RunConfig, env: dict[str, str]) -> bool:
+def build_and_publish(cfg: RunConfig, sup: Supervisor, held: dict[str, str]) -> bool:
     """One build; publish it only when it succeeded. A failed build leaves the last good site."""
-    done = subprocess.run(build_cmd(cfg), env=env)
-    if done.returncode != 0:
-        print(f"nettrace run: build failed (exit {done.returncode}); keeping the last good site",
+    code, output = sup.run_once("build", build_cmd(cfg), child_env(held))
+    if code is None:
+        return False
+    print_build_output(output, cfg.verbose)
+    if code != 0:
+        print(f"nettrace run: build failed (exit {code}); keeping the last good site",
               file=sys.stderr, flush=True)
         return False
     if cfg.publish_repo:
-        from build.publish import PublishError, publish_site
-
-        try:  # the repository is kept only for publishing, so old builds are pruned
-            publish_site(cfg.public, cfg.publish_repo, prune=True)
-        except PublishError as exc:
-            print(f"nettrace run: not published: {exc}", file=sys.stderr, flush=True)
+        code, output = sup.run_once("publish", publish_cmd(cfg), child_env(held, *PAGES_VARS))
+        if code != 0:
+            if code is not None:
+                print(f"nettrace run: not published: {output.strip()}", file=sys.stderr, flush=True)
             return False
     return True
 
 
+def prune(cfg: RunConfig, sup: Supervisor) -> None:
+    """Retention (ingest/retention.py's defaults) after each good build, so the database stays
+    at its steady-state size (bench/disk.py)."""
+    code, output = sup.run_once("prune", prune_cmd(cfg), child_env({}))
+    if code is not None and (code != 0 or cfg.verbose):
+        print(output.strip(), file=sys.stderr if code else sys.stdout, flush=True)
+
+
+def print_build_output(output: str, verbose: bool) -> None:
+    """The build's lines as they are, except its skipped lines: one summary unless verbose."""
+    lines = output.splitlines()
+    if not verbose:
+        skipped = [line[len(BUILD_SKIPPED):] for line in lines if line.startswith(BUILD_SKIPPED)]
+        lines = summarize_skipped(skipped) + [x for x in lines if not x.startswith(BUILD_SKIPPED)]
+    if lines:
+        print("\n".join(lines), flush=True)
+
+
+def summarize_skipped(skipped: list[str]) -> list[str]:
+    """One line for the build's 'no data' targets and silent regions (by reason), e.g.
+    "132 targets have no data yet; regions ord lhr have never reported"; any other skipped
+    line follows as it is."""
+    hosts = [m.group(1) for m in map(_NO_DATA.fullmatch, skipped) if m]
+    regions: dict[str, list[str]] = {}
+    others = []
+    for line in skipped:
+        match = _REGION.fullmatch(line)
+        if match:
+            regions.setdefault(match.group(2), []).append(match.group(1))
+        elif not _NO_DATA.fullmatch(line) and line != _EMPTY_DB:
+            others.append(BUILD_SKIPPED + line)
+    parts = []
+    if hosts:
+        when = "yet" if _EMPTY_DB in skipped else "in the last 24 h"
+        parts.append(f"{_count(len(hosts), 'target')} {_have(len(hosts))} no data {when}")
+    for reason, codes in regions.items():
+        noun = "region" if len(codes) == 1 else "regions"
+        if reason.startswith("never "):  # "never reported"
+            parts.append(f"{noun} {' '.join(codes)} {_have(len(codes))} {reason}")
+        else:
+            parts.append(f"{noun} {' '.join(codes)}: {reason}")
+    summary = [f"nettrace run: {'; '.join(parts)} (--verbose lists each)"] if parts else []
+    return summary + others
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _have(n: int) -> str:
+    return "has" if n == 1 else "have"
+
+
+class Supervisor:
+    """The children of one run, each in its own process group; SIGINT and SIGTERM set
+    `stopping`, which every wait here watches."""
+
+    def __init__(self):
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stopping.set())
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        child = Child(name, cmd, env)
+        self.children.append(child)
+        child.start()
+
+    def wait_until(self, ready, timeout_s: float | None) -> None:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.stopping.is_set() and not ready() and (
+                deadline is None or time.monotonic() < deadline):
+            for child in self.children:
+                child.keep_alive()
+            self.stopping.wait(POLL_S)
+
+    def run_once(self, name: str, cmd: list[str], env: dict[str, str]) -> tuple[int | None, str]:
+        """(exit code, stdout and stderr) of a one-shot child; (None, output) when it was
+        stopped because the run is stopping."""
+        proc = spawn(cmd, env, capture=True)
+        kill_at = None
+        while True:
+            try:  # a retried communicate() loses no output
+                output, _ = proc.communicate(timeout=POLL_S)
+                return (None if self.stopping.is_set() else proc.returncode), output
+            except subprocess.TimeoutExpired:
+                if self.stopping.is_set() and kill_at is None:
+                    proc.send_signal(signal.SIGINT)
+                    kill_at = time.monotonic() + STOP_TIMEOUT_S
+                elif kill_at is not None and time.monotonic() > kill_at:
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        self.stopping.set()
+        for child in reversed(self.children):
+            child.stop()
+
+
 class Child:
-    """A supervised subprocess: restarted after a pause if it exits."""
+    """A long-running subprocess: restarted after a pause if it exits."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str]):
         self.name, self.cmd, self.env = name, cmd, env
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, env=self.env)
+        self.proc = spawn(self.cmd, self.env, capture=False)
 
     def keep_alive(self) -> None:
         code = self.proc.poll() if self.proc else None
@@ -249,8 +414,27 @@ class Child:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            interrupt(self.proc)
+            self.proc.wait()
+
+
+def spawn(cmd: list[str], env: dict[str, str], capture: bool) -> subprocess.Popen:
+    """cmd in a process group of its own (the terminal's Ctrl-C is not sent to it), ended by
+    the kernel if this process dies first."""
+    out = subprocess.PIPE if capture else None
+    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if capture else None,
+                            text=capture, process_group=0, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def interrupt(proc: subprocess.Popen) -> None:
+    """Stop proc as its own Ctrl-C would (every nettrace command shuts down cleanly on SIGINT);
+    its whole group is killed if it is still there after STOP_TIMEOUT_S."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
