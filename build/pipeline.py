@@ -73,7 +73,7 @@ def run_build(opts: BuildOptions) -> BuildReport:
         raise BuildError(f"{opts.db_path}: no such database file")
     try:
         conn = connect(opts.db_path, readonly=True)
-        try:
+        try:  # open until the writer is done: the long histories are read as they are written
             with png_drawer() as drawer:
                 carried = load_state(conn, opts.cache_dir)
                 inputs = read_inputs(conn, opts.catalog, opts.clock, carried,
@@ -83,11 +83,11 @@ def run_build(opts: BuildOptions) -> BuildReport:
                 rendered = _render(inputs, assembled.model, opts, drawer,
                                    None if carried is None else carried.part("outputs"),
                                    (duration or {}).get("build_duration_s"))
+            return _write(opts, inputs, assembled, rendered)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise BuildError(f"{opts.db_path}: cannot read the database: {exc}") from exc
-    return _write(opts, inputs, assembled, rendered)
 
 
 def _render(inputs: BuildInputs, model: SiteModel, opts: BuildOptions,

@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -41,7 +42,15 @@ class Reused:
     source: Path
 
 
-Output = bytes | Reused
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """An output rendered only when the writer reaches it: the biggest ones (the long
+    histories, ~1 MB a target) are then never all in memory at once."""
+
+    make: Callable[[], bytes]
+
+
+Output = bytes | Reused | Deferred
 
 
 def merge_outputs(*parts: dict[str, Output]) -> dict[str, Output]:
@@ -164,6 +173,8 @@ def _scan(root: Path) -> tuple[set[str], set[str]]:
 def _put(target: Path, data: Output, current: Path) -> None:
     """target made to hold data: kept when it does, else rewritten in place when nothing else
     links to it, else replaced (by a link to the current tree's file when that holds data)."""
+    if isinstance(data, Deferred):
+        data = data.make()
     st = _lstat(target)
     if isinstance(data, Reused):
         if st is not None and _same_file(st, data.source):

@@ -5,7 +5,6 @@ until the writer has linked what it reuses (write_tree swaps it out last)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 from build.read.state import Part
@@ -19,7 +18,8 @@ def digest(*parts: object) -> str:
 
 
 class OutputCache:
-    """get_or_render(area, path, key, render) -> bytes, remembering key for the next build."""
+    """lookup(area, paths, key): the previous build's files made from key, remembering key
+    for the next build."""
 
     def __init__(self, carried: Part | None, roots: dict[str, Path]):
         self._roots = roots
@@ -28,17 +28,6 @@ class OutputCache:
             "version") == CACHE_VERSION else {}
         self._new: dict[str, str] = {}
         self.hits = 0
-
-    def get_or_render(self, area: str, path: str, key: str,
-                      render: Callable[[], bytes]) -> Output:
-        return self.get_or_render_many(area, (path,), key, lambda: {path: render()})[path]
-
-    def get_or_render_many(self, area: str, paths: tuple[str, ...], key: str,
-                           render: Callable[[], dict[str, bytes]]) -> dict[str, Output]:
-        """Outputs made by one render call, reused only all together: a hit points at the
-        previous build's files (the writer hard-links them)."""
-        reused = self.lookup(area, paths, key)
-        return render() if reused is None else reused
 
     def lookup(self, area: str, paths: tuple[str, ...], key: str) -> dict[str, Reused] | None:
         """The previous build's files of paths if they were made from key, else None (the

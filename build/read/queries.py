@@ -94,6 +94,14 @@ def read_hours(conn: sqlite3.Connection, after_hour: int, until_hour: int) -> li
     return conn.execute(sql, (after_hour, until_hour)).fetchall()
 
 
+def select_hours(conn: sqlite3.Connection, after_hour: int, until_hour: int) -> sqlite3.Cursor:
+    """read_hours' rows in no particular order, as a cursor to fetch in chunks (a week of
+    rollups is ~350k rows; unsorted, SQLite walks the hour index without a temporary b-tree)."""
+    sql = (f"SELECT target, {', '.join(TARGET_HOURLY_COLUMNS)} FROM hourly "
+           "WHERE hour_ts > ? AND hour_ts <= ?")
+    return conn.execute(sql, (after_hour, until_hour))
+
+
 def count_hourly(conn: sqlite3.Connection, since_hour: int, until_hour: int) -> dict[str, int]:
     """Rollups per target with since_hour <= hour_ts < until_hour."""
     sql = ("SELECT target, count(*) FROM hourly WHERE hour_ts >= ? AND hour_ts < ? "

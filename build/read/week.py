@@ -11,11 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from build.compute.model import Series
-from build.read.queries import read_dirty_hour, read_hours, read_late_targets, read_target_hourly
+from build.read.queries import (read_dirty_hour, read_hours, read_late_targets, read_target_hourly,
+                                select_hours)
 from build.read.state import Checkpoint, Part
 from build.compute.series import Key, optional_floats
 
 HOUR_S = 3600
+CHUNK_ROWS = 20_000
 _VALUES = ("median_ms", "p95_ms", "loss")  # float64, NaN = NULL
 
 
@@ -36,7 +38,7 @@ def read_week_hourly(conn: sqlite3.Connection, since_hour: int, until_ts: int, k
     if now is not None and before is not None and carried is not None:
         cols = _carried(conn, since_hour, until_ts, before.rowid, carried)
     if cols is None:
-        cols = _columns(read_hours(conn, since_hour - 1, until_ts))
+        cols = _cursor_columns(select_hours(conn, since_hour - 1, until_ts))
     complete = until_ts // HOUR_S * HOUR_S - HOUR_S
     dirty = read_dirty_hour(conn)  # a pending rollup is not carried: it will change
     complete = complete if dirty is None else min(complete, dirty - HOUR_S)
@@ -63,6 +65,15 @@ def _carried(conn: sqlite3.Connection, since_hour: int, until_ts: int, after_row
     for target in sorted(late):
         rows += [(target, *r) for r in read_target_hourly(conn, target, since_hour, complete)]
     return _concat(kept, _columns(rows))
+
+
+def _cursor_columns(cursor: sqlite3.Cursor) -> _Columns:
+    """_columns of a cursor's rows, fetched chunk by chunk (Python row tuples cost ~6x the
+    columns' memory)."""
+    cols = _columns([])
+    while rows := cursor.fetchmany(CHUNK_ROWS):
+        cols = _concat(cols, _columns(rows))
+    return cols
 
 
 def _columns(rows: list[tuple]) -> _Columns:

@@ -8,7 +8,7 @@ import sqlite3
 
 from build.read.state import Checkpoint, Part
 from build.read.window_rows import (NUMBERS, RecentWindow, WindowRows, compute_recent_window,
-                                    merge_columns, rows_to_columns)
+                                    cursor_to_columns, merge_columns, rows_to_columns)
 
 _SELECT = ("SELECT rowid, target, region, probe, round_ts, ts, ok, "
            f"{', '.join(NUMBERS)}, error, CASE probe "
@@ -26,8 +26,8 @@ def read_recent_window(conn: sqlite3.Connection, since_ts: int, until_ts: int,
     if rows is None and before is not None and carried is not None:
         rows = _carried(conn, since_ts, before.rowid, now.rowid, _unpack(carried))
     if rows is None:  # +rowid: read the window's round_ts range, not every rowid up to now
-        rows = rows_to_columns(conn.execute(
-            _SELECT + "WHERE round_ts > ? AND +rowid <= ?", (since_ts, now.rowid)).fetchall())
+        rows = cursor_to_columns(conn.execute(
+            _SELECT + "WHERE round_ts > ? AND +rowid <= ?", (since_ts, now.rowid)))
     return compute_recent_window(rows, since_ts, until_ts), _part(rows)
 
 
@@ -35,8 +35,8 @@ def _carried(conn: sqlite3.Connection, since_ts: int, after_rowid: int, upto_row
              old: WindowRows | None) -> WindowRows | None:
     if old is None or after_rowid > upto_rowid:
         return None
-    new = rows_to_columns(conn.execute(_SELECT + "WHERE rowid > ? AND rowid <= ?",
-                                       (after_rowid, upto_rowid)).fetchall())
+    new = cursor_to_columns(conn.execute(_SELECT + "WHERE rowid > ? AND rowid <= ?",
+                                         (after_rowid, upto_rowid)))
     rows = merge_columns(old, new, since_ts)
     stored = conn.execute("SELECT count(*) FROM results WHERE round_ts > ? AND +rowid <= ?",
                           (since_ts, upto_rowid)).fetchone()[0]

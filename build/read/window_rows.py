@@ -14,6 +14,7 @@ from build.compute.series import Key, RawSeries
 from collect.records import ROUND_S
 
 NUMBERS = ("rtt_ms", "min_ms", "p95_ms", "max_ms", "jitter_ms", "loss")  # float64, NaN = NULL
+CHUNK_ROWS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,26 +54,49 @@ def rows_to_columns(rows: list[tuple]) -> WindowRows:
                       numbers, errors, extras)
 
 
+def cursor_to_columns(cursor, chunk_rows: int = CHUNK_ROWS) -> WindowRows:
+    """rows_to_columns of a cursor's rows, fetched chunk by chunk: a list of ~200k row tuples
+    would cost ~600 bytes a row in Python objects, the columns ~100."""
+    chunks = []
+    while rows := cursor.fetchmany(chunk_rows):
+        chunks.append(rows_to_columns(rows))
+    return concat_columns(chunks)
+
+
+def concat_columns(parts: list[WindowRows]) -> WindowRows:
+    """parts' rows together, in order."""
+    if not parts:
+        return rows_to_columns([])
+    keys = dict.fromkeys(k for part in parts for k in part.keys)
+    position = {k: i for i, k in enumerate(keys)}
+    remaps = [np.array([position[k] for k in p.keys] or [0], dtype=np.int64) for p in parts]
+    errors: dict[int, str] = {}
+    extras: dict[int, object] = {}
+    for p in parts:
+        errors |= p.errors
+        extras |= p.extras
+
+    def cat(column) -> np.ndarray:
+        return np.concatenate([column(p) for p in parts])
+
+    return WindowRows(tuple(keys), cat(lambda p: p.rowid),
+                      np.concatenate([r[p.key_index] for r, p in zip(remaps, parts)]),
+                      cat(lambda p: p.round_ts), cat(lambda p: p.ts), cat(lambda p: p.ok),
+                      {n: cat(lambda p, n=n: p.numbers[n]) for n in NUMBERS}, errors, extras)
+
+
 def merge_columns(old: WindowRows, new: WindowRows, since_ts: int) -> WindowRows:
     """old and new rows together, without rows of rounds at or before since_ts."""
-    keys = dict.fromkeys(old.keys) | dict.fromkeys(new.keys)
-    position = {k: i for i, k in enumerate(keys)}
-    remap_old = np.array([position[k] for k in old.keys] or [0], dtype=np.int64)
-    remap_new = np.array([position[k] for k in new.keys] or [0], dtype=np.int64)
-    keep_old, keep_new = old.round_ts > since_ts, new.round_ts > since_ts
+    return concat_columns([_take(old, old.round_ts > since_ts), _take(new, new.round_ts > since_ts)])
 
-    def cat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.concatenate([a[keep_old], b[keep_new]])
 
-    rowid = cat(old.rowid, new.rowid)
+def _take(w: WindowRows, mask: np.ndarray) -> WindowRows:
+    rowid = w.rowid[mask]
     alive = set(rowid.tolist())
-    return WindowRows(
-        tuple(keys), rowid,
-        np.concatenate([remap_old[old.key_index[keep_old]], remap_new[new.key_index[keep_new]]]),
-        cat(old.round_ts, new.round_ts), cat(old.ts, new.ts), cat(old.ok, new.ok),
-        {n: cat(old.numbers[n], new.numbers[n]) for n in NUMBERS},
-        {r: e for r, e in (old.errors | new.errors).items() if r in alive},
-        {r: x for r, x in (old.extras | new.extras).items() if r in alive})
+    return WindowRows(w.keys, rowid, w.key_index[mask], w.round_ts[mask], w.ts[mask],
+                      w.ok[mask], {n: v[mask] for n, v in w.numbers.items()},
+                      {r: e for r, e in w.errors.items() if r in alive},
+                      {r: x for r, x in w.extras.items() if r in alive})
 
 
 def compute_recent_window(w: WindowRows, since_ts: int, until_ts: int) -> RecentWindow:

@@ -1,15 +1,17 @@
 """The 30- and 90-day history outputs of a build, one target at a time (build/read/
 long_history.py hands them over): reused whole when nothing changed, slid on by new hours from
-the previous files, or computed from the target's rollups; files whose columns did not change
-are reused (hard-linked) through the output cache."""
+the previous files, or computed from the target's rollups. Each target's files are Deferred:
+rendered when the writer reaches them, so one target's text is in memory at a time."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from build.read.cache import CACHE_VERSION, OutputCache, digest
 from build.read.long_history import PRUNE_CHECK_HOURS, LongHistoryInput, TargetHistory
 from build.read.state import Part
 from build.render.long_history import (HistoryText, compute_history_text, count_first_hours,
                                        history_paths, render_history_files, slide_history_text)
-from build.write import Output
+from build.write import Deferred, Output
 
 
 def render_long_histories(inp: LongHistoryInput, cache: OutputCache,
@@ -21,22 +23,29 @@ def render_long_histories(inp: LongHistoryInput, cache: OutputCache,
     for t in inp.targets:
         paths = history_paths(t.host)
         if t.same_hour and t.previous and t.previous["first"] == t.first:
-            outputs |= cache.get_or_render_many("private", paths, t.previous["key"],
-                                                lambda t=t: render_history_files(
-                                                    t.host, _previous_or_all(t, inp.end_hour)))
-            entries[t.host] = t.previous
-            continue
-        text = _slid(t, inp) or compute_history_text(t.read_all(), inp.end_hour)
-        key = digest(CACHE_VERSION, t.host, inp.end_hour, rowid)
-        outputs |= cache.get_or_render_many("private", paths, key,
-                                            lambda t=t, text=text: render_history_files(
-                                                t.host, text))
-        entries[t.host] = {"key": key, "first": count_first_hours(text, PRUNE_CHECK_HOURS)}
+            key = t.previous["key"]
+            text = (lambda t=t: t.load_previous(inp.end_hour)
+                    or compute_history_text(t.read_all(), inp.end_hour))
+        else:  # a text made here has t.first rollups in its first hours (a slid one is checked)
+            key = digest(CACHE_VERSION, t.host, inp.end_hour, rowid)
+            text = (lambda t=t: _slid(t, inp) or compute_history_text(t.read_all(),
+                                                                       inp.end_hour))
+        outputs |= cache.lookup("private", paths, key) or _deferred(t.host, paths, text)
+        entries[t.host] = {"key": key, "first": t.first}
     return outputs, Part({"end_hour": inp.end_hour, "targets": entries, "pending": inp.pending})
 
 
-def _previous_or_all(t: TargetHistory, end_hour: int) -> HistoryText:
-    return t.load_previous(end_hour) or compute_history_text(t.read_all(), end_hour)
+def _deferred(host: str, paths: tuple[str, ...],
+              text: Callable[[], HistoryText]) -> dict[str, Deferred]:
+    """host's files, rendered together when the writer reaches the first of them."""
+    files: dict[str, bytes] = {}
+
+    def take(path: str) -> bytes:
+        if not files:
+            files.update(render_history_files(host, text()))
+        return files.pop(path)
+
+    return {path: Deferred(lambda path=path: take(path)) for path in paths}
 
 
 def _slid(t: TargetHistory, inp: LongHistoryInput) -> HistoryText | None:
