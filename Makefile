@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite drives for real: promtool, headless Chromium, iproute2 for the lab,
 # Java for the Nu HTML checker.
-TEST_DEBS := prometheus chromium iproute2 procps shellcheck default-jre-headless
+TEST_DEBS := prometheus chromium iproute2 procps shellcheck default-jre-headless strace
 BENCH_DEBS := fping nginx wrk iproute2 procps
 
 .PHONY: run test bench setup debian-test debian-bench clean

@@ -1,6 +1,8 @@
 """Signed pushes of spooled rounds to central, oldest first, retried with exponential
-backoff and jitter until central answers. A batch central refuses as invalid (400/413) is
-moved aside, since retrying it can never succeed; everything else is retried."""
+backoff and jitter until central answers. A round leaves the spool only once central has
+acknowledged all of it durably (200 with "durable": true: committed and synced to disk).
+A batch central refuses as invalid (400/413) is moved aside, since retrying it can never
+succeed; everything else is retried, 503 (busy) and 507 (central's disk full) included."""
 from __future__ import annotations
 
 import asyncio
@@ -69,9 +71,13 @@ async def push_once(client: httpx.AsyncClient, target: PushTarget, lines: list[b
     if resp.status_code == 200:
         try:
             reply = resp.json()
-            return int(reply["stored"]), int(reply["duplicates"])
+            counts = int(reply["stored"]), int(reply["duplicates"])
         except (ValueError, KeyError, TypeError):  # not central (a wrong URL, a portal): keep it
             raise PushFailed(f"HTTP 200 but not an ingest reply: {resp.text[:300]}") from None
+        if reply.get("durable") is not True:  # a power cut at central could still lose it
+            raise PushFailed(f"HTTP 200 but central did not confirm a durable commit: "
+                             f"{resp.text[:300]}")
+        return counts
     detail = f"HTTP {resp.status_code}: {resp.text[:300]}"
     if resp.status_code in RETRYABLE or resp.status_code >= 500:
         raise PushFailed(detail)

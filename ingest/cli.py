@@ -16,6 +16,7 @@ from ingest.backup import write_backup
 from ingest.errors import IngestError
 from ingest.importer import import_jsonl
 from ingest.retention import Retention, prune
+from ingest.server_config import ServerConfig, default
 from ingest.signature import central_secrets
 
 REGIONS = "ewr,ord,lhr,fra,sin,nrt,bom"
@@ -30,9 +31,18 @@ def register(subparsers) -> None:
     serve.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT (port 0 picks one)")
     serve.add_argument("--regions", default=REGIONS,
                        help="comma-separated; each needs NETTRACE_SECRET_<REGION> in the environment")
-    serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
-    serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS")
-    serve.add_argument("--checkers", type=int, default=2, help="processes that validate bodies")
+    serve.add_argument("--max-body-bytes", type=int, default=default("max_body_bytes"))
+    serve.add_argument("--body-timeout", type=float, default=default("body_timeout_s"),
+                       metavar="SECONDS")
+    serve.add_argument("--checkers", type=int, default=default("checkers"),
+                       help="processes that validate bodies")
+    serve.add_argument("--max-in-flight", type=int, default=default("max_in_flight"),
+                       help="pushes past their headers at once; more answer 503 with Retry-After")
+    serve.add_argument("--min-free-bytes", type=int, default=default("min_free_bytes"),
+                       help="answer 507 (collectors keep their spools) below this many free "
+                            "bytes on the database's volume")
+    serve.add_argument("--head-timeout", type=float, default=default("head_timeout_s"),
+                       metavar="SECONDS", help="close connections whose request headers take longer")
     serve.set_defaults(func=cmd_serve)
     imp = sub.add_parser("import", help="load a spool or --jsonl file (validated, idempotent)")
     imp.add_argument("file", type=Path)
@@ -59,11 +69,13 @@ def parse_listen(listen: str) -> tuple[str, int]:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from ingest.server import ServerConfig, build_app
+    from ingest.deadlines import deadline_protocol
+    from ingest.server import build_app
 
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
-    config = ServerConfig(args.db, central_secrets(os.environ, regions),
-                          args.max_body_bytes, args.body_timeout, args.checkers)
+    config = ServerConfig(args.db, central_secrets(os.environ, regions), args.max_body_bytes,
+                          args.body_timeout, args.checkers, args.max_in_flight,
+                          args.min_free_bytes, args.head_timeout)
     host, port = parse_listen(args.listen)
     open_db(args.db).close()  # create and migrate before listening: fail fast, ready when up
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -78,6 +90,7 @@ def cmd_serve(args) -> int:
     print(f"ingest listening on http://{args.listen.rpartition(':')[0] or host}:{bound[1]} "
           f"regions={','.join(regions)} db={args.db}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning",
+                                           http=deadline_protocol(config.head_timeout_s),
                                            access_log=False, timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
     return 0

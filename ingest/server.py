@@ -1,11 +1,15 @@
 """The central ingest endpoint (Starlette on uvicorn): verify, validate, store one batch.
 
-POST /v1/results   signed batch {"results": [...]} -> 200 {"stored", "duplicates"}
+POST /v1/results   signed batch {"results": [...]} -> 200 {"stored", "duplicates", "durable"}
 GET  /healthz      200 {"ok", "schema_version", "latest_round"}
+GET  /metrics      Prometheus text: database bytes, free bytes on its volume
 Errors are {"error": code, "detail": ...}: 400 bad JSON or schema (detail names the first bad
-field), 401 signature/region/clock, 408 slow body, 413 oversized, 503 database unavailable.
+field), 401 signature/region/clock, 408 slow body, 413 oversized, 503 busy or database
+unavailable, 507 disk nearly full (503 and 507 with Retry-After; the collector keeps the batch).
+Region, timestamp and the signature's form are checked from the headers, and the push limit
+and free space after them, all before a byte of the body is read.
 A rejected batch writes nothing: the only write is the writer process's one transaction
-(ingest/writer.py).
+(ingest/writer.py), and it answers only once that transaction is on disk (synchronous=FULL).
 """
 from __future__ import annotations
 
@@ -14,38 +18,32 @@ import json
 import os
 import pickle
 import sqlite3
+import sys
 import time
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from multiprocessing import get_context
-from pathlib import Path
 
 import anyio
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from db import connection as db
-from ingest.writer import WriterProcess, exit_with_parent
-from ingest.signature import SignatureError, verify
+from ingest.disk import read_disk_use, render_metrics
+from ingest.server_config import ServerConfig
+from ingest.signature import Claim, SignatureError, check_claim, verify_body
 from ingest.validate import ValidationError, validate_batch
+from ingest.writer import WriterProcess, exit_with_parent
 
 PUSH_PATH = "/v1/results"
-
-
-@dataclass(frozen=True, slots=True)
-class ServerConfig:
-    db_path: Path
-    secrets: Mapping[str, bytes]  # region -> push secret
-    max_body_bytes: int = 8 * 1024 * 1024
-    body_timeout_s: float = 30.0
-    checkers: int = 2  # processes that parse and validate bodies beside the writer
+BUSY_RETRY_S = 1
+DISK_RETRY_S = 60
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class BodyTooLarge(Exception):
@@ -53,7 +51,13 @@ class BodyTooLarge(Exception):
 
 
 def error(status: int, code: str, detail: str, **extra) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
+    headers = {"Retry-After": str(extra["retry_after_s"])} if "retry_after_s" in extra else None
+    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status,
+                        headers=headers)
+
+
+def log(message: str) -> None:
+    print(f"ingest: {message}", file=sys.stderr, flush=True)
 
 
 def _reject_constant(name: str) -> float:
@@ -103,14 +107,35 @@ def check_body(body: bytes, region: str, now: float) -> bytes | tuple[str, str, 
 
 
 class Ingest:
-    """The app's state: config and the writer."""
+    """The app's state: config, the writer and the pushes in flight."""
 
     def __init__(self, config: ServerConfig):
         self.config = config
         self.writer = WriterProcess(config.db_path)
         self.checkers: ProcessPoolExecutor | None = None
+        self.in_flight = 0
 
     async def push(self, request: Request) -> JSONResponse:
+        """Everything the headers can refuse is refused before the body is read."""
+        try:
+            claim = check_claim(request.headers, self.config.secrets, time.time())
+        except SignatureError as exc:
+            return error(401, "unauthorized", str(exc))
+        if self.in_flight >= self.config.max_in_flight:
+            return error(503, "busy", f"{self.config.max_in_flight} pushes in flight",
+                         retry_after_s=BUSY_RETRY_S)
+        free = read_disk_use(self.config.db_path).free_bytes
+        if free < self.config.min_free_bytes:
+            log(f"refusing a push from {claim.region}: {free} bytes free on the database's "
+                f"volume, below --min-free-bytes {self.config.min_free_bytes}")
+            return disk_full()
+        self.in_flight += 1
+        try:
+            return await self.receive(request, claim)
+        finally:
+            self.in_flight -= 1
+
+    async def receive(self, request: Request, claim: Claim) -> JSONResponse:
         try:
             with anyio.fail_after(self.config.body_timeout_s):
                 body = await read_body(request, self.config.max_body_bytes)
@@ -118,25 +143,35 @@ class Ingest:
             return error(408, "body_timeout", f"body not received within {self.config.body_timeout_s:g} s")
         except BodyTooLarge:
             return error(413, "body_too_large", f"limit is {self.config.max_body_bytes} bytes")
-        now = time.time()
         try:
-            region = verify(request.headers, body, self.config.secrets, now)
+            verify_body(claim, body)
         except SignatureError as exc:
             return error(401, "unauthorized", str(exc))
+        now = time.time()
         try:
             checked = await asyncio.get_running_loop().run_in_executor(
-                self.checkers, check_body, body, region, now)
+                self.checkers, check_body, body, claim.region, now)
         except BrokenProcessPool:  # a checker died (OOM kill): replace the pool, client retries
             self.checkers = self.new_checkers()
-            return error(503, "checker_restarted", "try again", retry_after_s=1)
+            return error(503, "checker_restarted", "try again", retry_after_s=BUSY_RETRY_S)
         if isinstance(checked, tuple):
             code, detail, path = checked
             return error(400, code, detail, **({"path": path} if path else {}))
         try:
             stored, duplicates = await asyncio.wrap_future(self.writer.submit(checked, now))
         except sqlite3.Error as exc:
-            return error(503, "database_unavailable", str(exc), retry_after_s=1)
-        return JSONResponse({"stored": stored, "duplicates": duplicates})
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                log(f"refusing a push from {claim.region}: the database's volume is full ({exc})")
+                return disk_full()
+            log(f"database unavailable: {exc!r}")
+            return error(503, "database_unavailable", "try again", retry_after_s=BUSY_RETRY_S)
+        return JSONResponse({"stored": stored, "duplicates": duplicates,
+                             "durable": self.writer.durable})
+
+    async def metrics(self, request: Request) -> PlainTextResponse:
+        use = await anyio.to_thread.run_sync(read_disk_use, self.config.db_path)
+        return PlainTextResponse(render_metrics(use, self.config.min_free_bytes),
+                                 media_type=METRICS_TYPE)
 
     async def health(self, request: Request) -> JSONResponse:
         def read() -> tuple:
@@ -172,9 +207,15 @@ async def _internal(request: Request, exc: Exception) -> JSONResponse:
     return error(500, "internal", type(exc).__name__)
 
 
+def disk_full() -> JSONResponse:
+    return error(507, "insufficient_storage", "central's disk is nearly full; keep the batch "
+                 "and retry later", retry_after_s=DISK_RETRY_S)
+
+
 def build_app(config: ServerConfig) -> Starlette:
     ingest = Ingest(config)
     routes = [Route(PUSH_PATH, ingest.push, methods=["POST"]),
-              Route("/healthz", ingest.health, methods=["GET"])]
+              Route("/healthz", ingest.health, methods=["GET"]),
+              Route("/metrics", ingest.metrics, methods=["GET"])]
     return Starlette(routes=routes, lifespan=ingest.lifespan,
                      exception_handlers={HTTPException: _http, Exception: _internal})

@@ -1,17 +1,32 @@
 """Central's side of the push signature (collect/signing.py): which regions' secrets it holds,
-and the check of a push's region, timestamp and HMAC."""
+and the check of a push in two steps. check_claim looks at the headers alone, so a push from
+an unknown region, with a stale clock or without a well-formed signature is refused before a
+byte of its body is read; verify_body then checks the HMAC over the body."""
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from collect.signing import (MAX_SKEW_S, REGION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-                             read_secret, region_secret_var, signature)
+                             VERSION, read_secret, region_secret_var, signature)
 from ingest.errors import IngestError
+
+_SIGNATURE_RE = re.compile(rf"{VERSION}=[0-9a-f]{{64}}")
 
 
 class SignatureError(IngestError):
     """A push whose region, timestamp or signature does not verify (HTTP 401)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a push's headers claim, already checked against the secrets and the clock."""
+    region: str
+    secret: bytes
+    ts: int  # unix s when the push was signed
+    signature: str
 
 
 def central_secrets(environ: Mapping[str, str], regions: list[str]) -> dict[str, bytes]:
@@ -19,9 +34,10 @@ def central_secrets(environ: Mapping[str, str], regions: list[str]) -> dict[str,
     return {r: read_secret(environ, region_secret_var(r), IngestError) for r in regions}
 
 
-def verify(headers: Mapping[str, str], body: bytes, secrets: Mapping[str, bytes],
-           now: float) -> str:
-    """The verified region of a push; raises SignatureError saying what failed."""
+def check_claim(headers: Mapping[str, str], secrets: Mapping[str, bytes], now: float) -> Claim:
+    """The region, timestamp and signature a push's headers carry; raises SignatureError
+    saying what failed: an unknown region, a timestamp off by more than MAX_SKEW_S, or a
+    missing or malformed signature."""
     region = headers.get(REGION_HEADER.lower(), "")
     secret = secrets.get(region)
     if secret is None:
@@ -32,6 +48,13 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: Mapping[str, bytes]
     if abs(now - int(raw_ts)) > MAX_SKEW_S:
         raise SignatureError(f"timestamp outside ±{MAX_SKEW_S} s of the server clock")
     given = headers.get(SIGNATURE_HEADER.lower(), "")
-    if not hmac.compare_digest(given.encode(), signature(secret, region, int(raw_ts), body).encode()):
+    if not _SIGNATURE_RE.fullmatch(given):
+        raise SignatureError(f"missing or malformed signature (expected {VERSION}=<64 hex digits>)")
+    return Claim(region, secret, int(raw_ts), given)
+
+
+def verify_body(claim: Claim, body: bytes) -> None:
+    """Raises SignatureError unless claim's signature is the HMAC of body."""
+    expected = signature(claim.secret, claim.region, claim.ts, body)
+    if not hmac.compare_digest(claim.signature.encode(), expected.encode()):
         raise SignatureError("signature does not match")
-    return region

@@ -55,6 +55,7 @@ class WriterProcess:
         self.lock = threading.Lock()
         self.closing = False
         self.broken: Exception | None = None  # a replacement writer that failed to start
+        self.durable = False  # the writer's commits reach the disk before it answers
 
     def start(self) -> None:
         self.jobs = _ctx.Queue()
@@ -86,7 +87,7 @@ class WriterProcess:
         try:
             if not answers.poll(START_TIMEOUT_S):
                 raise RuntimeError(f"ingest writer did not start in {START_TIMEOUT_S:g} s")
-            answers.recv()  # "ready"
+            _, self.durable = answers.recv()  # ("ready", durable)
         except EOFError:
             raise RuntimeError(f"ingest writer exited with {self.proc.exitcode}") from None
         self.reader = threading.Thread(target=self._read, args=(answers,), daemon=True,
@@ -123,10 +124,11 @@ class WriterProcess:
 
 
 def writer_main(db_path: Path, jobs, answers, parent_pid: int) -> None:
-    """The writer process: open, catch up with marks a killed writer left, answer "ready",
-    then write until the None job."""
+    """The writer process: open, catch up with marks a killed writer left, answer ("ready",
+    durable), then write until the None job."""
     exit_with_parent(parent_pid)
     conn = db.connect(db_path)
+    durable = conn.execute("PRAGMA synchronous").fetchone()[0] >= db.SYNCHRONOUS_FULL
     conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
     conn.execute(f"PRAGMA mmap_size={WRITER_MMAP_BYTES}")
     conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (and fsyncs) never inside a push
@@ -134,7 +136,7 @@ def writer_main(db_path: Path, jobs, answers, parent_pid: int) -> None:
     stopping = threading.Event()
     checkpointer = threading.Thread(target=_checkpoint, args=(db_path, stopping), daemon=True)
     checkpointer.start()
-    answers.send("ready")
+    answers.send(("ready", durable))
     try:
         Writer(conn, jobs, answers).run()
     finally:
@@ -147,10 +149,19 @@ def _checkpoint(db_path: Path, stopping: threading.Event) -> None:
     conn = db.connect(db_path)
     try:
         while not stopping.wait(CHECKPOINT_EVERY_S):
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _try_checkpoint(conn, "PASSIVE")
+        _try_checkpoint(conn, "TRUNCATE")
     finally:
         conn.close()
+
+
+def _try_checkpoint(conn: sqlite3.Connection, mode: str) -> None:
+    """A checkpoint the disk refused (full) is logged and tried again next time: the WAL
+    holds the data meanwhile, and the checkpointer must outlive the outage."""
+    try:
+        conn.execute(f"PRAGMA wal_checkpoint({mode})")
+    except sqlite3.Error as exc:
+        print(f"ingest: checkpoint deferred: {exc}", file=sys.stderr, flush=True)
 
 
 class Writer:

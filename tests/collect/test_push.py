@@ -3,6 +3,7 @@ invalid segment moved aside, and signatures the server accepts."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
 import sqlite3
@@ -25,11 +26,18 @@ def target(url: str) -> PushTarget:
     return PushTarget(endpoint(url), "ewr", secret("ewr"))
 
 
-def run_drain(url: str, spool_dir) -> int:
+def run_drain(url: str, spool_dir, timeout_s: float | None = None) -> int | None:
+    """What drain acknowledged, or None when it was still retrying after timeout_s."""
     async def go() -> int:
         async with httpx.AsyncClient(timeout=10) as client:
             return await drain(client, target(url), spool_dir, FAST, random.Random(1))
-    return asyncio.run(go())
+
+    async def bounded() -> int | None:
+        try:
+            return await asyncio.wait_for(go(), timeout_s)
+        except TimeoutError:
+            return None
+    return asyncio.run(bounded())
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter():
@@ -79,25 +87,36 @@ def test_a_segment_central_refuses_is_moved_aside_and_the_next_still_goes(tmp_pa
     assert [p.name for p in (tmp_path / "spool" / "rejected").iterdir()] == [f"{now - 900:012d}.jsonl"]
 
 
-class NotCentral(BaseHTTPRequestHandler):
-    """Answers every POST 200 with a web page, as a wrong URL or a captive portal would."""
+def test_a_round_stays_spooled_while_central_answers_507_and_goes_once_it_has_room(tmp_path):
+    spool.append_round(tmp_path / "spool", round_slot(time.time()), results())
+    with running(tmp_path / "c.db", "--min-free-bytes", str(1 << 62)) as server:
+        assert run_drain(server.url, tmp_path / "spool", timeout_s=1.5) is None
+    assert len(spool.pending(tmp_path / "spool")) == 1
+    with running(tmp_path / "c.db", "--min-free-bytes", "0") as server:
+        assert run_drain(server.url, tmp_path / "spool") == 18
+    assert spool.pending(tmp_path / "spool") == []
 
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = b"<html>welcome</html>"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, *args):
-        pass
+def answering_200(body: bytes) -> ThreadingHTTPServer:
+    """A server that answers every POST 200 with body, in a thread."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def test_a_200_that_is_not_an_ingest_reply_is_a_failed_push_to_retry():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotCentral)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = answering_200(b"<html>welcome</html>")  # a wrong URL or a captive portal
 
     async def go():
         async with httpx.AsyncClient(timeout=10) as client:
@@ -109,3 +128,17 @@ def test_a_200_that_is_not_an_ingest_reply_is_a_failed_push_to_retry():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_round_stays_spooled_until_central_acknowledges_it_durably(tmp_path, caplog):
+    spool.append_round(tmp_path / "spool", round_slot(time.time()), results())
+    server = answering_200(b'{"stored": 18, "duplicates": 0}')  # committed, maybe not on disk
+    try:
+        with caplog.at_level(logging.WARNING, logger="nettrace.push"):
+            assert run_drain(f"http://127.0.0.1:{server.server_port}", tmp_path / "spool",
+                             timeout_s=1.0) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(spool.pending(tmp_path / "spool")) == 1
+    assert "did not confirm a durable commit" in caplog.text

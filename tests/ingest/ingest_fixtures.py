@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -67,6 +69,35 @@ def running(db: Path, *extra: str, **kw):
         server.proc.wait()
 
 
+@contextmanager
+def tmpfs(path: Path, size_bytes: int):
+    """A tmpfs of size_bytes mounted at path (needs root), lazily unmounted on exit."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(path)],
+                   check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill_volume(folder: Path, leave_bytes: int = 0) -> Path:
+    """A filler file in folder that leaves about leave_bytes free on its volume (at most as
+    much as it already had); returns it, for the test to delete."""
+    filler = folder / "filler"
+    st = os.statvfs(folder)
+    todo = max(0, st.f_bavail * st.f_frsize - leave_bytes)
+    chunk = b"\0" * 65536
+    with open(filler, "ab") as f:
+        try:
+            while todo > 0:
+                todo -= f.write(chunk[:todo])
+                f.flush()
+        except OSError:  # the volume is full
+            pass
+    return filler
+
+
 def results(region: str = "ewr", round_ts: int | None = None, targets: int = 3,
             probes=PROBES, samples=(12.5, None, 13.25)) -> list[dict]:
     round_ts = round_slot(time.time()) if round_ts is None else round_ts
@@ -108,3 +139,32 @@ def content_dump(db: Path) -> list[str]:
                 for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")]
     finally:
         conn.close()
+
+
+def open_push(url: str, headers: dict, content_length: int, body: bytes = b"",
+              timeout_s: float = 10) -> socket.socket:
+    """A push on a raw socket: its request head and the first bytes of its body sent, the
+    rest withheld for the test to send (or not)."""
+    u = urlsplit(url)
+    sock = socket.create_connection((u.hostname, u.port), timeout=timeout_s)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    sock.sendall(f"POST {u.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {content_length}\r\n{head}\r\n".encode() + body)
+    return sock
+
+
+def read_reply(sock: socket.socket) -> httpx.Response:
+    """The one HTTP response on sock (raises TimeoutError at the socket's timeout)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before a response: {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    length = int({k.lower(): v for k, v in headers.items()}.get("content-length", 0))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return httpx.Response(int(lines[0].split()[1]), headers=headers, content=body)

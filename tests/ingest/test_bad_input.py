@@ -158,7 +158,7 @@ def test_bad_batch_gets_its_status_and_changes_nothing(server, name):
     if status != 200:
         assert set(resp.json()) >= {"error", "detail"}
     else:
-        assert resp.json() == {"stored": 0, "duplicates": len(SEEDED)}
+        assert resp.json() == {"stored": 0, "duplicates": len(SEEDED), "durable": True}
     if path is not None:
         assert resp.json()["path"] == path
     assert content_dump(server.db) == before

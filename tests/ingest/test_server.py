@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from db.connection import connect
 from tests.ingest.ingest_fixtures import body_of, push, results, running, wait_for_rollups
 
 
@@ -25,9 +26,11 @@ def server(tmp_path):
 def test_a_signed_batch_is_stored_and_its_replay_counts_as_duplicates(server, tmp_path):
     body = body_of(results("ewr", targets=5))
     first = push(server.push_url, body)
-    assert first.status_code == 200 and first.json() == {"stored": 30, "duplicates": 0}
+    assert first.status_code == 200
+    assert first.json() == {"stored": 30, "duplicates": 0, "durable": True}
     again = push(server.push_url, body)
-    assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 30}
+    assert again.status_code == 200
+    assert again.json() == {"stored": 0, "duplicates": 30, "durable": True}
     wait_for_rollups(tmp_path / "central.db")  # refreshed once pushes pause
     conn = sqlite3.connect(tmp_path / "central.db")
     assert conn.execute("SELECT count(*) FROM results").fetchone() == (30,)
@@ -53,6 +56,20 @@ def test_health_reports_schema_version_and_latest_round(server):
 def test_unknown_paths_answer_json_errors(server):
     resp = httpx.get(server.url + "/nope")
     assert resp.status_code == 404 and resp.json()["error"] == "http"
+
+
+def test_a_database_error_answers_503_without_its_text_which_goes_to_the_log(tmp_path):
+    db = tmp_path / "central.db"
+    connect(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON results "
+                     "BEGIN SELECT RAISE(ABORT, 'internal detail 7f3a'); END")
+    with running(db) as server:
+        resp = push(server.push_url, body_of(results()))
+        server.proc.kill()
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "1"
+    assert resp.json() == {"error": "database_unavailable", "detail": "try again", "retry_after_s": 1}
+    assert "internal detail 7f3a" in server.proc.stderr.read()
 
 
 def test_serve_without_a_region_secret_names_the_variable(tmp_path):
