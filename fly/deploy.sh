@@ -4,10 +4,10 @@
 #
 #   fly/deploy.sh [--dry-run] [--org ORG] [--only central|collectors]
 #
-# Idempotent: an app, the volume or a secret that exists is left alone (a rerun never rotates a
-# secret); each run rolls the current commit out. --dry-run prints every command instead of
-# running it, planning for an empty org, and needs neither flyctl nor a login. Secret values are
-# never printed. Publishing (optional): set NETTRACE_PAGES_REMOTE=https://github.com/OWNER/REPO.git
+# Idempotent: an app or a secret that exists is left alone (a rerun never rotates a secret), a
+# volume smaller than VOLUME_GB is extended; each run rolls the current commit out. --dry-run
+# prints every command instead of running it, planning for an empty org, and needs neither
+# flyctl nor a login. Secret values are never printed. Publishing (optional): set NETTRACE_PAGES_REMOTE=https://github.com/OWNER/REPO.git
 # and NETTRACE_PAGES_TOKEN (a token allowed to push to that repository) in the environment.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ FLY="${FLYCTL:-flyctl}"
 CENTRAL_CONFIG="fly/central.toml"
 DOCKERFILE="fly/Dockerfile"
 VOLUME="nettrace_data"
-VOLUME_GB=1
+VOLUME_GB=10  # bench/disk.py: the database at steady state (about 3 GB) with >= 2x headroom
 
 dry_run=0
 org="${FLY_ORG:-personal}"
@@ -64,6 +64,27 @@ exists() {  # exists app APP | exists volume|secret APP NAME; always false in --
 
 new_secret() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
 
+volume_size() {  # volume_size APP NAME: "ID SIZE_GB" of the app's volume NAME (flyctl's JSON)
+  "$FLY" volumes list --app "$1" --json | python3 -c '
+import json, sys
+print(*next((v["id"], v["size_gb"]) for v in json.load(sys.stdin) if v["name"] == sys.argv[1]))
+' "$2"
+}
+
+ensure_volume() {  # create the central volume, or grow one made smaller before (never shrinks)
+  local found id size
+  if ! exists volume "$central" "$VOLUME"; then
+    run "$FLY" volumes create "$VOLUME" --app "$central" --region "$central_region" \
+      --size "$VOLUME_GB" --yes
+    return 0
+  fi
+  found="$(volume_size "$central" "$VOLUME")"
+  read -r id size <<<"$found"
+  if [ "$size" -lt "$VOLUME_GB" ]; then
+    run "$FLY" volumes extend "$id" --app "$central" --size "$VOLUME_GB" --yes
+  fi
+}
+
 staged=" "  # apps with staged secrets: a deploy applies them, `secrets deploy` otherwise
 deployed=" "
 set_secrets() {  # set_secrets APP NAME=VALUE...: staged through stdin, so values stay out of argv
@@ -102,8 +123,7 @@ echo "# NetTrace deploy: org $org, central $central ($central_region), ${#collec
 
 # The central app owns the image; it is created even for --only collectors.
 ensure_app "$central"
-exists volume "$central" "$VOLUME" ||
-  run "$FLY" volumes create "$VOLUME" --app "$central" --region "$central_region" --size "$VOLUME_GB" --yes
+ensure_volume
 # The pepper hashes API keys: it is made once and never rotated (rotating would void every key).
 exists secret "$central" NETTRACE_KEY_PEPPER || set_secrets "$central" "NETTRACE_KEY_PEPPER=$(new_secret)"
 if [ -n "${NETTRACE_PAGES_REMOTE:-}" ]; then

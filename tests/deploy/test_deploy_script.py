@@ -20,6 +20,7 @@ REGIONS = sorted(p.stem.removeprefix("collector-") for p in (ROOT / "fly").glob(
 CENTRAL = "nettrace-central"
 NO_FLYCTL = "flyctl-not-installed"
 HEX_SECRET = re.compile(r"\b[0-9a-f]{64}\b")
+VOLUME_GB = int(re.search(r"^VOLUME_GB=(\d+)", DEPLOY.read_text(), re.MULTILINE).group(1))
 
 FAKE_FLYCTL = r"""#!/usr/bin/env bash
 # A recording flyctl: apps, volumes and secrets as folders and files beside this script.
@@ -27,8 +28,12 @@ set -eu
 S="$(dirname "$0")/state"
 mkdir -p "$S/apps"
 printf '%s\n' "$*" >> "$S/log"
-app="" prev=""
-for a in "$@"; do [ "$prev" != "--app" ] || app="$a"; prev="$a"; done
+app="" size="" prev=""
+for a in "$@"; do
+  [ "$prev" != "--app" ] || app="$a"
+  [ "$prev" != "--size" ] || size="$a"
+  prev="$a"
+done
 names() {  # names DIR KEY: a JSON list of {"KEY": file name} (flyctl prints "Name" or "name")
   printf '['; sep=""
   for f in "$1"/*; do [ -e "$f" ] || continue; printf '%s{"%s": "%s"}' "$sep" "$2" "${f##*/}"; sep=", "; done
@@ -37,8 +42,16 @@ names() {  # names DIR KEY: a JSON list of {"KEY": file name} (flyctl prints "Na
 case "$1 ${2:-}" in
   "status "*) [ -d "$S/apps/$app" ] ;;
   "apps create") mkdir -p "$S/apps/$3/secrets" "$S/apps/$3/volumes" ;;
-  "volumes list") names "$S/apps/$app/volumes" name ;;
-  "volumes create") touch "$S/apps/$app/volumes/$3" ;;
+  "volumes list")  # a volume is a file holding its size in GB; its id is vol_NAME
+    printf '['; sep=""
+    for f in "$S/apps/$app/volumes"/*; do
+      [ -e "$f" ] || continue
+      printf '%s{"id": "vol_%s", "name": "%s", "size_gb": %s}' "$sep" "${f##*/}" "${f##*/}" "$(cat "$f")"
+      sep=", "
+    done
+    echo ']' ;;
+  "volumes create") printf '%s' "$size" > "$S/apps/$app/volumes/$3" ;;
+  "volumes extend") printf '%s' "$size" > "$S/apps/$app/volumes/${3#vol_}" ;;
   "secrets list") names "$S/apps/$app/secrets" Name ;;
   "secrets import") while IFS='=' read -r name value; do printf '%s' "$value" > "$S/apps/$app/secrets/$name"; done ;;
   "deploy "*|"secrets deploy") ;;
@@ -64,7 +77,7 @@ def state(flyctl: Path) -> dict:
     """{"apps": {app: {"volumes": [...], "secrets": {name: value}}}, "log": [argv line, ...]}"""
     root = flyctl.with_name("state")
     apps = {
-        app.name: {"volumes": sorted(v.name for v in (app / "volumes").iterdir()),
+        app.name: {"volumes": {v.name: int(v.read_text()) for v in (app / "volumes").iterdir()},
                    "secrets": {f.name: f.read_text() for f in (app / "secrets").iterdir()}}
         for app in (root / "apps").iterdir()
     }
@@ -83,7 +96,7 @@ def test_dry_run_prints_the_whole_plan_without_flyctl_or_secret_values():
     created = [c.split()[3] for c in cmds if c.split()[1:3] == ["apps", "create"]]
     assert sorted(created) == sorted(apps)
     assert any(c.startswith(f"{NO_FLYCTL} volumes create nettrace_data --app {CENTRAL} "
-                            "--region ewr --size 1") for c in cmds)
+                            f"--region ewr --size {VOLUME_GB} ") for c in cmds)
     builds = [c for c in cmds if "--build-only" in c]
     assert len(builds) == 1 and "--dockerfile fly/Dockerfile" in builds[0]
     image = re.search(r"--image-label (\S+)", builds[0]).group(1)
@@ -103,7 +116,7 @@ def test_first_run_creates_everything_and_each_region_secret_matches_centrals(fl
     done = run_deploy(env={"FLYCTL": str(flyctl)})
     assert done.returncode == 0, done.stderr
     apps = state(flyctl)["apps"]
-    assert apps[CENTRAL]["volumes"] == ["nettrace_data"]
+    assert apps[CENTRAL]["volumes"] == {"nettrace_data": VOLUME_GB}
     assert HEX_SECRET.fullmatch(apps[CENTRAL]["secrets"]["NETTRACE_KEY_PEPPER"])
     values = set()
     for r in REGIONS:
@@ -127,6 +140,18 @@ def test_a_rerun_creates_nothing_rotates_nothing_and_deploys_again(flyctl):
                                                   "secrets deploy"))]
     assert mutating == []
     assert sum(a.startswith("deploy ") for a in rerun) == 1 + 1 + len(REGIONS)  # build, central, 7
+
+
+def test_a_volume_made_smaller_by_an_earlier_deploy_is_extended_once(flyctl):
+    assert run_deploy(env={"FLYCTL": str(flyctl)}).returncode == 0
+    (flyctl.with_name("state") / "apps" / CENTRAL / "volumes" / "nettrace_data").write_text("1")
+    done = run_deploy(env={"FLYCTL": str(flyctl)})
+    assert done.returncode == 0, done.stderr
+    assert f"{flyctl} volumes extend vol_nettrace_data --app {CENTRAL} --size {VOLUME_GB} --yes" in (
+        commands(done.stdout))
+    assert state(flyctl)["apps"][CENTRAL]["volumes"] == {"nettrace_data": VOLUME_GB}
+    again = run_deploy(env={"FLYCTL": str(flyctl)})
+    assert "volumes extend" not in again.stdout
 
 
 def test_a_region_secret_missing_on_one_side_is_remade_on_both(flyctl):
