@@ -3,8 +3,8 @@
 - read (build/read/): one read-only connection and the previous build's state (build/read/
   state.py) give one BuildInputs record;
 - compute (build/compute/): the inputs into one SiteModel and the new signals, no I/O;
-- render (build/render/): the model into {path: bytes} for public/ and private/; the pages
-  in a forked worker, PNGs in a drawing process, unchanged expensive outputs reused;
+- render (build/render/): the model into {path: bytes} for public/ and private/; PNGs in a
+  drawing process, unchanged expensive outputs reused, the long histories deferred;
 - write (build/write.py): both trees swapped in atomically, then the signals stored and the
   state saved, so a failed render or write stores nothing.
 """
@@ -25,17 +25,16 @@ from build.read.state import Part, carry, load_state, save_state
 from build.render.api_docs import render_index, render_openapi
 from build.render.badges import render_badge_pngs, render_badges
 from build.render.histories import render_long_histories
-from build.render.html import make_env
+from build.render.html import make_env, render_html
 from build.render.json_api import render_public_json
 from build.render.metrics import render_metrics
 from build.render.private import render_private_json
 from build.render.social import render_social_pngs, render_social_svgs
-from build.render.worker import forked_worker, png_drawer, submit_pages, submit_public_json
+from build.render.worker import png_drawer
 from build.write import Output, merge_outputs, write_signals, write_tree
 from collect.targets import Catalog
 from db.connection import connect
 
-HOUR_S = 3600
 DURATION_PART = "duration"  # the state part where the CLI records how long a build took
 
 
@@ -93,25 +92,21 @@ def run_build(opts: BuildOptions) -> BuildReport:
 def _render(inputs: BuildInputs, model: SiteModel, opts: BuildOptions,
             drawer: ProcessPoolExecutor, carried_outputs: Part | None,
             previous_duration_s: float | None) -> Rendered:
-    """Pages by the forked worker, PNGs by drawer, the rest here meanwhile."""
+    """Every output; PNGs drawn by drawer meanwhile (cairosvg is slow), unchanged expensive
+    outputs reused. One process otherwise: a worker forked here would hold a second copy of
+    the model, and central's memory is the sum over the build's processes."""
     cache = OutputCache(carried_outputs, {"public": Path(opts.public_dir),
                                           "private": Path(opts.private_dir)})
-    with forked_worker(model) as pool:
-        pages = submit_pages(pool)
-        badges = render_badges(model)
-        pngs = _draw_pngs(_badge_svgs(model, badges), render_badge_pngs, cache, drawer)
-        cards = _draw_pngs(render_social_svgs(make_env(), model), render_social_pngs, cache,
-                           drawer)
-        if model.round_ts is not None and model.round_ts % HOUR_S == 0:
-            public_json = submit_public_json(pool).result  # this process slides the histories
-        else:
-            public_json = (lambda done=render_public_json(model): done)
-        public = merge_outputs(render_index(model), render_openapi(model),
-                               render_metrics(model, previous_duration_s), badges)
-        histories, history_part = ({}, None) if inputs.long_history is None else (
-            render_long_histories(inputs.long_history, cache, inputs.checkpoint.rowid))
-        private = merge_outputs(render_private_json(model), histories)
-        public = merge_outputs(public, public_json(), pages.result(), pngs(), cards())
+    badges = render_badges(model)
+    pngs = _draw_pngs(_badge_svgs(model, badges), render_badge_pngs, cache, drawer)
+    cards = _draw_pngs(render_social_svgs(make_env(), model), render_social_pngs, cache, drawer)
+    public = merge_outputs(render_index(model), render_openapi(model),
+                           render_metrics(model, previous_duration_s), badges,
+                           render_public_json(model), render_html(model))
+    histories, history_part = ({}, None) if inputs.long_history is None else (
+        render_long_histories(inputs.long_history, cache, inputs.checkpoint.rowid))
+    private = merge_outputs(render_private_json(model), histories)
+    public = merge_outputs(public, pngs(), cards())
     parts = {"outputs": cache.part()} | ({} if history_part is None else {"history": history_part})
     return Rendered(public, private, parts, cache.hits)
 
