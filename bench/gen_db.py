@@ -94,9 +94,30 @@ def hourly_rows(host: str, region: str, hours: np.ndarray, rng: np.random.Genera
     return out
 
 
-def generate(path: Path, catalog_path: Path, end_ts: int, seed: int = 42) -> None:
+def write_catalog(out: Path, catalog_path: Path, n_targets: int) -> Path:
+    """A catalog of n_targets: the real catalog's first ones, then numbered copies of them
+    (`s2-api.kraken.com`, ...) when n_targets is more than it holds; same regions."""
     catalog = load_catalog(catalog_path)
-    targets = catalog.targets[:N_TARGETS]
+    lines = [f"categories = {json.dumps(list(catalog.categories))}", ""]
+    for r in catalog.regions:
+        lines += [f"[regions.{r.code}]", f"city = {json.dumps(r.city)}",
+                  f"note = {json.dumps(r.note)}", f"lat = {r.lat}", f"lon = {r.lon}", ""]
+    real = catalog.targets
+    for i in range(n_targets):
+        t = real[i % len(real)]
+        copy = i // len(real)
+        host = t.host if copy == 0 else f"s{copy + 1}-{t.host}"
+        name = t.name if copy == 0 else f"{t.name} #{copy + 1}"
+        lines += ["[[targets]]", f"host = {json.dumps(host)}", f"name = {json.dumps(name)}",
+                  f"category = {json.dumps(t.category)}", ""]
+    out.write_text("\n".join(lines))
+    return out
+
+
+def generate(path: Path, catalog_path: Path, end_ts: int, seed: int = 42,
+             n_targets: int = N_TARGETS) -> None:
+    catalog = load_catalog(catalog_path)
+    targets = catalog.targets[:n_targets]
     rng = np.random.default_rng(seed)
     rounds = np.arange(end_ts - RAW_DAYS * 86400 + ROUND_S, end_ts + 1, ROUND_S)
     last_full_hour = end_ts // HOUR_S * HOUR_S - HOUR_S
