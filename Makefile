@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 # Java for the Nu HTML checker.
 TEST_DEBS := prometheus chromium iproute2 procps shellcheck default-jre-headless strace
 BENCH_DEBS := fping nginx wrk iproute2 procps
+# npm tools the tests drive, pinned; reinstalled when this list changes (the stamp holds it).
+NPM_TOOLS := @redocly/cli@2.77.0
+NPM_DIR := .cache/npm
+NPM_STAMP := $(NPM_DIR)/.installed
 
-.PHONY: run test bench setup debian-test debian-bench clean
+.PHONY: run test bench setup debian-test debian-bench npm-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +28,18 @@ debian-test:
 debian-bench:
 	@tools/debian_deps.sh $(BENCH_DEBS)
 
+npm-test:
+	@if ! command -v npm >/dev/null; then \
+	  echo "npm-test: no npm, not installing $(NPM_TOOLS) (tests that need them will skip)" >&2; \
+	elif [ "$$(cat $(NPM_STAMP) 2>/dev/null)" != "$(NPM_TOOLS)" ]; then \
+	  npm install --prefix $(NPM_DIR) --save-exact --no-audit --no-fund --loglevel=error $(NPM_TOOLS) \
+	    && echo "$(NPM_TOOLS)" > $(NPM_STAMP); \
+	fi
+
 run: $(STAMP)
 	$(BIN)/nettrace run
 
-test: $(STAMP) debian-test
+test: $(STAMP) debian-test npm-test
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) debian-bench
@@ -37,4 +49,4 @@ bench: $(STAMP) debian-bench
 	$(BIN)/python bench/proxy.py
 
 clean:
-	rm -rf $(VENV) public private .nettrace
+	rm -rf $(VENV) public private .nettrace .cache

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 
 from starlette.requests import HTTPConnection
 
+from api.contract import DAY_S, TIERS, tier_for_feature
 from proxy.errors import ApiError
 from proxy.keys import KeyRow, digest, lookup_key, well_formed
 from proxy.quota import QuotaBook, Verdict
-from proxy.tiers import DAY_S, TIERS, tier_for_feature
 
 _CHALLENGE = {"www-authenticate": 'Bearer realm="nettrace"'}
 POLICY_NAME = '"daily"'

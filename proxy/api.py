@@ -7,14 +7,14 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.contract import (COMPARE, HOUR_S, LATENCY, MAX_HISTORY_HOURS, RANKINGS, ROUTES,
+                          SIGNALS, TIERS)
 from collect.targets import category_slug
 from proxy import params
 from proxy.access import Access
 from proxy.errors import ApiError
 from proxy.files import Blob, FileCache, blob_response
 from proxy.keys import KeyRow
-from proxy.tiers import (COMPARE, HOUR_S, LATENCY, MAX_HISTORY_HOURS, RANKINGS, ROUTES, SIGNALS,
-                         TIERS)
 from proxy.window import cut_since, pick_targets, reference_s
 
 KEYED_CACHE = "private, max-age=60"

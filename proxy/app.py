@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from api.openapi import openapi_document
 from db.connection import connect
 from proxy.access import Access
 from proxy.api import Api
@@ -20,7 +21,6 @@ from proxy.errors import ApiError, ProxyError
 from proxy.export import Export
 from proxy.files import FileCache
 from proxy.guard import Edge
-from proxy.openapi import build_spec
 from proxy.quota import QuotaBook, hold_quota_lock
 from proxy.site import Site
 from proxy.stream import Stream, StreamHub
@@ -54,7 +54,7 @@ def _routes(config: ServeConfig, access: Access, hub: StreamHub, files: FileCach
     api = Api(config.public_dir, config.private_dir, files, access)
     export = Export(config.db_path, access)
     stream = Stream(hub, access)
-    site = Site(config.public_dir, files, build_spec())
+    site = Site(config.public_dir, files, openapi_document(config.clock()))
     get = ["GET", "HEAD"]
     return [
         Route("/api/v1/", site.docs, methods=get),

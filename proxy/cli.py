@@ -11,10 +11,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from api.contract import DAY_S, TIERS
 from db.connection import connect
 from proxy import keys, quota
 from proxy.errors import ProxyError
-from proxy.tiers import DAY_S, TIERS
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 # A request allocates a few hundred short-lived objects and makes almost no cycles: collect the

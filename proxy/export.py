@@ -7,15 +7,14 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from api.contract import DAY_S, EXPORT, EXPORT_FORMATS, HOUR_S, TIERS
 from db.connection import connect
 from collect.records import iso_utc
 from proxy import params
 from proxy.access import Access
 from proxy.errors import ApiError
 from proxy.rows import csv_between, jsonl_between
-from proxy.tiers import DAY_S, EXPORT, HOUR_S, TIERS
 
-FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 DEFAULT_SPAN_S = 24 * HOUR_S
 
 
@@ -37,7 +36,7 @@ class Export:
         ?format=csv|jsonl."""
         row = self._access.authenticate(request, EXPORT)
         fmt = params.text(request, "format", "csv")
-        if fmt not in FORMATS:
+        if fmt not in EXPORT_FORMATS:
             raise ApiError(400, "bad_parameter", "format must be csv or jsonl")
         now_s = int(self._access.now_s())
         # Nothing is stored later than a day ahead; a date as `to` includes that whole day.
@@ -51,4 +50,4 @@ class Export:
         headers["content-disposition"] = f'attachment; filename="{name}"'
         headers["cache-control"] = "private, no-store"
         return StreamingResponse(_chunks(self._db_path, from_s, to_s, fmt),
-                                 media_type=FORMATS[fmt], headers=headers)
+                                 media_type=EXPORT_FORMATS[fmt], headers=headers)

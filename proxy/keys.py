@@ -12,9 +12,9 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
+from api.contract import TIERS
 from db.connection import transaction
 from proxy.errors import ProxyError
-from proxy.tiers import TIERS
 
 KEY_PREFIX = "nt_"
 RANDOM_CHARS = 30

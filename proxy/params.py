@@ -7,13 +7,10 @@ from datetime import datetime
 
 from starlette.requests import HTTPConnection
 
+from api.contract import DAY_S, HOUR_S, MAX_COMPARE, MAX_HOST_CHARS, MAX_PARAM_CHARS, UNIX_PATTERN
 from proxy.errors import ApiError
-from proxy.tiers import DAY_S, HOUR_S
 
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63}){0,10}")
-MAX_PARAM_CHARS = 200
-MAX_COMPARE = 10
-MAX_HOST_CHARS = 253  # RFC 1035, without the trailing dot
 MINUTE_S = 60
 
 
@@ -55,7 +52,6 @@ def host_list(conn: HTTPConnection, name: str) -> tuple[str, ...]:
 
 _RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
                       r"([Zz]|[+-](\d\d):(\d\d)))?")
-UNIX_PATTERN = "-?[0-9]{1,11}"
 
 
 def instant(conn: HTTPConnection, name: str, default: int, end_of_day: bool = False) -> int:

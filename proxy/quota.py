@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.contract import DAY_S
 from db.connection import transaction
 from proxy.errors import ProxyError
-from proxy.tiers import DAY_S
 
 _UPSERT = ("INSERT INTO usage (key_id, day, calls) VALUES (?, ?, ?) "
            "ON CONFLICT (key_id, day) DO UPDATE SET calls = calls + excluded.calls")

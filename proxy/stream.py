@@ -14,11 +14,11 @@ import sqlite3
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from api.contract import STREAM
 from collect.records import iso_utc
 from proxy.access import Access
 from proxy.errors import ApiError
 from proxy.rows import json_after, last_rowid
-from proxy.tiers import STREAM
 
 MAX_QUEUED = 256
 POLL_ROWS = 10_000

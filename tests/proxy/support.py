@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from collect.records import iso_utc
 from db.connection import connect
 from proxy.keys import create_key
 from tests.conftest import free_port
@@ -35,7 +36,7 @@ def _write(root: Path, rel: str, content) -> None:
 def _history(host: str, hours: int, step_s: int) -> dict:
     """A columnar series per region: one point every step_s over the last hours."""
     ts = list(range(GENERATED_AT - hours * HOUR_S + step_s, GENERATED_AT + 1, step_s))
-    return {"schema": 1, "generated_at": GENERATED_AT, "host": host, "regions": [
+    return {"schema": "nettrace.history/1", "generated_at": iso_utc(GENERATED_AT), "host": host, "regions": [
         {"region": r, "series": [{"probe": "icmp", "step_s": step_s, "ts": ts,
                                    "rtt_ms": [10.0 + i % 7 for i in range(len(ts))]}]}
         for r in REGIONS]}
@@ -45,7 +46,7 @@ def write_site(tmp_path: Path) -> tuple[Path, Path]:
     """public/ and private/ as the build lays them out (small, synthetic), plus a secret beside
     them that must never be served."""
     public, private = tmp_path / "public", tmp_path / "private"
-    meta = {"schema": 1, "generated_at": GENERATED_AT}
+    meta = {"schema": "nettrace.fixture/1", "generated_at": iso_utc(GENERATED_AT)}
     pub = {
         "index.html": "<!doctype html><title>NetTrace</title>",
         "status/index.html": "<!doctype html><title>status</title>",
@@ -60,7 +61,7 @@ def write_site(tmp_path: Path) -> tuple[Path, Path]:
     for h in HOSTS:
         pub[f"api/v1/latency/{h}.json"] = {**meta, "host": h, "regions": {r: {"rtt_ms": 10.5} for r in REGIONS}}
         pub[f"api/v1/latency/{h}/history.json"] = _history(h, 24, 900)
-        pub[f"api/v1/badge/{h}.json"] = {"schemaVersion": 1, "label": "latency", "message": "10 ms"}
+        pub[f"api/v1/badge/{h}.json"] = {"schemaVersion": 1, "label": "latency", "message": "10 ms", "color": "green"}
         pub[f"widget/{h}.svg"] = f'<svg xmlns="http://www.w3.org/2000/svg"><title>{h}</title></svg>'
         pub[f"widget/{h}/fra.svg"] = '<svg xmlns="http://www.w3.org/2000/svg"><title>fra</title></svg>'
         pub[f"status/{h}/index.html"] = f"<!doctype html><title>{h}</title>"

@@ -1,24 +1,52 @@
-"""The proxy's OpenAPI 3.1 description is valid and schemathesis finds no failure against the
-running server (every check, positive and negative data)."""
+"""The proxy enforces the contract (api/contract.py) and serves its one OpenAPI document, against
+which schemathesis finds no failure on the running server (every check, positive and negative
+data)."""
 from __future__ import annotations
 
 import subprocess
 
 import httpx
-from openapi_spec_validator import validate
 
-from proxy.openapi import build_spec
+from api.contract import ENDPOINTS, TIERS
+from api.openapi import openapi_document
 from tests.conftest import need
-from tests.proxy.support import ROOT
+from tests.proxy.support import HOSTS, ROOT
 
 ST = ROOT / ".venv" / "bin" / "st"
+ORDER = list(TIERS)
+KEYED = [e for e in ENDPOINTS if e.served_by == "proxy"]
+# In the contract, not yet routed by the proxy (issue 12): they answer 404 until they land, and
+# this test fails once one of them answers otherwise, to be taken off this list.
+NOT_SERVED_YET = {"/api/v1/colocation", "/api/v1/colocation/{host}", "/api/v1/colocation/pairs"}
 
 
-def test_the_spec_is_valid_openapi_3_1_and_served_when_the_build_has_none(server):
-    spec = build_spec()
-    validate(spec)
-    assert spec["openapi"] == "3.1.0"
-    assert httpx.get(server.url + "/api/v1/openapi.json").json() == spec
+def _example(path: str) -> str:
+    return path.format(host=HOSTS[0], host2=HOSTS[1], slug="crypto-exchanges", day="2026-11-25")
+
+
+def test_the_proxy_serves_the_contracts_document_when_the_build_has_none(server):
+    served = httpx.get(server.url + "/api/v1/openapi.json").json()
+    assert served.pop("x-generated-at")
+    expected = openapi_document(0)
+    del expected["x-generated-at"]
+    assert served == expected
+
+
+def test_every_keyed_endpoint_answers_each_tier_as_the_contract_says(server, keys):
+    with httpx.Client(base_url=server.url) as client:
+        for e in KEYED:
+            url = _example(e.path + e.query_example)
+            if e.path in NOT_SERVED_YET:
+                assert client.get(url, headers={"Authorization": f"Bearer {keys['enterprise']}"}
+                                  ).status_code == 404, f"{e.path} is served: drop it from NOT_SERVED_YET"
+                continue
+            assert client.get(url).status_code == 401, url
+            for tier, key in keys.items():
+                r = client.get(url, headers={"Authorization": f"Bearer {key}"})
+                if ORDER.index(tier) >= ORDER.index(e.tier):
+                    assert r.status_code != 403, (url, tier, r.text)
+                else:
+                    assert (r.status_code, r.json()["required_tier"]) == (403, e.tier), (url, tier)
 
 
 def test_schemathesis_finds_no_failure_against_the_running_server(server, keys, tmp_path):
@@ -28,7 +56,8 @@ def test_schemathesis_finds_no_failure_against_the_running_server(server, keys, 
     run = subprocess.run(
         [str(ST), "run", str(spec), "--url", server.url, "--checks", "all", "--max-examples", "25",
          "--seed", "7", "--generation-database", "none", "--no-color",
-         "-H", f"Authorization: Bearer {keys['enterprise']}"],
+         "-H", f"Authorization: Bearer {keys['enterprise']}",
+         *(arg for path in sorted(NOT_SERVED_YET) for arg in ("--exclude-path", path))],
         capture_output=True, text=True, timeout=280, cwd=tmp_path)
     tail = "\n".join(run.stdout.splitlines()[-40:])
     assert run.returncode == 0, tail

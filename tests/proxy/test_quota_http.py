@@ -10,9 +10,9 @@ import time
 
 import httpx
 
+from api.contract import TIERS
 from db.connection import connect
 from proxy.access import KEY_RECHECK_S
-from proxy.tiers import TIERS
 from tests.proxy.support import PEPPER, ROOT, ProxyProcess, new_key
 
 

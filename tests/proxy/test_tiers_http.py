@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from proxy.tiers import TIERS
+from api.contract import TIERS
 from tests.proxy.support import HOSTS
 
 ORDER = list(TIERS)

@@ -1,9 +1,6 @@
 """The pure cuts: history windows (rows and columnar) and comparisons by target."""
 from __future__ import annotations
 
-import pytest
-
-from proxy.tiers import COMPARE, EXPORT, STREAM, TIERS, tier_for_feature
 from proxy.window import cut_since, pick_targets, reference_s
 
 
@@ -41,12 +38,3 @@ def test_pick_targets_keeps_only_the_hosts_asked_for_in_lists_and_host_keyed_obj
     assert out == {"rows": [{"host": "a.com"}, {"host": "c.com"}], "by_host": {"a.com": 1, "c.com": 3},
                    "schema": 1}
 
-
-@pytest.mark.parametrize("feature, tier", [(COMPARE, "pro"), (EXPORT, "enterprise"), (STREAM, "enterprise")])
-def test_the_tier_table_names_the_cheapest_tier_of_each_feature(feature, tier):
-    assert tier_for_feature(feature).name == tier
-
-
-def test_the_tier_table_matches_the_product_brief():
-    assert [(t.name, t.calls_per_day, t.history_hours) for t in TIERS.values()] == [
-        ("free", 100, 24), ("pro", 10_000, 720), ("enterprise", None, 2160)]
