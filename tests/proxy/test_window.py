@@ -37,4 +37,3 @@ def test_pick_targets_keeps_only_the_hosts_asked_for_in_lists_and_host_keyed_obj
     out = pick_targets(doc, frozenset({"a.com", "c.com"}))
     assert out == {"rows": [{"host": "a.com"}, {"host": "c.com"}], "by_host": {"a.com": 1, "c.com": 3},
                    "schema": 1}
-
