@@ -4,7 +4,7 @@ verdict; and for every pair of venues in a category the region with the lowest w
 
 Input is one HourlyGrid of hourly medians (build/read/colocation.py). Everything is a pure
 function of it: no clock, no I/O, and the bootstrap draws from fixed seeds, so the same rows
-give the same bytes. Cost for 132 targets x 7 regions x 168 hours: ~0.1 s (bench in the report).
+give the same bytes. 132 targets x 7 regions x 168 hours take ~0.3 s on a busy 2-core machine.
 
 The interval is a percentile bootstrap of the difference of two medians, each region resampled
 on its own (hours a region missed leave no hole to pair across regions): BOOTSTRAP_REPLICATES

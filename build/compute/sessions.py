@@ -4,7 +4,8 @@ and a target's latency and availability in session hours next to all hours.
 build_session_table(codes, start_ts, end_ts) asks the exchange_calendars package (sessions,
 half days, holidays, lunch breaks) once and keeps plain int64 arrays of unix seconds; every other
 function is pure numpy over that table. Building it costs ~0.1 s a calendar plus 0.7 s to import
-pandas, so a build makes one a day (session_table_span) and carries it (session_table_to_json).
+pandas (2 s for the catalog), so a build makes one about once a month (session_table_span, with
+room ahead) and carries it (session_table_to_json) while session_table_covers says it serves.
 A target without a calendar (crypto, clouds, data services) is open 24/7: its sessions are None.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collect.records import Target
 DAY_S = 86400
 HISTORY_DAYS = 31  # the keyed API's 30-day window, and the day in progress
 LOOKAHEAD_DAYS = 15  # the next open after the longest closure (Golden Week, Lunar New Year)
+SPARE_DAYS = 30  # built further ahead, so that one table serves a month of builds
 TABLE_VERSION = 1
 
 
@@ -91,10 +93,20 @@ class SessionStats:
 
 
 def session_table_span(now_ts: int) -> tuple[int, int]:
-    """The span (unix s) a table built at now_ts should cover: whole UTC days from HISTORY_DAYS
-    back to LOOKAHEAD_DAYS ahead. The same all day, so one table serves a day's builds."""
+    """The span (unix s) to build a table for at now_ts: whole UTC days from HISTORY_DAYS back
+    to LOOKAHEAD_DAYS + SPARE_DAYS ahead."""
     day = now_ts - now_ts % DAY_S
-    return day - HISTORY_DAYS * DAY_S, day + LOOKAHEAD_DAYS * DAY_S
+    return day - HISTORY_DAYS * DAY_S, day + (LOOKAHEAD_DAYS + SPARE_DAYS) * DAY_S
+
+
+def session_table_covers(table: SessionTable, now_ts: int, codes: Iterable[str]) -> bool:
+    """Whether table answers every question a build at now_ts asks (HISTORY_DAYS back,
+    LOOKAHEAD_DAYS ahead) for these calendar codes; if not, build a new one. Answers inside
+    that range do not depend on which covering table gave them."""
+    day = now_ts - now_ts % DAY_S
+    return (table.start_ts <= day - HISTORY_DAYS * DAY_S
+            and table.end_ts >= day + (LOOKAHEAD_DAYS + 1) * DAY_S
+            and set(codes) <= table.calendars.keys())
 
 
 def build_session_table(codes: Iterable[str], start_ts: int, end_ts: int) -> SessionTable:

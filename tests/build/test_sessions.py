@@ -11,8 +11,9 @@ import pytest
 
 from build.compute.sessions import (DAY_S, LatencyPoints, MarketState, build_session_table,
                                     compute_session_stats, in_session, market_state,
-                                    session_mask, session_spans, session_table_from_json,
-                                    session_table_span, session_table_to_json)
+                                    session_mask, session_spans, session_table_covers,
+                                    session_table_from_json, session_table_span,
+                                    session_table_to_json)
 from collect.records import Target
 
 NEW_YORK, HONG_KONG = ZoneInfo("America/New_York"), ZoneInfo("Asia/Hong_Kong")
@@ -133,7 +134,13 @@ def test_the_table_survives_json_and_anything_else_reads_as_none(table):
         assert session_table_from_json(bad) is None
 
 
-def test_the_table_span_is_whole_days_fixed_for_the_day():
+def test_a_table_serves_the_builds_of_a_month_then_asks_to_be_built_again(table):
     start, end = session_table_span(NOW)
     assert session_table_span(NOW + 3600) == (start, end)
-    assert start % DAY_S == 0 and end - start == 46 * DAY_S and start < NOW - 30 * DAY_S < end
+    assert start % DAY_S == 0 and end - start == 76 * DAY_S
+    codes = ["XNYS", "XHKG"]
+    assert session_table_covers(table, NOW, codes)
+    assert session_table_covers(table, NOW + 29 * DAY_S, codes)
+    assert not session_table_covers(table, NOW + 31 * DAY_S, codes)
+    assert not session_table_covers(table, NOW - DAY_S, codes)
+    assert not session_table_covers(table, NOW, codes + ["XLON"])
