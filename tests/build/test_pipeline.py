@@ -215,3 +215,21 @@ def test_a_new_hour_slides_the_previous_history_files_on_instead_of_reading_90_d
     monkeypatch.undo()
     _build(fx, tmp_path / "full", cache=False, now=now_round + 30)
     assert _tree(tmp_path / "cached" / "private") == _tree(tmp_path / "full" / "private")
+
+
+def test_a_build_without_its_state_file_gives_the_same_bytes(tmp_path):
+    fx = make_db(tmp_path, end_round_ts=END_ROUND_TS - ROUND_S,
+                 route_change=("api.kraken.com", "fra", 8))
+    _build(fx, tmp_path / "kept")
+    _build(fx, tmp_path / "lost")
+    records, now_round = _next_round(fx)  # a new round that completes an hour
+    _store(fx, records, received_at=now_round + 30)
+    (tmp_path / "lost" / "cache" / "state.npz").unlink()
+    _build(fx, tmp_path / "kept", now=now_round + 30)
+    report = _build(fx, tmp_path / "lost", now=now_round + 30)
+    assert report.reused_files == 0  # nothing carried: everything read from the database
+    for area in ("public", "private"):
+        kept = _without_build_duration(_tree(tmp_path / "kept" / area))
+        lost = _without_build_duration(_tree(tmp_path / "lost" / area))
+        assert kept == lost, area
+
