@@ -28,6 +28,7 @@ def colocation_paths(hosts: tuple[str, ...],
     """(public, private) paths render_colocation_json writes for these hosts and category
     names: to look the previous build's files up before computing anything."""
     private = [f"{API}/colocation/{host}.json" for host in hosts]
+    private.append(f"{API}/colocation/pairs.json")
     private += [f"{API}/colocation/pairs/{category_slug(name)}.json" for name in categories]
     return (f"{API}/colocation.json",), tuple(private)
 
@@ -35,8 +36,9 @@ def colocation_paths(hosts: tuple[str, ...],
 def render_colocation_json(advice: ColocationAdvice,
                            generated_at: int) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """(public, private) outputs by path: api/v1/colocation.json (every target's best region,
-    free); api/v1/colocation/{host}.json (the ranking with intervals) and
-    api/v1/colocation/pairs/{category-slug}.json (Pro). generated_at: unix s."""
+    free); api/v1/colocation/{host}.json (the ranking with intervals),
+    api/v1/colocation/pairs/{category-slug}.json and pairs.json (every category) (Pro).
+    generated_at: unix s."""
     window = _window(advice)
     public = {f"{API}/colocation.json": dump_json(envelope(
         "colocation", generated_at, window=window, method=METHOD,
@@ -47,11 +49,13 @@ def render_colocation_json(advice: ColocationAdvice,
             "colocation-target", generated_at, host=c.host, window=window, method=METHOD,
             **_best_doc(c), verdict=c.verdict, latest_best=c.latest_best,
             ranking=[_rank_doc(r) for r in c.ranking]))
-    for group in advice.pairs:
-        slug = category_slug(group.category)
-        private[f"{API}/colocation/pairs/{slug}.json"] = dump_json(envelope(
-            "colocation-pairs", generated_at, category=group.category, slug=slug,
-            window=window, pairs=[_pair_doc(p) for p in group.pairs]))
+    groups = [{"category": g.category, "slug": category_slug(g.category),
+               "pairs": [_pair_doc(p) for p in g.pairs]} for g in advice.pairs]
+    private[f"{API}/colocation/pairs.json"] = dump_json(envelope(
+        "colocation-pairs-all", generated_at, window=window, categories=groups))
+    for group in groups:
+        private[f"{API}/colocation/pairs/{group['slug']}.json"] = dump_json(envelope(
+            "colocation-pairs", generated_at, window=window, **group))
     return public, private
 
 

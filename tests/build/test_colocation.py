@@ -215,9 +215,11 @@ def test_the_free_document_names_the_best_region_and_the_pro_ones_the_full_ranki
                                   "gap_ms": 4.5, "gap_ci_ms": [4.5, 4.5]}
     assert full["verdict"].startswith("Host in nrt: 1.5 ms. sin is 4.5 ms slower")
     pairs = json.loads(private["api/v1/colocation/pairs/crypto-exchanges.json"])
-    assert pairs["category"] == "Crypto Exchanges"
+    assert (pairs["category"], pairs["slug"]) == ("Crypto Exchanges", "crypto-exchanges")
     assert pairs["pairs"] == [{"a": "a.example", "b": "b.example", "region": "lhr",
                                "worst_ms": 160.0, "a_ms": 160.0, "b_ms": 3.0}]
+    every = json.loads(private["api/v1/colocation/pairs.json"])
+    assert every["categories"] == [{k: pairs[k] for k in ("category", "slug", "pairs")}]
 
 
 def test_the_where_to_host_page_shows_each_target_its_best_region_only():
