@@ -10,9 +10,12 @@
    - a changed test file itself;
    - `<pkg>/.../<name>.py` -> `tests/<pkg>/test_<name>.py` when that file exists
      (collect/probes/tcp.py -> tests/collect/test_tcp.py);
-   - every test file that imports the changed module directly (`import a.b`, `from a.b import x`,
-     `from a import b`; for a package's __init__.py, any of its submodules);
-   - a changed conftest.py: every test file below its folder.
+   - every test file that can reach the changed file through the project's imports, followed
+     transitively: `import a.b`, `from a.b import x`, `from a import b` (also inside functions;
+     importing a.b also runs a/__init__.py), a dotted module name in a string
+     (importlib.import_module("proxy.cli")), `"-m", "pkg"` in an argument list (a child
+     process running pkg/__main__.py), a path literal naming a project .py file (a script run
+     as a child), and each conftest.py above a test file (pytest loads them).
 4. --full: the whole suite afterwards (pytest -n auto when pytest-xdist is installed).
 --no-parallel-tests runs the mapped tests in one pytest process, files in sorted order, with
 PYTHONHASHSEED=0: a deterministic replay. Tests are skipped when a file does not compile.
@@ -102,52 +105,89 @@ def module_name(rel: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(path: Path, rel: Path) -> set[str]:
-    """Modules a file imports directly; `from a import b` gives both a and a.b."""
+def project_files(root: Path) -> list[Path]:
+    """Relative paths of the .py files git tracks or would track (untracked, not ignored)."""
+    names = git_lines(root, "ls-files", "--cached", "--others", "--exclude-standard", "--", "*.py")
+    return sorted(Path(n) for n in set(names) if (root / n).is_file())
+
+
+def referenced_names(path: Path, rel: Path) -> tuple[set[str], set[str], set[str]]:
+    """What a file can run, as (imported modules, dotted strings that may name a module, path
+    strings): its imports (`from a import b` gives both a and a.b), the X of `"-m", "X"` in an
+    argument list (with X.__main__), and strings ending in .py."""
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except SyntaxError:
-        return set()
+        return set(), set(), set()
     own = module_name(rel).split(".")
     package = own if rel.name == "__init__.py" else own[:-1]
-    found: set[str] = set()
+    modules: set[str] = set()
+    dotted: set[str] = set()
+    paths: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            modules.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative: resolved against the file's own package
                 anchor = package[: len(package) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
+            modules.add(base)
+            modules.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, (ast.List, ast.Tuple)):
+            words = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+            modules.update(f"{w}{tail}" for flag, w in zip(words, words[1:])
+                           if flag == "-m" and isinstance(w, str) for tail in ("", ".__main__"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value.endswith(".py"):
+                paths.add(node.value)
+            elif "." in node.value and node.value.replace(".", "").replace("_", "").isalnum():
+                dotted.add(node.value)
+    return modules, dotted, paths
 
 
 def is_test_file(rel: Path) -> bool:
     return rel.parts[0] == "tests" and rel.name.startswith("test_")
 
 
+def dependencies(root: Path, files: list[Path]) -> dict[Path, set[Path]]:
+    """For each project file, the project files it can run directly (see the module docstring);
+    a test file's conftest.py files are named whether or not they exist yet."""
+    by_module = {module_name(rel): rel for rel in files}
+    by_path = {rel.as_posix(): rel for rel in files}
+    deps: dict[Path, set[Path]] = {}
+    for rel in files:
+        modules, dotted, paths = referenced_names(root / rel, rel)
+        modules |= dotted & by_module.keys()  # a string only when it names a module exactly
+        # importing a.b.c runs a/__init__.py and a/b/__init__.py too
+        found = {by_module[".".join(parts[:i])] for parts in (m.split(".") for m in modules)
+                 for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in by_module}
+        found |= {by_path[p.removeprefix("./")] for p in paths if p.removeprefix("./") in by_path}
+        if is_test_file(rel) or rel.name == "conftest.py":
+            found |= {folder / "conftest.py" for folder in rel.parents}
+        deps[rel] = found - {rel}
+    return deps
+
+
 def mapped_tests(root: Path, changed: list[Path]) -> list[Path]:
     """The test files that cover the changed files, by the rules in the module docstring."""
-    test_files = sorted(p.relative_to(root) for p in (root / "tests").rglob("test_*.py"))
-    imports = {t: imported_modules(root / t, t) for t in test_files}
+    files = project_files(root)
+    importers: dict[Path, set[Path]] = {}
+    for rel, deps in dependencies(root, files).items():
+        for dep in deps:
+            importers.setdefault(dep, set()).add(rel)
     picked: set[Path] = set()
     for rel in changed:
-        if is_test_file(rel):
-            picked.add(rel)
-            continue
-        if rel.name == "conftest.py":
-            picked.update(t for t in test_files if t.is_relative_to(rel.parent))
-            continue
         by_name = Path("tests", rel.parts[0], f"test_{rel.stem}.py")
-        if len(rel.parts) > 1 and (root / by_name).is_file():
+        if len(rel.parts) > 1 and not is_test_file(rel) and (root / by_name).is_file():
             picked.add(by_name)
-        module = module_name(rel)
-        is_package = rel.name == "__init__.py"
-        for test, mods in imports.items():
-            if module in mods or (is_package and any(m.startswith(module + ".") for m in mods)):
-                picked.add(test)
+        reached, todo = {rel}, [rel]
+        while todo:
+            for importer in importers.get(todo.pop(), ()):
+                if importer not in reached:
+                    reached.add(importer)
+                    todo.append(importer)
+        picked.update(r for r in reached if is_test_file(r) and (root / r).is_file())
     return sorted(picked)
 
 

@@ -43,14 +43,34 @@ FILES = {
 }
 
 
+# Ways a test reaches a module other than importing it (mapping only; these never run).
+REACHING = {
+    "pkg/deep.py": "DEPTH = 3\n",
+    "pkg/middle.py": "from .deep import DEPTH\n",  # relative, one step removed
+    "pkg/runner.py": "import importlib\n\ndef main():\n    importlib.import_module('pkg.other')\n",
+    "pkg/__main__.py": "from pkg.runner import main\n\nmain()\n",
+    "tools/child.py": "def lazy():\n    from pkg.probes import tcp\n    return tcp\n",
+    "tests/pkg/test_chain.py": "from tests.pkg.helper import VALUE\n",
+    "tests/pkg/helper.py": "from pkg.middle import DEPTH as VALUE\n",
+    "tests/pkg/test_child.py": "CMD = ['python', '-m', 'pkg', 'go']\n",
+    "tests/pkg/test_script.py": "SCRIPT = 'tools/child.py'\n",
+    "tests/other/conftest.py": "from pkg.deep import DEPTH\n",
+    "tests/other/test_fixture_user.py": "def test_x():\n    pass\n",
+}
+
+
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path, FILES)
+
+
+def make_repo(tmp_path: Path, files: dict[str, str]) -> Path:
     repo = tmp_path / "repo"
-    for rel, text in FILES.items():
+    for rel, text in files.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_text(text)
     git(repo, "init", "-q")
@@ -86,6 +106,31 @@ def dev_cycle(repo: Path, *args: str) -> tuple[int, str, list[str]]:
 ])
 def test_the_mapping_rule_picks_the_named_test_and_direct_importers(repo, changed, expected):
     assert [str(p) for p in mapped_tests(repo, [Path(changed)])] == expected
+
+
+@pytest.mark.parametrize("changed, expected", [
+    # deep <- middle <- tests/pkg/helper <- test_chain; deep <- tests/other/conftest <- its tests
+    ("pkg/deep.py", ["tests/other/test_fixture_user.py", "tests/pkg/test_chain.py"]),
+    # other <- runner (a dotted string) <- __main__ <- `-m pkg` in test_child
+    ("pkg/other.py", ["tests/pkg/test_child.py", "tests/pkg/test_other.py"]),
+    # tcp <- tools/child.py (an import inside a function) <- a path literal in test_script
+    ("pkg/probes/tcp.py", ["tests/pkg/test_client.py", "tests/pkg/test_script.py",
+                           "tests/pkg/test_tcp.py"]),
+    ("tests/pkg/helper.py", ["tests/pkg/test_chain.py"]),
+    ("pkg/__init__.py", ["tests/other/test_fixture_user.py", "tests/pkg/test_chain.py",
+                         "tests/pkg/test_child.py", "tests/pkg/test_client.py",
+                         "tests/pkg/test_other.py", "tests/pkg/test_script.py",
+                         "tests/pkg/test_tcp.py"]),
+])
+def test_a_change_maps_to_every_test_file_that_reaches_it_transitively(tmp_path, changed,
+                                                                         expected):
+    repo = make_repo(tmp_path, FILES | REACHING)
+    assert [str(p) for p in mapped_tests(repo, [Path(changed)])] == expected
+
+
+def test_a_string_that_only_looks_dotted_reaches_nothing(tmp_path):
+    repo = make_repo(tmp_path, FILES | {"tests/pkg/test_host.py": "HOST = 'pkg.example.com'\n"})
+    assert Path("tests/pkg/test_host.py") not in mapped_tests(repo, [Path("pkg/__init__.py")])
 
 
 def test_module_names_follow_the_path():
