@@ -1,6 +1,7 @@
-"""Who may call what: the bearer key, its tier and its daily quota, and the headers that say so."""
+"""Who may call what: the offered key, its tier and its daily quota, and the headers that say so."""
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -10,13 +11,18 @@ from starlette.requests import HTTPConnection
 
 from api.contract import DAY_S, TIERS, tier_for_feature
 from proxy.errors import ApiError
-from proxy.keys import KeyRow, digest, lookup_key, well_formed
+from proxy.keys import KEY_PREFIX, KeyRow, digest, lookup_key, well_formed
+from proxy.limits import FailureLimiter
 from proxy.quota import QuotaBook, Verdict
 
 _CHALLENGE = {"www-authenticate": 'Bearer realm="nettrace"'}
 POLICY_NAME = '"daily"'
 KEY_RECHECK_S = 1.0  # how long a checked key is trusted before its row is read again
 MAX_LIVE_KEYS = 10_000
+# A browser cannot set Authorization on a WebSocket: it offers the subprotocols
+# ["nettrace", "nt_..."] instead, and the server selects "nettrace".
+SUBPROTOCOL = "nettrace"
+log = logging.getLogger("nettrace.proxy")
 
 
 def quota_headers(v: Verdict, now_s: float) -> dict[str, str]:
@@ -33,44 +39,46 @@ def quota_headers(v: Verdict, now_s: float) -> dict[str, str]:
     return out
 
 
-class Access:
-    """Authenticates bearer keys and charges their calls."""
-
-    def __init__(self, reader: sqlite3.Connection, quota: QuotaBook, pepper: bytes,
-                 clock: Callable[[], float]):
-        self._reader = reader
-        self._quota = quota
-        self._pepper = pepper
-        self._clock = clock
-        self._live: dict[bytes, tuple[float, KeyRow]] = {}  # digest -> (monotonic s when checked, row)
-
-    def authenticate(self, conn: HTTPConnection, feature: str) -> KeyRow:
-        """The live key of the request if its tier grants feature; ApiError 401/403 otherwise."""
-        scheme, _, key = conn.headers.get("authorization", "").strip().partition(" ")
-        if not scheme:
-            raise ApiError(401, "missing_key", "send the header Authorization: Bearer nt_...",
-                           _CHALLENGE)
+def offered_key(conn: HTTPConnection) -> str:
+    """The key a request offers: `Authorization: Bearer nt_...`, or on a WebSocket the
+    subprotocol beside `nettrace`. Never the URL, which logs and histories keep.
+    ApiError 401 when no usable key is offered; costs no lookup."""
+    scheme, _, key = conn.headers.get("authorization", "").strip().partition(" ")
+    if scheme:
         if scheme.lower() != "bearer":
             raise ApiError(401, "malformed_key", "use the Bearer scheme", _CHALLENGE)
-        row = self._live_key(key.strip())
-        tier = TIERS[row.tier]
-        if feature not in tier.features:
-            needed = tier_for_feature(feature)
-            raise ApiError(403, "tier_required", f"{feature} needs the {needed.name} tier; "
-                           f"this key is {tier.name}", required_tier=needed.name)
-        return row
+        return key.strip()
+    offered = conn.scope.get("subprotocols") or []
+    keys = [p for p in offered if p.startswith(KEY_PREFIX)]
+    if keys:
+        if SUBPROTOCOL not in offered:
+            raise ApiError(401, "malformed_key", f"offer the subprotocols {SUBPROTOCOL!r} and "
+                           "the key, e.g. new WebSocket(url, ['nettrace', key])", _CHALLENGE)
+        return keys[0]
+    raise ApiError(401, "missing_key", "send the header Authorization: Bearer nt_... (a browser "
+                   "WebSocket: the subprotocols 'nettrace' and the key)", _CHALLENGE)
 
-    def _live_key(self, key: str) -> KeyRow:
-        """The stored row of a live key, remembered for KEY_RECHECK_S so a busy key costs one
-        HMAC, not a query; a revocation therefore takes effect within that time."""
-        wanted = digest(key, self._pepper)
-        now = time.monotonic()
-        hit = self._live.get(wanted)
-        if hit is not None and now - hit[0] < KEY_RECHECK_S:
-            return hit[1]
+
+class KeyBook:
+    """Stored key rows by digest, each trusted for KEY_RECHECK_S after it was read, so a busy
+    key costs one HMAC, not a query; a revocation therefore takes effect within that time."""
+
+    def __init__(self, reader: sqlite3.Connection, pepper: bytes):
+        self._reader = reader
+        self._pepper = pepper
+        self._live: dict[bytes, tuple[float, KeyRow]] = {}  # digest -> (monotonic s when read, row)
+
+    def recent(self, key: str, now_s: float) -> KeyRow | None:
+        """The row of key if it was found live within KEY_RECHECK_S (now_s: monotonic s)."""
+        hit = self._live.get(digest(key, self._pepper))
+        return hit[1] if hit is not None and now_s - hit[0] < KEY_RECHECK_S else None
+
+    def lookup(self, key: str, now_s: float) -> KeyRow:
+        """The stored row of a live key; ApiError 401 naming why the key is refused."""
         if not well_formed(key):
             raise ApiError(401, "malformed_key", "not a NetTrace key (bad format or checksum; "
                            "check for a typo)", _CHALLENGE)
+        wanted = digest(key, self._pepper)
         row = lookup_key(self._reader, key, self._pepper)
         if row is None:
             raise ApiError(401, "unknown_key", "this key was never issued", _CHALLENGE)
@@ -80,16 +88,55 @@ class Access:
             raise ApiError(401, "revoked_key", f"key {row.prefix} is revoked{hint}", _CHALLENGE)
         if len(self._live) >= MAX_LIVE_KEYS:
             self._live.clear()
-        self._live[wanted] = (now, row)
+        self._live[wanted] = (now_s, row)
+        return row
+
+
+class Access:
+    """Authenticates offered keys and charges their calls."""
+
+    def __init__(self, keys: KeyBook, quota: QuotaBook, clock: Callable[[], float],
+                 failures: FailureLimiter):
+        self._keys = keys
+        self._quota = quota
+        self._clock = clock
+        self._failures = failures
+
+    def authenticate(self, conn: HTTPConnection, feature: str) -> KeyRow:
+        """The live key of the request if its tier grants feature; ApiError 401/403 otherwise,
+        or 429 too_many_failures when this client has failed too often to be looked at."""
+        now = time.monotonic()
+        try:
+            key, refusal = offered_key(conn), None
+        except ApiError as exc:
+            key, refusal = "", exc
+        row = self._keys.recent(key, now) if key else None
+        if row is None:
+            client = self._failures.client(conn)
+            self._failures.check(client, now)
+            try:
+                if refusal is not None:
+                    raise refusal
+                row = self._keys.lookup(key, now)
+            except ApiError:
+                self._failures.record(client, now)
+                raise
+        tier = TIERS[row.tier]
+        if feature not in tier.features:
+            needed = tier_for_feature(feature)
+            raise ApiError(403, "tier_required", f"{feature} needs the {needed.name} tier; "
+                           f"this key is {tier.name}", required_tier=needed.name)
         return row
 
     async def charge(self, row: KeyRow) -> dict[str, str]:
-        """Count one call of row today; its quota headers, or ApiError 429 when spent."""
+        """Count one call of row today; its quota headers, or ApiError 429 when spent (503 when
+        the count cannot be stored: the cause goes to the log, not to the caller)."""
         now_s = self._clock()
         try:
             verdict = await self._quota.charge(row.id, TIERS[row.tier].calls_per_day, now_s)
         except sqlite3.Error as exc:
-            raise ApiError(503, "quota_unavailable", f"could not record the call: {exc}",
+            log.error("could not record a call of key %s: %s", row.id, exc)
+            raise ApiError(503, "quota_unavailable", "could not record the call; retry in a second",
                            {"retry-after": "1"}) from exc
         headers = quota_headers(verdict, now_s)
         if not verdict.admitted:

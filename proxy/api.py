@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -43,8 +44,12 @@ class Api:
         return host
 
     async def _answer(self, request: Request, row: KeyRow, blob: Blob,
-                      extra: dict[str, str] | None = None) -> Response:
+                      extra: dict[str, str] | None = None,
+                      cut: Callable[[Blob], Blob] | None = None) -> Response:
+        """Charge the call, and only once it is admitted cut blob (the costly part) and answer."""
         headers = await self._access.charge(row)
+        if cut is not None:
+            blob = cut(blob)
         return blob_response(request, blob, KEYED_CACHE, headers | (extra or {}))
 
     def _cut(self, blob: Blob, how: tuple, fn) -> Blob:
@@ -83,9 +88,8 @@ class Api:
         span, private, name = next(f for f in HISTORY_FILES if f[0] >= hours)
         blob = self._file(private, f"api/v1/latency/{host}/{name}", "no_data",
                           f"no {span} h history of {host} built yet")
-        if hours < span:
-            blob = self._window(blob, hours)
-        return await self._answer(request, row, blob, {"x-nettrace-window-hours": str(hours)})
+        return await self._answer(request, row, blob, {"x-nettrace-window-hours": str(hours)},
+                                  (lambda b: self._window(b, hours)) if hours < span else None)
 
     async def rankings(self, request: Request) -> Response:
         row = self._access.authenticate(request, RANKINGS)
@@ -107,8 +111,8 @@ class Api:
         row = self._access.authenticate(request, SIGNALS)
         blob = self._file(True, "api/v1/signals/history.json", "no_data", "no signal history yet")
         hours = TIERS[row.tier].history_hours
-        return await self._answer(request, row, self._window(blob, hours),
-                                  {"x-nettrace-window-hours": str(hours)})
+        return await self._answer(request, row, blob, {"x-nettrace-window-hours": str(hours)},
+                                  lambda b: self._window(b, hours))
 
     async def routes(self, request: Request) -> Response:
         row = self._access.authenticate(request, ROUTES)
@@ -123,5 +127,5 @@ class Api:
             self._file(False, f"api/v1/latency/{host}.json", "unknown_target", f"no target {host}")
         blob = self._file(True, "api/v1/compare.json", "no_data", "no comparison built yet")
         chosen = frozenset(hosts)
-        return await self._answer(request, row, self._cut(blob, ("targets", chosen),
-                                                          lambda doc: pick_targets(doc, chosen)))
+        return await self._answer(request, row, blob, cut=lambda b: self._cut(
+            b, ("targets", chosen), lambda doc: pick_targets(doc, chosen)))

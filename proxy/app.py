@@ -15,12 +15,13 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.openapi import openapi_document
 from db.connection import connect
-from proxy.access import Access
+from proxy.access import Access, KeyBook
 from proxy.api import Api
 from proxy.errors import ApiError, ProxyError
 from proxy.export import Export
 from proxy.files import FileCache
 from proxy.guard import Edge
+from proxy.limits import FailureLimiter
 from proxy.quota import QuotaBook, hold_quota_lock
 from proxy.site import Site
 from proxy.stream import Stream, StreamHub
@@ -36,6 +37,7 @@ class ServeConfig:
     pepper: bytes
     clock: Callable[[], float]  # unix s; the CLI passes time.time, tests their own clock
     stream_poll_s: float = 1.0
+    trust_fly_client_ip: bool = False  # the client address from Fly-Client-IP (behind Fly only)
 
 
 def _error(request: Request, exc: Exception) -> JSONResponse:
@@ -88,7 +90,8 @@ def create_app(config: ServeConfig):
     writer = connect(config.db_path)
     reader = connect(config.db_path, readonly=True)
     quota = QuotaBook(writer, reader)
-    access = Access(reader, quota, config.pepper, config.clock)
+    access = Access(KeyBook(reader, config.pepper), quota, config.clock,
+                    FailureLimiter(config.trust_fly_client_ip))
     hub = StreamHub(reader, config.stream_poll_s)
 
     @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ import gc
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def register(subparsers) -> None:
     serve.add_argument("--stream-poll", type=float, default=1.0, metavar="SECONDS",
                        help="how often the WebSocket stream looks for new rounds")
     serve.add_argument("--access-log", action="store_true")
+    serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="close a connection that has not sent a request's headers by then")
+    serve.add_argument("--stall-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="drop a client that reads nothing of an answer (an export) for this long")
+    serve.add_argument("--trust-fly-client-ip", action="store_true",
+                       help="take the client address from Fly-Client-IP (only behind Fly's proxy)")
     serve.set_defaults(func=run_serve)
 
     k = subparsers.add_parser("keys", help="API keys: create, list, revoke, rotate, usage")
@@ -65,18 +72,25 @@ def parse_listen(addr: str) -> tuple[str, int]:
 
 
 def run_serve(args) -> int:
-    import uvicorn  # the server is only needed here
+    return serve_with_clock(args, time.time)
 
+
+def serve_with_clock(args, clock: Callable[[], float]) -> int:
+    """`nettrace serve` with clock (unix s) as its time: the wall clock, or a test's."""
+    from proxy import server  # the server is only needed here
     from proxy.app import ServeConfig, create_app
     host, port = parse_listen(args.listen)
+    for flag in ("header_timeout", "stall_timeout", "stream_poll"):
+        if not getattr(args, flag) > 0:
+            raise ProxyError(f"--{flag.replace('_', '-')} must be a positive number of seconds")
     config = ServeConfig(public_dir=args.public, private_dir=args.private, db_path=args.db,
-                         pepper=pepper_from_env(), clock=time.time, stream_poll_s=args.stream_poll)
+                         pepper=pepper_from_env(), clock=clock, stream_poll_s=args.stream_poll,
+                         trust_fly_client_ip=args.trust_fly_client_ip)
     app = create_app(config)
     gc.freeze()  # startup objects never die: keep them out of every later collection
     gc.set_threshold(*GC_THRESHOLDS)
-    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools",
-                access_log=args.access_log, log_level="warning", server_header=False,
-                proxy_headers=False)  # client addresses are not used; skip the middleware
+    server.run(app, host, port, server.Deadlines(args.header_timeout, args.stall_timeout),
+               args.access_log)
     return 0
 
 

@@ -118,6 +118,13 @@ def find_key(conn: sqlite3.Connection, ref: str) -> KeyRow:
     return KeyRow(*rows[0])
 
 
+def rows_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, KeyRow]:
+    """The stored rows of the keys ids (absent ids are left out)."""
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id IN ({marks})", ids).fetchall()
+    return {r[0]: KeyRow(*r) for r in rows}
+
+
 def revoke_key(conn: sqlite3.Connection, ref: str, now_s: float) -> KeyRow:
     row = find_key(conn, ref)
     if row.revoked_at is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,9 +15,10 @@ from pathlib import Path
 import httpx
 
 from collect.records import iso_utc
+from collect.records import ROUND_S
 from db.connection import connect
 from proxy.keys import create_key
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PEPPER = "test-pepper-0123456789abcdef"
@@ -84,6 +86,34 @@ def write_site(tmp_path: Path) -> tuple[Path, Path]:
     return public, private
 
 
+def fill_results(db: Path, rows: int, end_round_ts: int) -> None:
+    """rows synthetic icmp results, 700 per round (100 targets x 7 regions) up to end_round_ts,
+    made by SQLite itself (fast; the export only reads them)."""
+    first = end_round_ts - (rows // 700) * ROUND_S
+    conn = connect(db)
+    conn.execute("PRAGMA cache_size=-400000")  # 400 MB: index inserts stay in memory
+    conn.execute(
+        "INSERT INTO results (target, region, probe, round_ts, ts, ok, rtt_ms, min_ms, p95_ms, "
+        "max_ms, mean_ms, jitter_ms, loss, samples_ms, detail, error, received_at) "
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :rows), "
+        "m(i, r, v) AS (SELECT i, :first + i / 700 * 900, 10.0 + i % 97 FROM n) "
+        "SELECT 't' || (i % 700 / 7) || '.example.com', 'r' || (i % 7), 'icmp', r, r + 1.5, 1, "
+        "v, v, v, v, v, 0.1, 0.0, '[' || v || ']', NULL, NULL, r + 30.0 FROM m",
+        {"rows": rows, "first": first})
+    conn.close()
+
+
+def raw_get(port: int, target: str, headers: str = "") -> tuple[int, bytes, bytes]:
+    """A request line sent as is (clients would normalize '..'); (status, headers, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n".encode("latin-1"))
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), head, body
+
+
 def new_key(db: Path, tier: str, owner: str = "tester") -> str:
     conn = connect(db)
     try:
@@ -100,8 +130,10 @@ class ProxyProcess:
     private: Path
     db: Path
     clock_file: Path | None = None
+    args: tuple[str, ...] = ()  # more `nettrace serve` flags
     proc: subprocess.Popen | None = None
     port: int = 0
+    log: str = ""  # what the server wrote to stderr, once stopped
 
     @property
     def url(self) -> str:
@@ -109,30 +141,35 @@ class ProxyProcess:
 
     def start(self) -> "ProxyProcess":
         self.port = free_port()
+        serve = ["--public", str(self.public), "--private", str(self.private), "--db", str(self.db),
+                 "--listen", f"127.0.0.1:{self.port}", "--stream-poll", "0.1", *self.args]
         if self.clock_file is None:
-            cmd = [sys.executable, "-m", "nettrace", "serve", "--public", str(self.public),
-                   "--private", str(self.private), "--db", str(self.db),
-                   "--listen", f"127.0.0.1:{self.port}", "--stream-poll", "0.1"]
+            cmd = [sys.executable, "-m", "nettrace", "serve", *serve]
         else:
-            cmd = [sys.executable, str(ROOT / "tests/proxy/clock_server.py"), "--public",
-                   str(self.public), "--private", str(self.private), "--db", str(self.db),
-                   "--clock-file", str(self.clock_file), "--port", str(self.port)]
+            cmd = [sys.executable, str(ROOT / "tests/proxy/clock_server.py"),
+                   "--clock-file", str(self.clock_file), *serve]
         env = {**os.environ, "NETTRACE_KEY_PEPPER": PEPPER, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE)
         self._wait_ready()
         return self
 
+    def __enter__(self) -> "ProxyProcess":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
     def _wait_ready(self, timeout_s: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"proxy exited: {self.proc.stderr.read().decode()}")
-            try:
-                httpx.get(f"{self.url}/api/v1/openapi.json", timeout=1.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError("proxy did not start listening")
+        wait_for(self._listening, timeout_s, f"nettrace serve to listen on {self.url}")
+
+    def _listening(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"proxy exited: {self.proc.stderr.read().decode()}")
+        try:
+            httpx.get(f"{self.url}/api/v1/openapi.json", timeout=1.0)
+        except httpx.TransportError:
+            return False
+        return True
 
     def stop(self) -> None:
         if self.proc is None:
@@ -144,6 +181,7 @@ class ProxyProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log = self.proc.stderr.read().decode(errors="replace")
         self.proc.stderr.close()
 
     def rss_kib(self) -> int:

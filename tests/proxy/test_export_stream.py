@@ -17,34 +17,17 @@ from collect.records import ROUND_S, Measurement, ProbeResult, round_slot
 from ingest.store import store_batch
 from ingest.validate import validate_record
 from tests.factories import make_db
-from tests.proxy.support import ProxyProcess, new_key, write_site
+from tests.proxy.support import ProxyProcess, fill_results, new_key, write_site
 
 MILLION = 1_000_000
 MAX_RSS_GROWTH_KIB = 40 * 1024
-
-
-def _fill(db, rows: int, end_round_ts: int) -> None:
-    """rows synthetic icmp results, 700 per round (100 targets x 7 regions), made by SQLite
-    itself (fast; the export only reads them)."""
-    first = end_round_ts - (rows // 700) * ROUND_S
-    conn = connect(db)
-    conn.execute("PRAGMA cache_size=-400000")  # 400 MB: index inserts stay in memory
-    conn.execute(
-        "INSERT INTO results (target, region, probe, round_ts, ts, ok, rtt_ms, min_ms, p95_ms, "
-        "max_ms, mean_ms, jitter_ms, loss, samples_ms, detail, error, received_at) "
-        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :rows), "
-        "m(i, r, v) AS (SELECT i, :first + i / 700 * 900, 10.0 + i % 97 FROM n) "
-        "SELECT 't' || (i % 700 / 7) || '.example.com', 'r' || (i % 7), 'icmp', r, r + 1.5, 1, "
-        "v, v, v, v, v, 0.1, 0.0, '[' || v || ']', NULL, NULL, r + 30.0 FROM m",
-        {"rows": rows, "first": first})
-    conn.close()
 
 
 def test_export_of_a_million_rows_streams_with_flat_memory(tmp_path):
     public, private = write_site(tmp_path)
     db = tmp_path / "big.sqlite"
     end = round_slot(time.time())
-    _fill(db, MILLION, end)
+    fill_results(db, MILLION, end)
     key = new_key(db, "enterprise")
     proc = ProxyProcess(public, private, db).start()
     try:

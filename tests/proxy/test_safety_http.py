@@ -2,12 +2,10 @@
 byte from outside public/ (or from private/ without a key)."""
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
-from tests.proxy.support import HOSTS
+from tests.proxy.support import HOSTS, raw_get
 
 SECRET = b"TOP-SECRET"
 PRIVATE_MARK = b"rtt_anomaly"  # only in private/api/v1/signals.json
@@ -25,17 +23,6 @@ TRAVERSALS = [
     "/api/v1/badge/..%2f..%2f..%2fsecret.txt", "/status/..%2f..%2fsecret.txt",
     "/.hidden", "/static/.%2e/.%2e/secret.txt", "//etc/passwd", "/static//../../secret.txt",
 ]
-
-
-def raw_get(port: int, target: str, headers: str = "") -> tuple[int, bytes, bytes]:
-    """A request line sent as is (clients would normalize '..'); (status, headers, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n".encode("latin-1"))
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), head, body
 
 
 @pytest.mark.parametrize("path", TRAVERSALS)
