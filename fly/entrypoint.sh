@@ -1,5 +1,6 @@
 #!/bin/sh
-# The container's entrypoint: `entrypoint.sh collector` or `entrypoint.sh central`.
+# The container's entrypoint: `entrypoint.sh collector|central [OPTION...]`; options go on to
+# `nettrace collect` or `nettrace run` (e.g. `collector --now` for a round at once).
 # Fly machines are Firecracker VMs, not Docker containers: there is no --cap-add, the process
 # starts as root with every capability, and this script keeps only what each role needs.
 set -eu
@@ -16,6 +17,7 @@ need() {  # need NAME: the variable must be set and non-empty
 }
 
 role="${1:-}"
+[ $# -eq 0 ] || shift
 case "$role" in
   collector)
     need NETTRACE_REGION
@@ -26,7 +28,7 @@ case "$role" in
     # uid 0 stays; the bounding set drops every capability except CAP_NET_RAW.
     exec setpriv --bounding-set=-all,+net_raw --inh-caps=-all --no-new-privs -- \
       nettrace collect --targets "$app/targets.toml" --region "$NETTRACE_REGION" \
-        --every 15m --push "$NETTRACE_PUSH_URL" --spool "$data/spool"
+        --every 15m --push "$NETTRACE_PUSH_URL" --spool "$data/spool" "$@"
     ;;
   central)
     need NETTRACE_KEY_PEPPER
@@ -36,7 +38,6 @@ case "$role" in
     done
     # Publishing to gh-pages only when a remote is given: a bare repository on the volume, so
     # each push sends only what changed. Root runs git here on a folder the service user owns.
-    set --
     if [ -n "${NETTRACE_PAGES_REMOTE:-}" ]; then
       pages="$data/pages"
       [ -f "$pages/HEAD" ] || git init -q --bare "$pages"
@@ -46,15 +47,15 @@ case "$role" in
       # shellcheck disable=SC2016
       git -c safe.directory="$pages" -C "$pages" config credential.helper \
         '!f() { echo username=x-access-token; echo "password=$NETTRACE_PAGES_TOKEN"; }; f'
-      set -- --publish-repo "$pages"
+      set -- "$@" --publish-repo "$pages"
     fi
     mkdir -p "$data"
     chown -R "$user:" "$data"  # Fly mounts the volume owned by root
-    # --host :: listens dual-stack: IPv4 from Fly's proxy, IPv6 from the collectors (6PN).
+    # Fly's proxy reaches the keyed proxy over IPv4; the collectors reach ingest over 6PN (IPv6).
     exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups --bounding-set=-all \
       --inh-caps=-all --no-new-privs -- env HOME="$data" \
       nettrace run --central --targets "$app/targets.toml" --state "$data" \
-        --public "$data/public" --private "$data/private" --host :: \
+        --public "$data/public" --private "$data/private" --host 0.0.0.0 --ingest-host :: \
         --port 8700 --ingest-port 8701 "$@"
     ;;
   *)

@@ -58,7 +58,8 @@ class RunConfig:
     private: Path
     targets: Path
     region: str | None  # None in central mode: no local collector
-    host: str
+    host: str  # the proxy's address
+    ingest_host: str
     proxy_port: int
     ingest_port: int
     publish_repo: Path | None
@@ -87,7 +88,8 @@ def register(subparsers) -> None:
                    help="database, build cache, spool and local secrets")
     p.add_argument("--public", type=Path, default=Path("public"))
     p.add_argument("--private", type=Path, default=Path("private"))
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="the keyed proxy's address")
+    p.add_argument("--ingest-host", help="ingest's address (default: --host)")
     p.add_argument("--port", type=int, default=8700, help="keyed proxy: site and API")
     p.add_argument("--ingest-port", type=int, default=8701)
     p.add_argument("--publish-repo", type=Path, help="git repository to publish public/ to (gh-pages)")
@@ -100,7 +102,8 @@ def _main(args) -> int:
     catalog = load_catalog(args.targets)  # a bad catalog stops here, with file, line and field
     region = None if args.central else catalog.region(args.region).code
     cfg = RunConfig(args.state, args.public, args.private, args.targets, region, args.host,
-                    args.port, args.ingest_port, args.publish_repo, args.verbose)
+                    args.ingest_host or args.host, args.port, args.ingest_port, args.publish_repo,
+                    args.verbose)
     regions = [r.code for r in catalog.regions]
     cfg.state.mkdir(parents=True, exist_ok=True)
     held = (central_secrets(os.environ, regions) if args.central
@@ -190,13 +193,13 @@ def nettrace(*args: str | Path) -> list[str]:
 
 
 def ingest_cmd(cfg: RunConfig, regions: list[str]) -> list[str]:
-    return nettrace("ingest", "serve", "--db", cfg.db, "--listen", f"{cfg.host}:{cfg.ingest_port}",
-                    "--regions", ",".join(regions))
+    return nettrace("ingest", "serve", "--db", cfg.db, "--listen",
+                    f"{cfg.ingest_host}:{cfg.ingest_port}", "--regions", ",".join(regions))
 
 
 def collector_cmd(cfg: RunConfig, region: str) -> list[str]:
     return nettrace("collect", "--targets", cfg.targets, "--region", region, "--every", "15m",
-                    "--now", "--push", f"http://{cfg.host}:{cfg.ingest_port}",
+                    "--now", "--push", f"http://{url_host(cfg.ingest_host)}:{cfg.ingest_port}",
                     "--spool", cfg.spool, "--probes", ",".join(permitted_probes()))
 
 
@@ -237,8 +240,12 @@ def publish_cmd(cfg: RunConfig) -> list[str]:
             "--prune"]
 
 
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def print_urls(cfg: RunConfig, key: str | None) -> None:
-    base = f"http://{cfg.host}:{cfg.proxy_port}"
+    base = f"http://{url_host(cfg.host)}:{cfg.proxy_port}"
     mode = " (central)" if cfg.region is None else f" (local collector: {cfg.region})"
     keyed = "" if key is None else (
         f"  API key      {key}   (enterprise, local only; kept in {cfg.state}/local-api-key)\n"
@@ -250,7 +257,7 @@ NetTrace is running{mode}.
   playground   {base}/playground/
   API docs     {base}/api/v1/
   Prometheus   {base}/metrics
-  ingest       http://{cfg.host}:{cfg.ingest_port}/
+  ingest       http://{url_host(cfg.ingest_host)}:{cfg.ingest_port}/
 {keyed}The first round takes about one probe timeout; the site appears after its build.
 Offline, targets show as unreachable. Ctrl-C stops everything.
 """, flush=True)

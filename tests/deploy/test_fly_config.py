@@ -88,7 +88,8 @@ def test_central_config_serves_the_proxy_port_with_checks_and_keeps_data_on_a_vo
     assert conf["checks"]["ingest"]["path"] == "/healthz"
     assert flag(args, "--state") == "$data"  # NETTRACE_DATA_DIR, which the Dockerfile sets
     assert conf["mounts"]["destination"] == docker_env()["NETTRACE_DATA_DIR"] == "/data"
-    assert flag(args, "--host") == "::", "dual-stack: Fly's proxy (IPv4) and 6PN (IPv6)"
+    assert flag(args, "--host") == "0.0.0.0", "Fly's proxy connects over IPv4"
+    assert flag(args, "--ingest-host") == "::", "the collectors push over 6PN (IPv6)"
     assert conf["processes"] == {"app": "/app/fly/entrypoint.sh central"}
 
 
