@@ -4,8 +4,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 
 def need(ok: bool, reason: str) -> None:
@@ -26,6 +31,17 @@ def need_tool(name: str, package: str) -> str:
     path = shutil.which(name)
     need(path is not None, f"needs {name} (Debian package {package}; `make test` installs it as root)")
     return path
+
+
+def wait_for(condition: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
+    """Calls condition until it returns something truthy and returns that; AssertionError naming
+    what after timeout_s. An exception from condition (a server that died) ends the wait at once."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+    return value
 
 
 def free_port() -> int:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
 from build.errors import BuildError
 from build.write import Reused, merge_outputs, write_tree
+from tests.conftest import wait_for
 
 
 def test_two_outputs_at_one_path_are_refused():
@@ -40,10 +40,8 @@ def test_the_new_tree_replaces_the_old_one_entirely(tmp_path):
 
 
 def _wait_until_only(folder, names: list[str], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while sorted(p.name for p in folder.iterdir()) != names and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert sorted(p.name for p in folder.iterdir()) == names
+    wait_for(lambda: sorted(p.name for p in folder.iterdir()) == names, timeout_s,
+             f"only {names} in {folder}", 0.02)
 
 
 def test_trees_left_by_a_crashed_build_are_removed_by_the_next_one(tmp_path):

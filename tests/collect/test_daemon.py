@@ -9,7 +9,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from collect import spool
@@ -17,7 +16,7 @@ from collect.daemon import DaemonConfig, first_slot
 from collect.push import PushTarget
 from tests.ingest.ingest_fixtures import launch, secret
 from tests.lab import catalog
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 ROUND_LOG = re.compile(r"round (\d+): (\d+) results spooled")
 
@@ -35,15 +34,6 @@ def start_collector(tmp_path: Path, catalog: Path, port: int, every: str = "2s")
              "--every", every, "--push", f"http://127.0.0.1:{port}", "--spool", str(tmp_path / "spool"),
              "--samples", "2", "--timeout", "0.5", "--interval", "0.05"],
             env=env, stderr=log, stdout=log)
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def rounds_stored(db: Path) -> int:
@@ -77,13 +67,13 @@ def test_the_daemon_spools_through_an_outage_and_then_stores_every_round_once(tm
     collector = start_collector(tmp_path, catalog, port)
     server = None
     try:
-        assert wait_for(lambda: len(spool.pending(tmp_path / "spool")) >= 2, 20), "no rounds spooled"
+        wait_for(lambda: len(spool.pending(tmp_path / "spool")) >= 2, 20, "two rounds spooled")
         server = launch(tmp_path / "central.db", listen=f"127.0.0.1:{port}")
-        assert wait_for(lambda: not spool.pending(tmp_path / "spool")
-                        and rounds_stored(tmp_path / "central.db") >= 3, 30), "spool never drained"
+        wait_for(lambda: not spool.pending(tmp_path / "spool")
+                 and rounds_stored(tmp_path / "central.db") >= 3, 30, "the spool to drain")
         collector.send_signal(signal.SIGTERM)
         assert collector.wait(timeout=20) == 0
-        wait_for(lambda: not spool.pending(tmp_path / "spool"), 5)
+        wait_for(lambda: not spool.pending(tmp_path / "spool"), 5, "the last round pushed")
     finally:
         collector.kill()
         if server:

@@ -7,12 +7,11 @@ import pwd
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_root, need_tool
+from tests.conftest import need_root, need_tool, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "fly" / "entrypoint.sh"
@@ -56,6 +55,13 @@ def test_central_refuses_to_start_without_a_region_secret_or_the_pepper(tmp_path
     assert f"{missing} is not set" in done.stderr
 
 
+def collector_state(proc: subprocess.Popen) -> tuple[str, dict[str, str]] | None:
+    """process_state of proc once it runs `nettrace collect`, else None."""
+    assert proc.poll() is None, proc.stderr.read().decode()
+    cmdline, status = process_state(proc.pid)
+    return (cmdline, status) if "nettrace collect" in cmdline else None
+
+
 def process_state(pid: int) -> tuple[str, dict[str, str]]:
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -72,12 +78,8 @@ def test_the_collector_role_runs_nettrace_collect_as_root_with_only_cap_net_raw(
     proc = subprocess.Popen(["unshare", "--net", "sh", str(ENTRYPOINT), "collector"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        cmdline, status = process_state(proc.pid)
-        while "nettrace collect" not in cmdline and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.1)
-            cmdline, status = process_state(proc.pid)
+        cmdline, status = wait_for(lambda: collector_state(proc), START_TIMEOUT_S,
+                                   "the entrypoint to exec nettrace collect", 0.1)
         assert "--region ewr --every 15m --push http://127.0.0.1:9" in cmdline
         assert f"--targets {ROOT}/targets.toml" in cmdline
         assert status["Uid"].split()[0] == "0"

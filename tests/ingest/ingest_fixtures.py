@@ -19,6 +19,7 @@ import httpx
 
 from collect.records import Measurement, ProbeResult, round_slot
 from collect.signing import region_secret_var, sign
+from tests.conftest import wait_for
 
 REGIONS = ("ewr", "ord", "lhr", "fra", "sin", "nrt", "bom")
 PROBES = ("icmp", "tcp", "tls", "http", "dns", "trace")
@@ -119,13 +120,10 @@ def push(url: str, body: bytes, region: str = "ewr", *, ts: float | None = None,
 
 def wait_for_rollups(db: Path, timeout_s: float = 10.0) -> None:
     """Until a running server has refreshed every hour it marked (it does once pushes pause)."""
-    deadline = time.monotonic() + timeout_s
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        while conn.execute("SELECT count(*) FROM hourly_dirty").fetchone() != (0,):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{db}: rollups still dirty after {timeout_s} s")
-            time.sleep(0.01)
+        wait_for(lambda: conn.execute("SELECT count(*) FROM hourly_dirty").fetchone() == (0,),
+                 timeout_s, f"{db}: every dirty hour rolled up", 0.01)
     finally:
         conn.close()
 

@@ -17,7 +17,7 @@ import pytest
 from collect import spool
 from collect.records import iso_utc
 from tests.ingest.ingest_fixtures import launch, secret, wait_for_rollups
-from tests.conftest import need_root, need_tool
+from tests.conftest import need_root, need_tool, wait_for
 from tests.lab import catalog
 from tests.lab.netns import Netns, veth
 
@@ -60,15 +60,6 @@ class Lab:
 
     def pending(self) -> list:
         return spool.pending(self.tmp / "spool")
-
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def next_round_logged(lab: Lab) -> None:

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from nettrace.run import child_env, local_secrets, summarize_skipped
-from tests.conftest import free_port, need_root
+from tests.conftest import free_port, need_root, wait_for
 from tests.deploy.sandbox import readonly_cwd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,17 +55,15 @@ def get(url: str, key: str | None = None) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def wait_for(url: str, timeout_s: float, ready=lambda body: True) -> tuple[int, bytes]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def wait_for_url(url: str, timeout_s: float, ready=lambda body: True) -> tuple[int, bytes]:
+    """(status, body) once url answers 200 with a body ready(body) accepts."""
+    def answer() -> tuple[int, bytes] | None:
         try:
             status, body = get(url)
-            if status == 200 and ready(body):
-                return status, body
         except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer 200 (and ready) within {timeout_s} s")
+            return None
+        return (status, body) if status == 200 and ready(body) else None
+    return wait_for(answer, timeout_s, f"{url} to answer 200 (and ready)", interval_s=0.5)
 
 
 def children_of(pid: int) -> dict[int, str]:
@@ -116,10 +113,10 @@ class Run:
         self.reader.start()
 
     def wait_for_line(self, line: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while line + "\n" not in self.lines:
-            assert time.monotonic() < deadline, f"no line {line!r}:\n{self.output()}"
-            time.sleep(0.2)
+        try:
+            wait_for(lambda: line + "\n" in self.lines, timeout_s, f"the line {line!r}", 0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{self.output()}") from None
 
     def output(self) -> str:
         return "".join(self.lines)
@@ -151,7 +148,7 @@ def running(tmp_path: Path):
 def test_make_run_measures_ingests_builds_and_serves_the_site_and_keyed_api(running):
     base = running.base
     # The first build comes at once with no data; the next follows the first pushed round.
-    wait_for(f"{base}/api/v1/latency/127.0.0.1.json", 90, lambda b: json.loads(b)["has_data"])
+    wait_for_url(f"{base}/api/v1/latency/127.0.0.1.json", 90, lambda b: json.loads(b)["has_data"])
     status, body = get(f"{base}/api/v1/targets.json")
     targets = json.loads(body)
     assert {t["host"] for t in targets["targets"]} == {"127.0.0.1", "127.0.0.2"}
@@ -205,7 +202,7 @@ def test_central_mode_prints_no_key_writes_no_secret_and_gives_each_child_only_i
     run = Run(tmp_path, "--central", env={**SECRETS, "NETTRACE_KEY_PEPPER": PEPPER,
                                           "NETTRACE_PAGES_TOKEN": token}, cwd=app)
     try:
-        wait_for(f"{run.base}/api/v1/targets.json", 90)
+        wait_for_url(f"{run.base}/api/v1/targets.json", 90)
         children = children_of(run.proc.pid)
         [ingest] = [pid for pid, cmd in children.items() if "ingest serve" in cmd]
         [proxy] = [pid for pid, cmd in children.items() if " serve --public" in cmd]

@@ -2,15 +2,11 @@
 headless Debian Chromium driven by Playwright, for the browser tests."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from tests.conftest import free_port
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -29,35 +25,6 @@ def static_server(directory: Path):
         if not match:
             raise RuntimeError(f"http.server did not start: {line!r}")
         yield f"http://127.0.0.1:{match.group(1)}/"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=STARTUP_TIMEOUT_S)
-
-
-def run_nettrace(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nettrace", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60, check=True)
-
-
-@contextmanager
-def proxy_server(public: Path, private: Path, db: Path, env: dict[str, str]):
-    """Yields the base URL of a `nettrace serve` process (the keyed proxy) serving the site."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "nettrace", "serve", "--public", str(public), "--private", str(private),
-           "--db", str(db), "--listen", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                urllib.request.urlopen(base + "index.html", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nettrace serve did not start: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
-                time.sleep(0.1)
-        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=STARTUP_TIMEOUT_S)

@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.site.conftest import PAGES
-from tests.site.serve import PageWatch, open_page, proxy_server, run_nettrace, static_server
+from tests.proxy.support import ProxyProcess, new_key
+from tests.site.serve import PageWatch, open_page, static_server
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "site"
@@ -150,11 +151,10 @@ def test_the_site_works_from_a_subpath_of_the_host(public_dir, browser):
 
 
 def test_playground_served_by_the_proxy_calls_a_keyed_endpoint_with_and_without_a_key(public_dir, browser):
-    env = {"NETTRACE_KEY_PEPPER": "site-test-pepper-" + "p" * 48}
     db = public_dir.parent / "central.sqlite"
-    key = re.search(r"nt_[A-Za-z0-9_-]+", run_nettrace(
-        ["keys", "create", "--tier", "free", "--owner", "site-test", "--db", str(db)], env).stdout).group(0)
-    with proxy_server(public_dir, public_dir.parent / "private", db, env) as base:
+    key = new_key(db, "free", "site-test")
+    with ProxyProcess(public_dir, public_dir.parent / "private", db) as proxy:
+        base = proxy.url + "/"
         page = browser.new_context().new_page()
         page.goto(base + PAGES["playground"], wait_until="load")
         page.wait_for_selector("#pg:not([hidden])", timeout=TIMEOUT_MS)
