@@ -46,18 +46,73 @@ class Server:
 
 
 def launch(db: Path, *extra: str, listen: str = "127.0.0.1:0", regions=REGIONS,
-           env: dict | None = None, netns: str | None = None) -> Server:
+           env: dict | None = None, netns: str | None = None, log: Path | None = None) -> Server:
+    """A running `nettrace ingest serve`; its stderr is a pipe, or appended to log when given
+    (a long run must not fill a pipe nobody reads)."""
     cmd = [sys.executable, "-m", "nettrace", "ingest", "serve", "--db", str(db),
            "--listen", listen, "--regions", ",".join(regions), *extra]
     if netns:
         cmd = ["ip", "netns", "exec", netns, *cmd]
-    proc = subprocess.Popen(cmd, env=env or server_env(regions), stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
+    if log is None:
+        proc = subprocess.Popen(cmd, env=env or server_env(regions), stderr=subprocess.PIPE,
+                                text=True)
+        line = proc.stderr.readline()
+    else:
+        start = log.stat().st_size if log.exists() else 0
+        with open(log, "a") as out:  # the child keeps its own descriptor
+            proc = subprocess.Popen(cmd, env=env or server_env(regions), stderr=out)
+        line = _first_line_after(log, start, proc)
     match = re.search(r"listening on (http://\S+)", line)
     if not match:
         proc.kill()
-        raise RuntimeError(f"ingest did not start: {line}{proc.stderr.read()}")
+        rest = proc.stderr.read() if log is None else ""
+        raise RuntimeError(f"ingest did not start: {line}{rest}")
     return Server(proc, match.group(1))
+
+
+def _first_line_after(log: Path, offset: int, proc: subprocess.Popen, timeout_s: float = 60) -> str:
+    def first_line() -> tuple[str] | None:
+        with open(log) as f:
+            f.seek(offset)
+            line = f.readline()
+        return (line,) if line.endswith("\n") or proc.poll() is not None else None
+    return wait_for(first_line, timeout_s, f"the server's first line in {log}")[0]
+
+
+def children_of(pid: int) -> set[int]:
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def spawned_pids(server_pid: int) -> list[int]:
+    """The server's checker processes and its writer process."""
+    pids = []
+    for pid in children_of(server_pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
+        except OSError:  # exited meanwhile
+            pass
+    return pids
+
+
+def has_open(pid: int, path: Path) -> bool:
+    try:
+        return any(fd.readlink() == path for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # exited meanwhile
+        return False
+
+
+def writer_pid(server_pid: int, db: Path) -> int | None:
+    """The server's writer process: the spawned child that holds the database open."""
+    return next((pid for pid in spawned_pids(server_pid) if has_open(pid, db)), None)
 
 
 @contextmanager

@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import need_tool
-from tests.ingest.ingest_fixtures import body_of, push, results, running
-from tests.ingest.test_server import has_open, spawned_pids
+from tests.ingest.ingest_fixtures import body_of, push, results, running, writer_pid
 
 CALL = re.compile(r"^(\w+)\((\d+)<([^>]*)>")
 
@@ -38,7 +37,7 @@ def test_every_answer_of_the_writer_follows_a_sync_of_the_rows_it_wrote(tmp_path
     log = tmp_path / "writer.strace"
     with running(db) as server:
         assert push(server.push_url, body_of(results(targets=1))).status_code == 200
-        writer = next(pid for pid in spawned_pids(server.proc.pid) if has_open(pid, db))
+        writer = writer_pid(server.proc.pid, db)
         tracer = subprocess.Popen([strace, "-y", "-p", str(writer), "-o", str(log),
                                    "-e", "trace=pwrite64,write,fsync,fdatasync"],
                                   stderr=subprocess.PIPE, text=True)

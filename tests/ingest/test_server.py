@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 from db.connection import connect
-from tests.ingest.ingest_fixtures import body_of, push, results, running, wait_for_rollups
+from tests.conftest import wait_for
+from tests.ingest.ingest_fixtures import (body_of, children_of, has_open, push, results, running,
+                                          spawned_pids, wait_for_rollups)
 
 
 @pytest.fixture
@@ -83,28 +85,6 @@ def sqlite_round(round_id: str) -> float:
     return datetime.fromisoformat(round_id).timestamp()
 
 
-def children_of(pid: int) -> set[int]:
-    kids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.add(int(stat.parent.name))
-    return kids
-
-
-def spawned_pids(server_pid: int) -> list[int]:
-    """The server's checker processes and its writer process."""
-    return [pid for pid in children_of(server_pid)
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-
-
-def has_open(pid: int, path: Path) -> bool:
-    return any(fd.readlink() == path for fd in Path(f"/proc/{pid}/fd").iterdir())
-
-
 def test_killed_checker_and_writer_processes_cost_one_503_and_ingest_carries_on(server, tmp_path):
     assert push(server.push_url, body_of(results(targets=1))).status_code == 200
     killed = spawned_pids(server.proc.pid)
@@ -125,7 +105,5 @@ def test_checker_and_writer_processes_exit_when_the_server_is_killed(server):
     assert len(children) >= 3, "the server validates in checker processes and writes in one"
     server.proc.kill()
     server.proc.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in children):
-        time.sleep(0.2)
-    assert not any(Path(f"/proc/{p}").exists() for p in children), "orphaned children live on"
+    wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in children), 10,
+             "the checker and writer children to exit", 0.2)
