@@ -24,6 +24,7 @@ from build.read.inputs import BuildClock, BuildInputs, read_inputs
 from build.read.state import Part, carry, load_state, save_state
 from build.render.api_docs import render_index, render_openapi
 from build.render.badges import render_badge_pngs, render_badges
+from build.render.colocation import render_colocation_json
 from build.render.histories import render_long_histories
 from build.render.html import make_env, render_html
 from build.render.json_api import render_public_json
@@ -105,7 +106,10 @@ def _render(inputs: BuildInputs, model: SiteModel, opts: BuildOptions,
                            render_public_json(model), render_html(model))
     histories, history_part = ({}, None) if inputs.long_history is None else (
         render_long_histories(inputs.long_history, cache, inputs.checkpoint.rowid))
-    private = merge_outputs(render_private_json(model), histories)
+    colocation = ({}, {}) if model.colocation is None else render_colocation_json(
+        model.colocation, model.generated_at)
+    public = merge_outputs(public, colocation[0])
+    private = merge_outputs(render_private_json(model), histories, colocation[1])
     public = merge_outputs(public, pngs(), cards())
     parts = {"outputs": cache.part()} | ({} if history_part is None else {"history": history_part})
     return Rendered(public, private, parts, cache.hits)

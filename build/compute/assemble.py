@@ -10,9 +10,10 @@ from datetime import datetime
 
 import numpy as np
 
+from build.compute.colocation import ColocationAdvice, colocation_grid, compute_colocation_advice
 from build.compute.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
 from build.compute.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking,
-                                 RankingEntry, RegionStatus, Route, Series, SiteModel,
+                                 RankingEntry, RegionStatus, Route, SiteModel,
                                  TargetRegion, TargetView)
 from build.compute.routes import build_routes
 from build.compute.series import RawSeries, raw_to_series
@@ -22,6 +23,7 @@ from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug
 
 LATE_S = 60  # a round is late this long after its slot ends
+HOUR_S = 3600
 BEST_PROBES = ("icmp", "tcp", "http", "tls")  # the figure a badge and a ranking show
 
 
@@ -34,7 +36,6 @@ class Assembled:
 @dataclass(frozen=True, slots=True)
 class _Inputs:
     raw: dict[tuple, RawSeries]
-    hourly: dict[tuple, Series]
     routes: dict[tuple, Route]
     stale: dict[str, str | None]
     certs: dict[str, Cert]
@@ -58,15 +59,28 @@ def build_site_model(inputs: BuildInputs) -> Assembled:
                                      round_slot(clock.now_ts - LATE_S))
     routes, route_inputs = build_routes(inputs.routes, names, inputs.stored_signals)
     new = _new_signals(catalog, raw, inputs.weekly, route_inputs, latest)
-    model_inputs = _Inputs(raw, inputs.hourly, routes, stale, _certs(window.tls, generated), new)
+    model_inputs = _Inputs(raw, routes, stale, _certs(window.tls, generated), new)
     targets = tuple(_target_view(t, catalog, model_inputs) for t in catalog.targets)
     skipped += [f"{t.host}: no data in the last 24 h" for t in targets if not t.has_data]
     skipped += [f"region {c}: {why}" for c, why in stale.items() if why]
     model = SiteModel(MODEL_SCHEMA, generated, latest, targets,
                       _regions(catalog, inputs.last_rounds, stale), _categories(catalog),
                       _rankings(catalog, targets), new, _merge(inputs.stored_signals, new),
-                      tuple(skipped))
+                      _colocation(inputs), tuple(skipped))
     return Assembled(model, new)
+
+
+def _colocation(inputs: BuildInputs) -> ColocationAdvice | None:
+    """Over the 7 days to the last whole hour before the latest round."""
+    if inputs.latest is None:
+        return None
+    catalog = inputs.catalog
+    hosts = tuple(t.host for t in catalog.targets)
+    grid = colocation_grid(inputs.hourly, hosts, tuple(r.code for r in catalog.regions),
+                           inputs.latest // HOUR_S * HOUR_S - HOUR_S)
+    return compute_colocation_advice(grid, {c: tuple(t.host for t in catalog.targets
+                                                     if t.category == c)
+                                            for c in catalog.categories})
 
 
 def _not_in_catalog(raw: dict, names: dict, codes: tuple[str, ...], path: str) -> list[str]:
@@ -128,8 +142,7 @@ def _target_region(host: str, code: str, inputs: _Inputs) -> TargetRegion:
     keys = [(host, code, p) for p in PROBES]
     latest = tuple(inputs.raw[k].latest for k in keys if k in inputs.raw)
     day = tuple(raw_to_series(k[2], inputs.raw[k], ROUND_S) for k in keys if k in inputs.raw)
-    week = tuple(inputs.hourly[k] for k in keys if k in inputs.hourly)
-    return TargetRegion(code, inputs.stale.get(code) is not None, latest, day, week,
+    return TargetRegion(code, inputs.stale.get(code) is not None, latest, day,
                         inputs.routes.get((host, code)), f"widget/{host}/{code}.svg")
 
 

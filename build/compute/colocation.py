@@ -2,7 +2,8 @@
 gap to the best with a 95 % confidence interval, how steady the best region was, a plain
 verdict; and for every pair of venues in a category the region with the lowest worst-of-both RTT.
 
-Input is one HourlyGrid of hourly medians (build/read/colocation.py). Everything is a pure
+Input is one HourlyGrid of hourly medians (colocation_grid, from the week of rollup columns
+the read stage carries). Everything is a pure
 function of it: no clock, no I/O, and the bootstrap draws from fixed seeds, so the same rows
 give the same bytes. 132 targets x 7 regions x 168 hours take ~0.3 s on a busy 2-core machine.
 
@@ -16,8 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the read stage's record; importing it here would be circular
+    from build.read.week import HourlyColumns
 
 WINDOW_HOURS = 7 * 24
 HOUR_S = 3600
@@ -103,6 +108,25 @@ class ColocationAdvice:
     last_hour_ts: int  # unix s, the start of its last hour
     targets: tuple[Colocation, ...]  # grid (catalog) order
     pairs: tuple[CategoryPairs, ...]  # category order
+
+
+def colocation_grid(cols: HourlyColumns, hosts: tuple[str, ...], regions: tuple[str, ...],
+                    end_hour_ts: int, hours: int = WINDOW_HOURS) -> HourlyGrid:
+    """The hourly median RTTs of hosts x PROBES x regions over the `hours` hours ending with
+    the one starting at end_hour_ts (unix s, a multiple of 3600), from the week's rollup
+    columns the read stage carries; NaN where an hour has no rollup or no median."""
+    first = end_hour_ts - (hours - 1) * HOUR_S
+    grid = np.full((len(hosts), len(PROBES), len(regions), hours), np.nan)
+    host_of, probe_of, region_of = ({v: i for i, v in enumerate(vs)}
+                                    for vs in (hosts, PROBES, regions))
+    cell = np.array([(host_of.get(t, -1), probe_of.get(p, -1), region_of.get(r, -1))
+                     for t, r, p in cols.keys] or [(-1, -1, -1)], dtype=np.int64)
+    where = cell[cols.key_index] if cols.key_index.size else np.empty((0, 3), dtype=np.int64)
+    hour = (cols.hour_ts - first) // HOUR_S
+    median = cols.values["median_ms"]
+    keep = (where >= 0).all(axis=1) & (hour >= 0) & (hour < hours) & np.isfinite(median)
+    grid[where[keep, 0], where[keep, 1], where[keep, 2], hour[keep]] = median[keep]
+    return HourlyGrid(tuple(hosts), PROBES, tuple(regions), first, grid)
 
 
 def compute_colocation_advice(grid: HourlyGrid,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from build.compute.colocation import ColocationAdvice
 from build.compute.signals import Signal
 from collect.records import Hop
 
@@ -36,7 +37,7 @@ class Series:
     """One probe's time series from one region, columnar; None where a point has no RTT."""
 
     probe: str
-    step_s: int  # 900 for rounds (24 h series), 3600 for hourly rollups (7 d series)
+    step_s: int  # 900: the 24 h series of rounds
     ts: tuple[int, ...]
     rtt_ms: tuple[float | None, ...]  # per-round median, or the hour's median
     p95_ms: tuple[float | None, ...]
@@ -70,7 +71,6 @@ class TargetRegion:
     stale: bool  # the region's latest round is missing or late: figures are old
     latest: tuple[ProbeFigures, ...]  # one per probe, probe order of records.PROBES
     series_24h: tuple[Series, ...]
-    series_7d: tuple[Series, ...]
     route: Route | None
     badge_svg: str  # path relative to public/
 
@@ -157,4 +157,5 @@ class SiteModel:
     rankings: tuple[Ranking, ...]
     signals: tuple[Signal, ...]  # all signals of the latest round
     signal_history: tuple[Signal, ...]  # stored signals of the history window, newest first
+    colocation: ColocationAdvice | None  # where to host, over the 7 days to the last whole hour
     skipped: tuple[str, ...]  # what the build left out and why, one line each

@@ -10,7 +10,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from build.compute.model import Series
 from build.compute.series import Key
 from build.compute.signals import Signal
 from build.compute.signals_route import RouteEvent, compute_route_changes
@@ -18,7 +17,7 @@ from build.read.long_history import LongHistoryInput, read_long_history
 from build.read.queries import (read_hour_medians, read_latest_round, read_region_last_round,
                                 read_signals, read_trace_details)
 from build.read.state import CarriedState, Checkpoint, Part, read_checkpoint
-from build.read.week import read_week_hourly
+from build.read.week import HourlyColumns, read_week_hourly
 from build.read.window import read_recent_window
 from build.read.window_rows import RecentWindow
 from collect.records import round_slot
@@ -57,7 +56,7 @@ class BuildInputs:
     latest: int | None  # the newest round at or before now (+ skew); None: no results
     window: RecentWindow  # the 24 h of raw results
     weekly: dict[Key, list[float]]  # same-hour-of-week hourly medians, WEEKS_BACK weeks back
-    hourly: dict[Key, Series]  # the 7 d hourly series of keys with a round in 24 h
+    hourly: HourlyColumns  # the rollups of the last 7 whole hours and the current one
     last_rounds: dict[str, int | None]  # each catalog region's newest round
     stored_signals: list[Signal]  # stored signals of the last 7 days
     routes: RouteInputs
@@ -88,9 +87,8 @@ def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
         hosts = [t.host for t in catalog.targets]
         known = set(hosts)
         routes = _read_routes(conn, [f for f in window.fingerprints if f[0] in known])
-        keys = sorted(k for k in window.raw if k[0] in known and k[1] in codes)
-        week_start = ref // HOUR_S * HOUR_S - WEEK_S + HOUR_S
-        hourly, week_part = read_week_hourly(conn, week_start, ref, keys, checkpoint, before,
+        week_start = ref // HOUR_S * HOUR_S - WEEK_S  # 7 days of whole hours, and this one
+        hourly, week_part = read_week_hourly(conn, week_start, ref, checkpoint, before,
                                              part("week"))
         history = None if latest is None else read_long_history(
             conn, hosts, latest, before, part("history"), previous_private)

@@ -13,6 +13,7 @@ from build.render.html_target import build_target_page
 from build.render.html_view import (CategoryRows, SiteContext, build_plans, build_regions, build_row,
                                     heat_scale, iso, signal_offer, utc_label)
 from build.compute.model import SiteModel
+from build.render.colocation import build_host_page
 from build.render.worldmap import render_world_map
 from build.write import Output
 
@@ -60,6 +61,11 @@ def render_html(model: SiteModel) -> dict[str, Output]:
     page("status/index.html", "dashboard.html.j2", "status")
     page("regions/index.html", "regions.html.j2", "regions")
     page("playground/index.html", "playground.html.j2", "playground")
+    if model.colocation is not None:
+        page("colocation/index.html", "colocation.html.j2", "colocation",
+             colo=build_host_page(model.colocation, {t.host: t.name for t in model.targets},
+                                  {r.code: r.city for r in model.regions},
+                                  {c.name: c.hosts for c in model.categories}))
     for target in model.targets:
         page(f"status/{target.host}/index.html", "target.html.j2", "status", t=build_row(target),
              page=build_target_page(target, model))

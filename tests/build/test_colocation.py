@@ -11,9 +11,11 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from build.compute.colocation import (BOOTSTRAP_REPLICATES, DAY_HOURS, MIN_HOURS, WINDOW_HOURS,
-                                      HourlyGrid, compute_colocation, compute_colocation_advice,
+                                      HourlyGrid, colocation_grid, compute_colocation,
+                                      compute_colocation_advice,
                                       compute_pairs, masked_median)
-from build.read.colocation import read_colocation_grid
+from build.read.state import read_checkpoint
+from build.read.week import read_week_hourly
 from build.render.colocation import build_host_page, colocation_paths, render_colocation_json
 from build.render.html import TEMPLATES
 from db.connection import connect
@@ -241,13 +243,15 @@ def test_the_where_to_host_page_shows_each_target_its_best_region_only():
     assert "Singapore" not in html and "sin is" not in html  # the runner-up is Pro
 
 
-def test_the_grid_read_from_real_rollups_holds_their_icmp_and_tcp_medians(tmp_path):
+def test_the_grid_from_the_weeks_real_rollups_holds_their_icmp_and_tcp_medians(tmp_path):
     fixture = make_db(tmp_path, rounds=12)
     hosts = tuple(t.host for t in fixture.catalog.targets) + ("absent.example",)
     regions = tuple(r.code for r in fixture.catalog.regions)
     end_hour = fixture.round_ts - fixture.round_ts % 3600
     conn = connect(fixture.path, readonly=True)
-    grid = read_colocation_grid(conn, hosts, regions, end_hour)
+    week, _ = read_week_hourly(conn, end_hour - (WINDOW_HOURS - 1) * 3600, fixture.round_ts,
+                               read_checkpoint(conn), None, None)
+    grid = colocation_grid(week, hosts, regions, end_hour)
     rows = conn.execute("SELECT target, region, probe, hour_ts, median_ms FROM hourly "
                         "WHERE median_ms IS NOT NULL").fetchall()
     conn.close()

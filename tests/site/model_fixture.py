@@ -1,9 +1,13 @@
 """A generated SiteModel (synthetic figures, seeded) for render and budget tests, independent of
-the database: N targets x 7 regions with 24 h and 7 d series, routes, certs and signals."""
+the database: N targets x 7 regions with 24 h series, routes, certs, signals and colocation."""
 from __future__ import annotations
 
 import random
 
+import numpy as np
+
+from build.compute.colocation import (PROBES as PROBES_RANKED, WINDOW_HOURS, ColocationAdvice,
+                                      HourlyGrid, compute_colocation_advice)
 from build.compute.model import (Best, Category, Cert, ProbeFigures, Ranking, RankingEntry, RegionStatus, Route,
                          RouteChange, Series, SiteModel, TargetRegion, TargetView)
 from build.compute.signals import Signal
@@ -38,7 +42,6 @@ def _region_view(rng, host: str, code: str, base_ms: float, stale: bool) -> Targ
     route = Route(NOW, "bbb", hops, (change,) if rng.random() < 0.3 else ())
     return TargetRegion(code, stale, latest,
                         (_series(rng, base_ms, 900, 96, rng.choice([None, 40])),),
-                        (_series(rng, base_ms, 3600, 168, rng.choice([None, 100])),),
                         route, f"widget/{host}/{code}.svg")
 
 
@@ -74,4 +77,19 @@ def make_site_model(n_targets: int = 6, seed: int = 7, stale_region: str | None 
                       for c, city, note, lat, lon in REGIONS),
         categories=tuple(Category(slug, name, tuple(t.host for t in targets if t.category_slug == slug))
                          for slug, name in CATEGORIES),
-        rankings=rankings, signals=tuple(signals), signal_history=tuple(signals), skipped=())
+        rankings=rankings, signals=tuple(signals), signal_history=tuple(signals),
+        colocation=_colocation(targets, seed), skipped=())
+
+
+def _colocation(targets: list[TargetView], seed: int) -> ColocationAdvice:
+    """Advice over 7 days of hourly medians near each target's regional base RTT."""
+    rng = np.random.default_rng(seed)
+    base = np.array([[next(f.rtt_ms for f in tr.latest if f.probe == "icmp") for tr in t.regions]
+                     for t in targets])
+    medians = base[:, None, :, None] * rng.uniform(0.95, 1.05, (len(targets), 2, len(REGIONS),
+                                                                WINDOW_HOURS))
+    grid = HourlyGrid(tuple(t.host for t in targets), PROBES_RANKED, tuple(r[0] for r in REGIONS),
+                      NOW // 3600 * 3600 - WINDOW_HOURS * 3600, medians)
+    return compute_colocation_advice(grid, {name: tuple(t.host for t in targets
+                                                        if t.category_slug == slug)
+                                            for slug, name in CATEGORIES})
