@@ -82,12 +82,13 @@ def measurement(probe: str, base_ms: float, rng: random.Random) -> Measurement:
         return Measurement(samples_ms=(rtt(),), status=200)
     if probe == "dns":
         return Measurement(samples_ms=(rtt(),), addresses=tuple(
-            f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-            for _ in range(rng.randint(1, 4))))
-    hops = tuple(Hop(ttl, None if ttl in (3, 9) else f"{62 + ttl}.{ttl * 7}.{rng.randint(0, 255)}.1",
-                     None if ttl in (3, 9) else round(base_ms * ttl / 14 + rng.random(), 3))
+            ".".join(str(rng.randint(1, 254)) for _ in range(4)) for _ in range(rng.randint(1, 4))))
+    silent = (3, 9)  # routers that do not answer: '*'
+    hops = tuple(Hop(ttl, None if ttl in silent else f"{62 + ttl}.{ttl * 7}.{rng.randint(0, 99)}.1",
+                     None if ttl in silent else round(base_ms * ttl / 14 + rng.random(), 3))
                  for ttl in range(1, 15))
-    return Measurement(samples_ms=(hops[-1].rtt_ms,), hops=hops, fingerprint=f"{rng.getrandbits(64):016x}")
+    return Measurement(samples_ms=(hops[-1].rtt_ms,), hops=hops,
+                       fingerprint=f"{rng.getrandbits(64):016x}")
 
 
 def fill_hourly_history(conn: sqlite3.Connection, keys: list[tuple[str, str, str]],
@@ -138,7 +139,8 @@ def measure(conn: sqlite3.Connection) -> Sample:
     used = dict(conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
     result_bytes = sum(used.pop(name, 0) for name in RESULT_TABLES) + free
     hourly_bytes = sum(used.pop(name, 0) for name in HOURLY_TABLES)
-    count = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("results", "hourly")}
+    count = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+             for table in ("results", "hourly")}
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     return Sample(count["results"], count["hourly"], result_bytes, hourly_bytes,
                   sum(used.values()), pages * page)

@@ -51,12 +51,13 @@ case "$role" in
     fi
     mkdir -p "$data"
     chown -R "$user:" "$data"  # Fly mounts the volume owned by root
-    # Fly's proxy reaches the keyed proxy over IPv4; the collectors reach ingest over 6PN (IPv6).
+    # Fly's proxy reaches the keyed proxy over IPv4 and names the client in Fly-Client-IP; the
+    # collectors reach ingest over 6PN (IPv6).
     exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups --bounding-set=-all \
       --inh-caps=-all --no-new-privs -- env HOME="$data" \
       nettrace run --central --targets "$app/targets.toml" --state "$data" \
         --public "$data/public" --private "$data/private" --host 0.0.0.0 --ingest-host :: \
-        --port 8700 --ingest-port 8701 "$@"
+        --port 8700 --ingest-port 8701 --trust-fly-client-ip "$@"
     ;;
   *)
     echo "entrypoint: unknown role '$role' (expected collector or central)" >&2

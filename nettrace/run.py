@@ -13,42 +13,28 @@ as its own Ctrl-C would (SIGINT), prints "stopped" and exits 0.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import secrets
-import shlex
-import signal
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from db.connection import connect
-from collect.errors import CollectError
 from collect.records import PROBES, ROUND_S, round_slot
 from collect.signing import PUSH_SECRET_VAR, region_secret_var
 from collect.targets import load_catalog
+from nettrace.supervise import RunError, Supervisor
 
 BUILD_DELAY_S = 150  # after a grid slot opens: the collectors' round (~1 timeout) and push are in
 FIRST_ROUND_WAIT_S = 180  # how long the first build waits for the first pushed round
-RESTART_DELAY_S = 2.0
-STOP_TIMEOUT_S = 20.0  # a child that has not stopped by then is killed
-USAGE_EXIT = 2  # what nettrace and argparse exit with on a configuration error
-POLL_S = 0.25
 PEPPER_VAR = "NETTRACE_KEY_PEPPER"  # proxy.keys.PEPPER_ENV, named here without importing the proxy
 PAGES_VARS = ("NETTRACE_PAGES_TOKEN", "NETTRACE_PAGES_REMOTE")  # git's, for publishing only
 BUILD_SKIPPED = "nettrace build: skipped: "
 _NO_DATA = re.compile(r"(\S+): no data in the last 24 h")
 _REGION = re.compile(r"region (\S+): (.+)")
 _EMPTY_DB = "the database holds no results: no data anywhere"
-_PR_SET_PDEATHSIG = 1
-
-
-class RunError(CollectError):
-    """A part of the local pipeline cannot run as configured."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +50,7 @@ class RunConfig:
     ingest_port: int
     publish_repo: Path | None
     verbose: bool
+    trust_fly_client_ip: bool
 
     @property
     def db(self) -> Path:
@@ -79,9 +66,11 @@ class RunConfig:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("run", help="collector, ingest, build and keyed proxy on this machine")
+    p = subparsers.add_parser("run",
+                              help="collector, ingest, build and keyed proxy on this machine")
     p.add_argument("--central", action="store_true",
-                   help="no local collector; secrets from the environment only (the central machine)")
+                   help="no local collector; secrets from the environment only "
+                        "(the central machine)")
     p.add_argument("--region", default="ewr", help="the local collector's region code")
     p.add_argument("--targets", type=Path, default=Path("targets.toml"))
     p.add_argument("--state", type=Path, default=Path(".nettrace"),
@@ -92,7 +81,11 @@ def register(subparsers) -> None:
     p.add_argument("--ingest-host", help="ingest's address (default: --host)")
     p.add_argument("--port", type=int, default=8700, help="keyed proxy: site and API")
     p.add_argument("--ingest-port", type=int, default=8701)
-    p.add_argument("--publish-repo", type=Path, help="git repository to publish public/ to (gh-pages)")
+    p.add_argument("--publish-repo", type=Path,
+                   help="git repository to publish public/ to (gh-pages)")
+    p.add_argument("--trust-fly-client-ip", action="store_true",
+                   help="the proxy takes client addresses from Fly-Client-IP "
+                        "(behind Fly's proxy only)")
     p.add_argument("--verbose", action="store_true",
                    help="every skipped target and region, and each retention pass")
     p.set_defaults(func=_main)
@@ -103,7 +96,7 @@ def _main(args) -> int:
     region = None if args.central else catalog.region(args.region).code
     cfg = RunConfig(args.state, args.public, args.private, args.targets, region, args.host,
                     args.ingest_host or args.host, args.port, args.ingest_port, args.publish_repo,
-                    args.verbose)
+                    args.verbose, args.trust_fly_client_ip)
     regions = [r.code for r in catalog.regions]
     cfg.state.mkdir(parents=True, exist_ok=True)
     held = (central_secrets(os.environ, regions) if args.central
@@ -221,8 +214,9 @@ def permitted_probes() -> list[str]:
 
 
 def proxy_cmd(cfg: RunConfig) -> list[str]:
+    trust = ["--trust-fly-client-ip"] if cfg.trust_fly_client_ip else []
     return nettrace("serve", "--public", cfg.public, "--private", cfg.private, "--db", cfg.db,
-                    "--listen", f"{cfg.host}:{cfg.proxy_port}")
+                    "--listen", f"{cfg.host}:{cfg.proxy_port}", *trust)
 
 
 def build_cmd(cfg: RunConfig) -> list[str]:
@@ -352,96 +346,3 @@ def _count(n: int, noun: str) -> str:
 
 def _have(n: int) -> str:
     return "has" if n == 1 else "have"
-
-
-class Supervisor:
-    """The children of one run, each in its own process group; SIGINT and SIGTERM set
-    `stopping`, which every wait here watches."""
-
-    def __init__(self):
-        self.children: list[Child] = []
-        self.stopping = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stopping.set())
-
-    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
-        child = Child(name, cmd, env)
-        self.children.append(child)
-        child.start()
-
-    def wait_until(self, ready, timeout_s: float | None) -> None:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while not self.stopping.is_set() and not ready() and (
-                deadline is None or time.monotonic() < deadline):
-            for child in self.children:
-                child.keep_alive()
-            self.stopping.wait(POLL_S)
-
-    def run_once(self, name: str, cmd: list[str], env: dict[str, str]) -> tuple[int | None, str]:
-        """(exit code, stdout and stderr) of a one-shot child; (None, output) when it was
-        stopped because the run is stopping."""
-        proc = spawn(cmd, env, capture=True)
-        kill_at = None
-        while True:
-            try:  # a retried communicate() loses no output
-                output, _ = proc.communicate(timeout=POLL_S)
-                return (None if self.stopping.is_set() else proc.returncode), output
-            except subprocess.TimeoutExpired:
-                if self.stopping.is_set() and kill_at is None:
-                    proc.send_signal(signal.SIGINT)
-                    kill_at = time.monotonic() + STOP_TIMEOUT_S
-                elif kill_at is not None and time.monotonic() > kill_at:
-                    os.killpg(proc.pid, signal.SIGKILL)
-
-    def stop_all(self) -> None:
-        self.stopping.set()
-        for child in reversed(self.children):
-            child.stop()
-
-
-class Child:
-    """A long-running subprocess: restarted after a pause if it exits."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str]):
-        self.name, self.cmd, self.env = name, cmd, env
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = spawn(self.cmd, self.env, capture=False)
-
-    def keep_alive(self) -> None:
-        code = self.proc.poll() if self.proc else None
-        if code == USAGE_EXIT:  # a configuration error: restarting would only repeat it
-            raise RunError(f"{self.name} stopped on a configuration error (see above)")
-        if code is not None:
-            print(f"nettrace run: {self.name} exited ({code}), restarting: {shlex.join(self.cmd)}",
-                  file=sys.stderr, flush=True)
-            time.sleep(RESTART_DELAY_S)
-            self.start()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            interrupt(self.proc)
-            self.proc.wait()
-
-
-def spawn(cmd: list[str], env: dict[str, str], capture: bool) -> subprocess.Popen:
-    """cmd in a process group of its own (the terminal's Ctrl-C is not sent to it), ended by
-    the kernel if this process dies first."""
-    out = subprocess.PIPE if capture else None
-    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if capture else None,
-                            text=capture, process_group=0, preexec_fn=_die_with_parent)
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def interrupt(proc: subprocess.Popen) -> None:
-    """Stop proc as its own Ctrl-C would (every nettrace command shuts down cleanly on SIGINT);
-    its whole group is killed if it is still there after STOP_TIMEOUT_S."""
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)

@@ -90,7 +90,8 @@ class Machine:
         directory, the service account exists, and this interpreter is reachable by it."""
         lines = ["set -e", *_reachable([Path(sys.executable).resolve().parent, Path(sys.prefix),
                                         self.root], self.root / "hold")]
-        lines += [f"mount --bind {shlex.quote(str(self.root / t))} /etc/{t}" for t in ("passwd", "group")]
+        lines += [f"mount --bind {shlex.quote(str(self.root / table))} /etc/{table}"
+                  for table in ("passwd", "group")]
         app = shlex.quote(str(self.app))
         lines += [f"mount --bind {app} {app}", f"mount -o remount,bind,ro {app}", f"cd {app}",
                   'exec "$@"']
@@ -127,7 +128,8 @@ def _reachable(paths: list[Path], hold: Path) -> list[str]:
             if not parent.stat().st_mode & stat.S_IXOTH:
                 blocked.setdefault(parent, set()).add(path.relative_to(parent).parts[0])
     lines = []
-    for i, (parent, children) in enumerate(sorted(blocked.items(), key=lambda kv: len(kv[0].parts))):
+    outermost_first = sorted(blocked.items(), key=lambda item: len(item[0].parts))
+    for i, (parent, children) in enumerate(outermost_first):
         kept = {child: hold / f"{i}-{child}" for child in sorted(children)}
         for child, keep in kept.items():
             lines += [f"mkdir -p {shlex.quote(str(keep))}",

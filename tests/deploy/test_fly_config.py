@@ -90,6 +90,7 @@ def test_central_config_serves_the_proxy_port_with_checks_and_keeps_data_on_a_vo
     assert conf["mounts"]["destination"] == docker_env()["NETTRACE_DATA_DIR"] == "/data"
     assert flag(args, "--host") == "0.0.0.0", "Fly's proxy connects over IPv4"
     assert flag(args, "--ingest-host") == "::", "the collectors push over 6PN (IPv6)"
+    assert "--trust-fly-client-ip" in args, "behind Fly's proxy, the client is in Fly-Client-IP"
     assert conf["processes"] == {"app": "/app/fly/entrypoint.sh central"}
 
 
