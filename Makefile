@@ -48,6 +48,7 @@ bench: $(STAMP) debian-bench
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/proxy.py
+	$(BIN)/python bench/disk.py
 
 clean:
 	rm -rf $(VENV) public private .nettrace .cache
