@@ -186,6 +186,11 @@ ENDPOINTS = (
              description="Sends {\"type\": \"subscribed\"}, then one {\"type\": \"round\", "
                          "\"region\", \"round_id\", \"round_ts\", \"results\": [...]} per region "
                          "and round as they are ingested (results in the wire form of the "
-                         "export's JSON lines); 401/403/429 come as JSON before the upgrade, and "
-                         "a plain GET answers 426."),
+                         "export's JSON lines), and one {\"type\": \"opened\"|\"resolved\", "
+                         "\"seq\", \"round_ts\", \"signal\": {...}} per signal event transition. "
+                         "A browser offers the key as the subprotocols ['nettrace', key] (the "
+                         "server selects 'nettrace'); never in the URL. 401/403/429 (also "
+                         "too_many_streams: 4 per key) come as JSON before the upgrade, and a "
+                         "plain GET answers 426; a revoked or downgraded key is closed with 1008 "
+                         "within 1 s, a client too slow to keep up with 1013."),
 )
