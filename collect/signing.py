@@ -1,11 +1,14 @@
 """Per-region HMAC signing of pushed batches, in the shape of well-known webhook schemes.
 
-A push carries three headers:
-    X-NetTrace-Region:    ewr
-    X-NetTrace-Timestamp: 1795644000            (unix seconds when the push was signed)
-    X-NetTrace-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{region}." + body)>
+A push carries four headers:
+    X-NetTrace-Region:         ewr
+    X-NetTrace-Timestamp:      1795644000     (unix seconds when the push was signed)
+    X-NetTrace-Head-Signature: v1=<hex HMAC-SHA256(secret, "head.{timestamp}.{region}")>
+    X-NetTrace-Signature:      v1=<hex HMAC-SHA256(secret, "{timestamp}.{region}." + body)>
 Central (ingest/signature.py) accepts a timestamp within MAX_SKEW_S of its clock; a replay
-inside that window is stored once (duplicates), because result ids are stable.
+inside that window is stored once (duplicates), because result ids are stable. The head
+signature lets central authenticate a push before it reads a byte of the body ("head." keeps
+its input apart from every body signature's, which starts with a digit).
 
 Secrets come from the environment only: the collector reads NETTRACE_PUSH_SECRET; central
 reads NETTRACE_SECRET_<REGION> (e.g. NETTRACE_SECRET_EWR) for each region it accepts.
@@ -24,6 +27,7 @@ MIN_SECRET_CHARS = 16
 REGION_HEADER = "X-NetTrace-Region"
 TIMESTAMP_HEADER = "X-NetTrace-Timestamp"
 SIGNATURE_HEADER = "X-NetTrace-Signature"
+HEAD_SIGNATURE_HEADER = "X-NetTrace-Head-Signature"
 PUSH_SECRET_VAR = "NETTRACE_PUSH_SECRET"
 
 
@@ -50,7 +54,13 @@ def signature(secret: bytes, region: str, timestamp: int, body: bytes) -> str:
     return f"{VERSION}={mac.hexdigest()}"
 
 
+def head_signature(secret: bytes, region: str, timestamp: int) -> str:
+    mac = hmac.new(secret, f"head.{timestamp}.{region}".encode(), hashlib.sha256)
+    return f"{VERSION}={mac.hexdigest()}"
+
+
 def sign(secret: bytes, region: str, timestamp: int, body: bytes) -> dict[str, str]:
     """The headers of a push of body, signed at timestamp (unix s)."""
     return {REGION_HEADER: region, TIMESTAMP_HEADER: str(timestamp),
+            HEAD_SIGNATURE_HEADER: head_signature(secret, region, timestamp),
             SIGNATURE_HEADER: signature(secret, region, timestamp, body)}

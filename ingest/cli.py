@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     serve.add_argument("--min-free-bytes", type=int, default=default("min_free_bytes"),
                        help="answer 507 (collectors keep their spools) below this many free "
                             "bytes on the database's volume")
-    serve.add_argument("--head-timeout", type=float, default=default("head_timeout_s"),
+    serve.add_argument("--header-timeout", type=float, default=default("header_timeout_s"),
                        metavar="SECONDS", help="close connections whose request headers take longer")
     serve.set_defaults(func=cmd_serve)
     imp = sub.add_parser("import", help="load a spool or --jsonl file (validated, idempotent)")
@@ -75,7 +75,7 @@ def cmd_serve(args) -> int:
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     config = ServerConfig(args.db, central_secrets(os.environ, regions), args.max_body_bytes,
                           args.body_timeout, args.checkers, args.max_in_flight,
-                          args.min_free_bytes, args.head_timeout)
+                          args.min_free_bytes, args.header_timeout)
     host, port = parse_listen(args.listen)
     open_db(args.db).close()  # create and migrate before listening: fail fast, ready when up
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -90,7 +90,7 @@ def cmd_serve(args) -> int:
     print(f"ingest listening on http://{args.listen.rpartition(':')[0] or host}:{bound[1]} "
           f"regions={','.join(regions)} db={args.db}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning",
-                                           http=deadline_protocol(config.head_timeout_s),
+                                           http=deadline_protocol(config.header_timeout_s),
                                            access_log=False, timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
     return 0

@@ -1,12 +1,13 @@
 """uvicorn's httptools protocol with the two deadlines uvicorn lacks.
 
 - The request head: a connection whose request line and headers are not complete
-  head_timeout_s after it opened (or after the first byte of a keep-alive request) is closed,
-  so half-sent headers cannot hold a connection (slowloris).
+  header_timeout_s after it opened (or after the first byte of a keep-alive request) is
+  closed, so half-sent headers cannot hold a connection (slowloris).
 - A refused body: the server answers some pushes before reading their body (401, 503, 507);
-  uvicorn then reads and discards the rest, which lets the client keep receiving its answer
-  instead of a reset. That discarding is allowed head_timeout_s, then the connection closes,
-  so a body trickled after its refusal cannot hold it either.
+  uvicorn then reads and discards the rest, which lets the client receive its answer instead
+  of a reset. That discarding gets header_timeout_s too, then the connection closes, so a
+  body trickled after its refusal cannot hold the connection either.
+The keyed proxy has its own (proxy/server.py), with a stall deadline instead of the second.
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class DeadlineProtocol(HttpToolsProtocol):
-    def __init__(self, *args, head_timeout_s: float, **kwargs):
+    def __init__(self, *args, header_timeout_s: float, **kwargs):
         super().__init__(*args, **kwargs)
-        self.head_timeout_s = head_timeout_s
+        self.header_timeout_s = header_timeout_s
         self.deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -49,7 +50,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         if self.deadline is None:
-            self.deadline = self.loop.call_later(self.head_timeout_s, self._expire)
+            self.deadline = self.loop.call_later(self.header_timeout_s, self._expire)
 
     def _disarm(self) -> None:
         if self.deadline is not None:
@@ -62,6 +63,6 @@ class DeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def deadline_protocol(head_timeout_s: float) -> functools.partial:
+def deadline_protocol(header_timeout_s: float) -> functools.partial:
     """The `http` protocol class for uvicorn.Config."""
-    return functools.partial(DeadlineProtocol, head_timeout_s=head_timeout_s)
+    return functools.partial(DeadlineProtocol, header_timeout_s=header_timeout_s)

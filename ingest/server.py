@@ -6,8 +6,8 @@ GET  /metrics      Prometheus text: database bytes, free bytes on its volume
 Errors are {"error": code, "detail": ...}: 400 bad JSON or schema (detail names the first bad
 field), 401 signature/region/clock, 408 slow body, 413 oversized, 503 busy or database
 unavailable, 507 disk nearly full (503 and 507 with Retry-After; the collector keeps the batch).
-Region, timestamp and the signature's form are checked from the headers, and the push limit
-and free space after them, all before a byte of the body is read.
+Region, timestamp and the head signature authenticate a push from its headers; they, the push
+limit and the free space are checked before a byte of the body is read.
 A rejected batch writes nothing: the only write is the writer process's one transaction
 (ingest/writer.py), and it answers only once that transaction is on disk (synchronous=FULL).
 """

@@ -1,7 +1,7 @@
 """Central's side of the push signature (collect/signing.py): which regions' secrets it holds,
-and the check of a push in two steps. check_claim looks at the headers alone, so a push from
-an unknown region, with a stale clock or without a well-formed signature is refused before a
-byte of its body is read; verify_body then checks the HMAC over the body."""
+and the check of a push in two steps. check_claim authenticates the headers alone (region,
+clock, the head signature), so a push nobody with the region's secret signed is refused
+before a byte of its body is read; verify_body then checks the HMAC over the body."""
 from __future__ import annotations
 
 import hmac
@@ -9,8 +9,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from collect.signing import (MAX_SKEW_S, REGION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-                             VERSION, read_secret, region_secret_var, signature)
+from collect.signing import (HEAD_SIGNATURE_HEADER, MAX_SKEW_S, REGION_HEADER, SIGNATURE_HEADER,
+                             TIMESTAMP_HEADER, VERSION, head_signature, read_secret,
+                             region_secret_var, signature)
 from ingest.errors import IngestError
 
 _SIGNATURE_RE = re.compile(rf"{VERSION}=[0-9a-f]{{64}}")
@@ -35,9 +36,9 @@ def central_secrets(environ: Mapping[str, str], regions: list[str]) -> dict[str,
 
 
 def check_claim(headers: Mapping[str, str], secrets: Mapping[str, bytes], now: float) -> Claim:
-    """The region, timestamp and signature a push's headers carry; raises SignatureError
-    saying what failed: an unknown region, a timestamp off by more than MAX_SKEW_S, or a
-    missing or malformed signature."""
+    """The region, timestamp and body signature of a push whose headers verify; raises
+    SignatureError saying what failed: an unknown region, a timestamp off by more than
+    MAX_SKEW_S, a head signature that does not match, or a malformed body signature."""
     region = headers.get(REGION_HEADER.lower(), "")
     secret = secrets.get(region)
     if secret is None:
@@ -47,6 +48,9 @@ def check_claim(headers: Mapping[str, str], secrets: Mapping[str, bytes], now: f
         raise SignatureError("missing or malformed timestamp")
     if abs(now - int(raw_ts)) > MAX_SKEW_S:
         raise SignatureError(f"timestamp outside ±{MAX_SKEW_S} s of the server clock")
+    head = headers.get(HEAD_SIGNATURE_HEADER.lower(), "")
+    if not hmac.compare_digest(head.encode(), head_signature(secret, region, int(raw_ts)).encode()):
+        raise SignatureError("head signature missing or does not match")
     given = headers.get(SIGNATURE_HEADER.lower(), "")
     if not _SIGNATURE_RE.fullmatch(given):
         raise SignatureError(f"missing or malformed signature (expected {VERSION}=<64 hex digits>)")

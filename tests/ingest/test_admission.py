@@ -1,6 +1,6 @@
-"""What the ingest server decides before it reads a body: region, timestamp and the
-signature's form from the headers, the limit on pushes in flight, and deadlines that drop
-connections which send their headers, or a refused body, too slowly."""
+"""What the ingest server decides before it reads a body: region, timestamp, the head
+signature and the body signature's form from the headers, the limit on pushes in flight, and
+deadlines that drop connections which send their headers, or a refused body, too slowly."""
 from __future__ import annotations
 
 import socket
@@ -21,16 +21,23 @@ def signed(body: bytes, region: str = "ewr", ts: float | None = None) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     # the default body timeout (30 s): a refusal that waited for the body would time out here
-    with running(tmp_path_factory.mktemp("admit") / "central.db", "--head-timeout", "1",
+    with running(tmp_path_factory.mktemp("admit") / "central.db", "--header-timeout", "1",
                  "--max-in-flight", "2") as s:
         yield s
+
+
+def without(header: str) -> dict:
+    return {k: v for k, v in signed(b"x").items() if k != header}
 
 
 HEADERS = {
     "unknown region": lambda: signed(b"x", "xyz") | {"X-NetTrace-Region": "xyz"},
     "stale timestamp": lambda: signed(b"x", ts=time.time() - 600),
-    "no signature": lambda: {k: v for k, v in signed(b"x").items() if k != "X-NetTrace-Signature"},
-    "malformed signature": lambda: signed(b"x") | {"X-NetTrace-Signature": "v1=forged"},
+    "no head signature": lambda: without("X-NetTrace-Head-Signature"),
+    "forged head signature": lambda: signed(b"x") | {"X-NetTrace-Head-Signature": "v1=" + "0" * 64},
+    "another region's secret": lambda: sign(secret("ord"), "ewr", int(time.time()), b"x"),
+    "no body signature": lambda: without("X-NetTrace-Signature"),
+    "malformed body signature": lambda: signed(b"x") | {"X-NetTrace-Signature": "v1=forged"},
 }
 
 
@@ -41,9 +48,10 @@ def test_a_push_the_headers_condemn_is_refused_with_401_before_its_body_is_sent(
     assert reply.status_code == 401 and reply.json()["error"] == "unauthorized"
 
 
-def test_an_unsigned_slow_body_is_refused_within_a_second(server):
+def test_a_slow_body_nobody_with_the_secret_signed_is_refused_within_a_second(server):
     started = time.monotonic()
-    with open_push(server.push_url, HEADERS["no signature"](), BIG, b"{", timeout_s=0.1) as sock:
+    with open_push(server.push_url, HEADERS["forged head signature"](), BIG, b"{",
+                   timeout_s=0.1) as sock:
         while True:
             try:
                 reply = read_reply(sock)
@@ -73,7 +81,7 @@ def closed_within(sock: socket.socket, timeout_s: float, trickle: bytes = b"") -
     return False
 
 
-def test_half_sent_headers_are_dropped_after_the_head_timeout(server):
+def test_half_sent_headers_are_dropped_after_the_header_timeout(server):
     host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(b"POST /v1/results HTTP/1.1\r\nHost: x\r\nX-NetTrace-Reg")
