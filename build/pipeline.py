@@ -32,7 +32,7 @@ from build.render.metrics import render_metrics
 from build.render.private import render_private_json
 from build.render.social import render_social_pngs, render_social_svgs
 from build.render.worker import png_drawer
-from build.write import Output, merge_outputs, write_signals, write_tree
+from build.write import Output, merge_outputs, write_events, write_tree
 from collect.targets import Catalog
 from db.connection import connect
 
@@ -120,9 +120,11 @@ def _write(opts: BuildOptions, inputs: BuildInputs, assembled: Assembled,
     """The trees, then the signals, then the state: each only once the one before is done."""
     n_public = write_tree(rendered.public, Path(opts.public_dir))
     n_private = write_tree(rendered.private, Path(opts.private_dir))
-    stored = write_signals(opts.db_path, assembled.new_signals)
+    stored = write_events(opts.db_path, assembled.events)
     if opts.cache_dir is not None and inputs.checkpoint is not None:
-        save_state(opts.cache_dir, carry(inputs.checkpoint, inputs.parts | rendered.parts))
+        judged = Part({"round": assembled.events.judged_round})
+        save_state(opts.cache_dir, carry(inputs.checkpoint,
+                                         inputs.parts | rendered.parts | {"events": judged}))
     model = assembled.model
     return BuildReport(n_public, n_private, rendered.reused, stored, model.generated_at,
                        model.skipped)

@@ -1,6 +1,6 @@
 """The only stage of the build that writes: outputs into a temporary folder beside the output
 folder, then one atomic swap (renameat2 RENAME_EXCHANGE), so a crash never leaves a half site;
-then the build's signals into the database (write_signals). Refuses two outputs at one path and
+then the build's signal events into the database (write_events). Refuses two outputs at one path and
 any path that would land outside the folder.
 
 The temporary folder is not built from nothing: the tree the previous swap took out is kept as
@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from build.compute.signals import Signal
+from build.compute.build_events import BuildEvents
 from build.errors import BuildError
-from build.read.queries import store_signals
+from build.read.queries import store_events
 from db.connection import connect
 
 _AT_FDCWD = -100
@@ -100,13 +100,14 @@ def write_tree(outputs: dict[str, Output], out_dir: Path) -> int:
     return len(outputs)
 
 
-def write_signals(db_path: Path, signals: tuple[Signal, ...]) -> int:
-    """Store signals not stored yet, after the trees are in place; the number stored."""
-    if not signals:
+def write_events(db_path: Path, events: BuildEvents) -> int:
+    """Store the events this build opened, updated or resolved and log their transitions,
+    after the trees are in place; the number of transitions logged."""
+    if not events.changed:
         return 0
     conn = connect(db_path)
     try:
-        return store_signals(conn, list(signals))
+        return store_events(conn, list(events.changed), list(events.transitions))
     finally:
         conn.close()
 

@@ -42,7 +42,9 @@ class FixtureSpec:
     gap_rounds: tuple[int, ...] = ()  # round indexes (0 = oldest) with no results at all
     late_regions: tuple[str, ...] = ()  # these miss the latest round
     route_change: tuple[str, str, int] | None = None  # (target, region, first round index)
-    spike: tuple[str, str, float] | None = None  # (target, region, ms added to the latest)
+    # (target, region, ms) added to the round before the latest: a spike the latest shows over
+    spike: tuple[str, str, float] | None = None
+    shift: tuple[str, str, float, int] | None = None  # (target, region, ms, from round index)
     extra_records: tuple[dict, ...] = field(default=())  # stored as well (e.g. skewed rows)
     seed: int = 1
 
@@ -110,8 +112,10 @@ def _base_ms(host: str, region: str) -> float:
 def _measure(spec: FixtureSpec, host: str, region: str, probe: str, index: int,
              rng: random.Random) -> Measurement:
     base = _base_ms(host, region) + (0.0 if probe == "icmp" else 0.4)
-    if spec.spike and spec.spike[:2] == (host, region) and index == spec.rounds - 1:
+    if spec.spike and spec.spike[:2] == (host, region) and index == spec.rounds - 2:
         base += spec.spike[2]
+    if spec.shift and spec.shift[:2] == (host, region) and index >= spec.shift[3]:
+        base += spec.shift[2]
     samples = tuple(round(base + rng.gauss(0, 0.3), 3) for _ in range(4))
     if probe == "tls":
         return Measurement(samples, cert_expires="2027-02-01T00:00:00Z",

@@ -1,6 +1,6 @@
-"""build_site_model: the read stage's BuildInputs into one SiteModel, plus the signals of the
-latest round (the write stage stores them). Pure: no I/O; staleness is judged at the inputs'
-clock.now_ts.
+"""build_site_model: the read stage's BuildInputs into one SiteModel, plus this build's turn of
+the event detector (the write stage stores its events). Pure: no I/O; staleness is judged at
+the inputs' clock.now_ts.
 """
 from __future__ import annotations
 
@@ -8,16 +8,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
-
+from build.compute.build_events import BuildEvents, compute_build_events
 from build.compute.colocation import ColocationAdvice, colocation_grid, compute_colocation_advice
-from build.compute.detect import SIGNAL_PROBES, SeriesInput, compute_round_signals
 from build.compute.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigures, Ranking,
                                  RankingEntry, RegionStatus, Route, SiteModel,
                                  TargetRegion, TargetView)
 from build.compute.routes import build_routes
 from build.compute.series import RawSeries, raw_to_series
-from build.compute.signals import Signal, compute_region_staleness
+from build.compute.events import Event
 from build.read.inputs import BuildInputs
 from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug
@@ -30,7 +28,7 @@ BEST_PROBES = ("icmp", "tcp", "http", "tls")  # the figure a badge and a ranking
 @dataclass(frozen=True, slots=True)
 class Assembled:
     model: SiteModel
-    new_signals: tuple[Signal, ...]  # signals found by this build, to store
+    events: BuildEvents  # this build's turn of the event detector
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +37,7 @@ class _Inputs:
     routes: dict[tuple, Route]
     stale: dict[str, str | None]
     certs: dict[str, Cert]
-    signals: tuple[Signal, ...]
+    events: tuple[Event, ...]  # open or resolved in the last 24 h
 
 
 def build_site_model(inputs: BuildInputs) -> Assembled:
@@ -57,17 +55,17 @@ def build_site_model(inputs: BuildInputs) -> Assembled:
     raw = {k: v for k, v in window.raw.items() if k[0] in names and k[1] in codes}
     stale = compute_region_staleness(inputs.last_rounds, latest,
                                      round_slot(clock.now_ts - LATE_S))
-    routes, route_inputs = build_routes(inputs.routes, names, inputs.stored_signals)
-    new = _new_signals(catalog, raw, inputs.weekly, route_inputs, latest)
-    model_inputs = _Inputs(raw, routes, stale, _certs(window.tls, generated), new)
+    events = compute_build_events(inputs)
+    routes = build_routes(inputs.routes, events.history)
+    model_inputs = _Inputs(raw, routes, stale, _certs(window.tls, generated), events.recent)
     targets = tuple(_target_view(t, catalog, model_inputs) for t in catalog.targets)
     skipped += [f"{t.host}: no data in the last 24 h" for t in targets if not t.has_data]
     skipped += [f"region {c}: {why}" for c, why in stale.items() if why]
     model = SiteModel(MODEL_SCHEMA, generated, latest, targets,
                       _regions(catalog, inputs.last_rounds, stale), _categories(catalog),
-                      _rankings(catalog, targets), new, _merge(inputs.stored_signals, new),
+                      _rankings(catalog, targets), events.recent, events.history,
                       _colocation(inputs), tuple(skipped))
-    return Assembled(model, new)
+    return Assembled(model, events)
 
 
 def _colocation(inputs: BuildInputs) -> ColocationAdvice | None:
@@ -90,27 +88,6 @@ def _not_in_catalog(raw: dict, names: dict, codes: tuple[str, ...], path: str) -
             + [f"region {r}: has results but is not in {path}; skipped" for r in regions])
 
 
-def _new_signals(catalog: Catalog, raw: dict, weekly: dict, route_inputs: list,
-                 latest: int | None) -> tuple[Signal, ...]:
-    if latest is None:
-        return ()
-    targets = {t.host: t for t in catalog.targets}
-    series = [SeriesInput(k[0], targets[k[0]].name, targets[k[0]].category, k[1], k[2], r.ts,
-                          r.rtt_ms, np.array(weekly[k]) if k in weekly else None)
-              for k, r in raw.items() if k[2] in SIGNAL_PROBES]
-    found = compute_round_signals(series, route_inputs, latest)
-    for ts in sorted({r.event.ts for r in route_inputs} - {latest}):
-        found += compute_round_signals([], [r for r in route_inputs if r.event.ts == ts], ts)
-    return tuple(found)
-
-
-def _merge(stored: list[Signal], new: tuple[Signal, ...]) -> tuple[Signal, ...]:
-    key = lambda g: (g.type, g.target, g.region, g.probe, g.ts)  # noqa: E731
-    merged = {key(g): g for g in stored} | {key(g): g for g in new}
-    return tuple(sorted(merged.values(), key=lambda g: (-g.ts, g.type, g.target, g.probe,
-                                                        g.region)))
-
-
 def _certs(tls: list[tuple], generated: int) -> dict[str, Cert]:
     """The newest TLS result of each target (rows oldest first, so later rows win)."""
     out = {}
@@ -126,6 +103,7 @@ def _certs(tls: list[tuple], generated: int) -> dict[str, Cert]:
 
 
 def _target_view(t: Target, catalog: Catalog, inputs: _Inputs) -> TargetView:
+    events = tuple(e for e in inputs.events if e.target == t.host)
     regions = tuple(_target_region(t.host, r.code, inputs) for r in catalog.regions)
     fresh = [(best_rtt(r.latest), r.region) for r in regions if not r.stale]
     best = min(((b, code) for b, code in fresh if b), key=lambda x: (x[0].rtt_ms, x[1]),
@@ -134,7 +112,7 @@ def _target_view(t: Target, catalog: Catalog, inputs: _Inputs) -> TargetView:
         t.host, t.name, t.category, category_slug(t.category), t.port,
         any(r.latest for r in regions), regions,
         None if best is None else Best(best[1], best[0].probe, best[0].rtt_ms),
-        inputs.certs.get(t.host), tuple(g for g in inputs.signals if g.target == t.host),
+        inputs.certs.get(t.host), events, sum(e.status == "open" for e in events),
         f"widget/{t.host}.svg", f"widget/{t.host}.png", f"api/v1/badge/{t.host}.json")
 
 
@@ -150,6 +128,24 @@ def best_rtt(latest: tuple[ProbeFigures, ...]) -> ProbeFigures | None:
     """The figure shown for a region: the first probe of BEST_PROBES that got an RTT."""
     by_probe = {f.probe: f for f in latest if f.rtt_ms is not None}
     return next((by_probe[p] for p in BEST_PROBES if p in by_probe), None)
+
+
+def compute_region_staleness(last_round_ts: dict[str, int | None], latest_round_ts: int | None,
+                             expected_round_ts: int | None) -> dict[str, str | None]:
+    """Why each region is stale, or None when fresh. expected_round_ts is the round whose
+    results are due by now (the caller allows the 60 s lateness); latest_round_ts is the newest
+    round any region reported."""
+    out: dict[str, str | None] = {}
+    for code, last in last_round_ts.items():
+        if last is None:
+            out[code] = "never reported"
+        elif latest_round_ts is not None and last < latest_round_ts:
+            out[code] = "missed the latest round"
+        elif expected_round_ts is not None and last < expected_round_ts:
+            out[code] = "round late"
+        else:
+            out[code] = None
+    return out
 
 
 def _regions(catalog: Catalog, last_rounds: dict, stale: dict) -> tuple[RegionStatus, ...]:

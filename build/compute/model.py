@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from build.compute.colocation import ColocationAdvice
-from build.compute.signals import Signal
+from build.compute.events import Event
 from collect.records import Hop
 
 MODEL_SCHEMA = 1
@@ -104,7 +104,8 @@ class TargetView:
     regions: tuple[TargetRegion, ...]  # catalog region order, every region present
     best: Best | None
     cert: Cert | None
-    signals: tuple[Signal, ...]  # this target's signals of the latest round
+    events: tuple[Event, ...]  # this target's open events and those resolved in the last 24 h
+    open_events: int  # how many of them are open (the public pages show only this)
     badge_svg: str  # paths relative to public/
     badge_png: str
     badge_json: str
@@ -155,7 +156,7 @@ class SiteModel:
     regions: tuple[RegionStatus, ...]
     categories: tuple[Category, ...]
     rankings: tuple[Ranking, ...]
-    signals: tuple[Signal, ...]  # all signals of the latest round
-    signal_history: tuple[Signal, ...]  # stored signals of the history window, newest first
+    events: tuple[Event, ...]  # open events and those resolved in the last 24 h, newest first
+    event_history: tuple[Event, ...]  # events of the last 90 days, newest onset first
     colocation: ColocationAdvice | None  # where to host, over the 7 days to the last whole hour
     skipped: tuple[str, ...]  # what the build left out and why, one line each

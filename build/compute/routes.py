@@ -1,48 +1,34 @@
-"""Current routes and route changes per (target, region), from the trace rounds and hop
-details the read stage gathered (build/read/inputs.py RouteInputs); change history also comes
-from stored route_change signals. Pure."""
+"""Current routes and their change history per (target, region): the latest trace round the
+read stage gathered (build/read/inputs.py RouteInputs) and the route_change events. Pure."""
 from __future__ import annotations
 
 from collections import defaultdict
 
-from build.compute.detect import RouteInput
+from build.compute.events import Event
 from build.compute.model import Route, RouteChange
-from build.compute.signals import Signal
 from build.read.inputs import Pair, RouteInputs
 from collect.records import Hop
 
 
-def build_routes(inputs: RouteInputs, names: dict[str, str],
-                 stored: list[Signal]) -> tuple[dict[Pair, Route], list[RouteInput]]:
-    """Routes of catalog targets (names: host -> display name) and the route changes found in
-    the window, with old and new hop lists."""
-    history: dict[Pair, dict[int, RouteChange]] = defaultdict(dict)
-    for g in stored:
-        if g.type == "route_change" and g.old_hops is not None:
-            history[(g.target, g.region)][g.ts] = _change_of(g)
-    found: list[RouteInput] = []
+def build_routes(inputs: RouteInputs, events: tuple[Event, ...]) -> dict[Pair, Route]:
+    """Routes of the pairs with a trace in the window; changes oldest first."""
+    changes: dict[Pair, list[RouteChange]] = defaultdict(list)
+    for e in sorted(events, key=lambda e: e.started_at):
+        if e.type == "route_change" and e.detail and "new_hops" in e.detail:
+            changes[(e.target, e.region)].append(_change_of(e))
     routes: dict[Pair, Route] = {}
-    for pair, (ts, fps) in sorted(inputs.rounds.items()):
-        for event in inputs.changes[pair]:
-            old = _addresses(inputs.details.get((*pair, event.old_round_ts), {}))
-            new = _addresses(inputs.details.get((*pair, event.ts), {}))
-            found.append(RouteInput(pair[0], names[pair[0]], pair[1], event, old, new))
-            history[pair][event.ts] = RouteChange(event.ts, event.old_fingerprint,
-                                                  event.new_fingerprint, old, new)
-        detail = inputs.details.get((*pair, ts[-1]), {})
+    for pair, (round_ts, fingerprint) in sorted(inputs.latest.items()):
+        detail = inputs.details.get((*pair, round_ts), {})
         hops = tuple(_hop(h) for h in detail.get("hops", ()))
-        changes = tuple(history[pair][t] for t in sorted(history[pair]))
-        routes[pair] = Route(ts[-1], fps[-1], hops, changes)
-    return routes, found
+        routes[pair] = Route(round_ts, fingerprint, hops, tuple(changes[pair]))
+    return routes
 
 
-def _change_of(g: Signal) -> RouteChange:
-    return RouteChange(g.ts, g.old_fingerprint or "", g.new_fingerprint or "", g.old_hops or (),
-                       g.new_hops or ())
-
-
-def _addresses(detail: dict) -> tuple[str, ...]:
-    return tuple(h.get("address") or "*" for h in detail.get("hops", ()))
+def _change_of(e: Event) -> RouteChange:
+    d = e.detail or {}
+    return RouteChange(e.started_at, d.get("old_fingerprint") or "",
+                       d.get("new_fingerprint") or "", tuple(d.get("old_hops") or ()),
+                       tuple(d.get("new_hops") or ()))
 
 
 def _hop(raw: dict) -> Hop:

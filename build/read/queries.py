@@ -1,11 +1,15 @@
 """All SQL of the build, as `fn(conn, ...)` functions (but the raw window's, which
-build/read/window.py reads incrementally). Everything reads, except store_signals."""
+build/read/window.py reads incrementally). Everything reads, but store_events (the write
+stage's)."""
 from __future__ import annotations
 
 import json
 import sqlite3
 
-from build.compute.signals import Signal
+import numpy as np
+
+from build.compute.detector_input import HourValues
+from build.compute.events import Event
 from db.connection import transaction
 
 _BATCH = 300  # keys per query (SQLite allows 32766 parameters)
@@ -42,15 +46,36 @@ def read_trace_details(conn: sqlite3.Connection,
     return out
 
 
-def read_hour_medians(conn: sqlite3.Connection,
-                      hours: list[int]) -> dict[tuple[str, str, str], list[float]]:
-    """Hourly medians at the given hours, per (target, region, probe)."""
-    marks = ", ".join("?" * len(hours))
-    sql = f"SELECT target, region, probe, median_ms FROM hourly WHERE hour_ts IN ({marks})"
-    out: dict[tuple[str, str, str], list[float]] = {}
-    for target, region, probe, median in conn.execute(sql, hours):
-        if median is not None:
-            out.setdefault((target, region, probe), []).append(median)
+def read_hour_values(conn: sqlite3.Connection, hours: list[int]) -> HourValues:
+    """The rollups (median_ms, loss) at the given hours, as columns."""
+    keys: dict[tuple[str, str, str], int] = {}
+    rows: list[tuple] = []
+    for start in range(0, len(hours), _BATCH):
+        chunk = hours[start:start + _BATCH]
+        sql = ("SELECT target, region, probe, hour_ts, median_ms, loss FROM hourly "
+               f"WHERE hour_ts IN ({', '.join('?' * len(chunk))})")
+        for target, region, probe, hour, median, loss in conn.execute(sql, chunk):
+            rows.append((keys.setdefault((target, region, probe), len(keys)), hour,
+                         np.nan if median is None else median, loss))
+    cols = list(zip(*rows)) or [()] * 4
+    return HourValues(tuple(keys), np.array(cols[0], dtype=np.int64),
+                      np.array(cols[1], dtype=np.int64), np.array(cols[2], dtype=float),
+                      np.array(cols[3], dtype=float))
+
+
+def read_hops(conn: sqlite3.Connection, rowids: dict[str, int]) -> dict[str, tuple[str, ...]]:
+    """The responding hop addresses ('*' silent) of each fingerprint, from the trace result
+    with the given rowid."""
+    out: dict[str, tuple[str, ...]] = {}
+    items = sorted(rowids.items())
+    for start in range(0, len(items), _BATCH):
+        chunk = dict(items[start:start + _BATCH])
+        by_rowid = {r: f for f, r in chunk.items()}
+        sql = (f"SELECT rowid, detail FROM results WHERE rowid IN "
+               f"({', '.join('?' * len(chunk))})")
+        for rowid, detail in conn.execute(sql, list(chunk.values())):
+            hops = json.loads(detail).get("hops", ()) if detail else ()
+            out[by_rowid[rowid]] = tuple(h.get("address") or "*" for h in hops)
     return out
 
 
@@ -118,34 +143,51 @@ def read_target_hourly(conn: sqlite3.Connection, target: str, since_hour: int,
     return conn.execute(sql, (target, since_hour, until_hour)).fetchall()
 
 
-def store_signals(conn: sqlite3.Connection, signals: list[Signal]) -> int:
-    """Insert signals not stored yet (a rebuild of the same round adds nothing)."""
-    rows = [(g.type, g.target, g.region, g.probe, g.ts, g.value, g.threshold, g.severity,
-             g.scope, json.dumps(list(g.regions)), g.description, _signal_detail(g))
-            for g in signals]
-    before = conn.total_changes
+_EVENT_COLUMNS = ("id", "type", "target", "region", "regions", "scope", "probe", "started_at",
+                  "ended_at", "status", "before_ms", "during_ms", "peak_z", "severity",
+                  "description", "detail", "updated_at", "in_session")
+
+
+def read_events(conn: sqlite3.Connection, since_ts: int) -> list[Event]:
+    """Stored events still open or started at or after since_ts, newest onset first."""
+    sql = (f"SELECT {', '.join(_EVENT_COLUMNS)} FROM signals WHERE status = 'open' "
+           "OR started_at >= ? ORDER BY started_at DESC, type, target, probe, region")
+    return [_event(row) for row in conn.execute(sql, (since_ts,))]
+
+
+def read_last_event_round(conn: sqlite3.Connection) -> int | None:
+    """The newest round any stored event changed on (a lower bound of the last judged)."""
+    return conn.execute("SELECT max(updated_at) FROM signals").fetchone()[0]
+
+
+def store_events(conn: sqlite3.Connection, events: list[Event],
+                 transitions: list[tuple[str, str, int]]) -> int:
+    """Insert or update events by id, and log (id, opened|resolved, round_ts) transitions once
+    each; a resolved event is never reopened (a rebuild judging a round again cannot undo its
+    end). Returns the number of transitions logged."""
+    cols = ", ".join(_EVENT_COLUMNS)
+    marks = ", ".join("?" * len(_EVENT_COLUMNS))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _EVENT_COLUMNS[1:])
     with transaction(conn):
-        conn.executemany("INSERT OR IGNORE INTO signal_rounds_v1 VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    return conn.total_changes - before
+        conn.executemany(f"INSERT INTO signals ({cols}) VALUES ({marks}) ON CONFLICT (id) DO "
+                         f"UPDATE SET {updates} WHERE signals.status = 'open'",
+                         [_event_row(e) for e in events])
+        before = conn.total_changes
+        conn.executemany("INSERT OR IGNORE INTO signal_transitions (signal_id, kind, round_ts) "
+                         "VALUES (?, ?, ?)", transitions)
+        return conn.total_changes - before
 
 
-def read_signals(conn: sqlite3.Connection, since_ts: int, until_ts: int) -> list[Signal]:
-    """Stored signals fired in [since_ts, until_ts], newest first."""
-    sql = ("SELECT type, target, region, probe, ts, value, threshold, severity, scope, regions, "
-           "description, detail FROM signal_rounds_v1 WHERE ts >= ? AND ts <= ? "
-           "ORDER BY ts DESC, type, target, probe, region")
-    out = []
-    for *head, regions, text, detail in conn.execute(sql, (since_ts, until_ts)):
-        route = json.loads(detail) if detail else {}
-        old, new = route.get("old_hops"), route.get("new_hops")
-        out.append(Signal(*head, tuple(json.loads(regions)), text,
-                          None if old is None else tuple(old), None if new is None else tuple(new),
-                          route.get("old_fingerprint"), route.get("new_fingerprint")))
-    return out
+def _event_row(e: Event) -> tuple:
+    return (e.id, e.type, e.target, e.region, json.dumps(list(e.regions)), e.scope, e.probe,
+            e.started_at, e.ended_at, e.status, e.before_ms, e.during_ms, e.peak_z, e.severity,
+            e.description, None if e.detail is None else json.dumps(e.detail, sort_keys=True),
+            e.updated_at, int(e.in_session))
 
 
-def _signal_detail(g: Signal) -> str | None:
-    if g.old_hops is None and g.new_hops is None:
-        return None
-    return json.dumps({"old_hops": list(g.old_hops or ()), "new_hops": list(g.new_hops or ()),
-                       "old_fingerprint": g.old_fingerprint, "new_fingerprint": g.new_fingerprint})
+def _event(row: tuple) -> Event:
+    (id_, type_, target, region, regions, scope, probe, started, ended, status, before, during,
+     peak, severity, text, detail, updated, in_session) = row
+    return Event(id_, type_, target, region, tuple(json.loads(regions)), scope, probe, started,
+                 ended, status, before, during, peak, severity, text,
+                 None if detail is None else json.loads(detail), updated, bool(in_session))

@@ -11,6 +11,7 @@ from build.read.window_rows import (NUMBERS, RecentWindow, WindowRows, compute_r
                                     cursor_to_columns, merge_columns, rows_to_columns)
 
 _SELECT = ("SELECT rowid, target, region, probe, round_ts, ts, ok, "
+           "json_array_length(samples_ms), "
            f"{', '.join(NUMBERS)}, error, CASE probe "
            "WHEN 'trace' THEN json_extract(detail, '$.fingerprint') "
            "WHEN 'tls' THEN detail END FROM results ")
@@ -47,7 +48,7 @@ def _unpack(part: Part) -> WindowRows | None:
     try:
         a, meta = part.arrays, part.meta
         return WindowRows(tuple(tuple(k) for k in meta["keys"]), a["rowid"], a["key_index"],
-                          a["round_ts"], a["ts"], a["ok"], {n: a[n] for n in NUMBERS},
+                          a["round_ts"], a["ts"], a["ok"], a["samples"], {n: a[n] for n in NUMBERS},
                           {int(r): e for r, e in meta["errors"]},
                           {int(r): x for r, x in meta["extras"]})
     except (KeyError, TypeError, ValueError):
@@ -58,4 +59,5 @@ def _part(rows: WindowRows) -> Part:
     meta = {"keys": [list(k) for k in rows.keys], "errors": list(rows.errors.items()),
             "extras": list(rows.extras.items())}
     return Part(meta, {"rowid": rows.rowid, "key_index": rows.key_index,
-                       "round_ts": rows.round_ts, "ts": rows.ts, "ok": rows.ok, **rows.numbers})
+                       "round_ts": rows.round_ts, "ts": rows.ts, "ok": rows.ok,
+                       "samples": rows.samples, **rows.numbers})

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from build.compute.model import ProbeFigures
+from build.compute.detector_input import ResultColumns
 from build.compute.series import Key, RawSeries
 from collect.records import ROUND_S
 
@@ -27,6 +28,7 @@ class WindowRows:
     round_ts: np.ndarray  # int64
     ts: np.ndarray  # float64
     ok: np.ndarray  # int64
+    samples: np.ndarray  # int64, samples the probe sent (the length of samples_ms)
     numbers: dict[str, np.ndarray]  # NUMBERS
     errors: dict[int, str]
     extras: dict[int, object]  # trace: the fingerprint; tls: the detail JSON
@@ -38,20 +40,23 @@ class RecentWindow:
     fingerprints: list[tuple]  # (target, region, round_ts, fingerprint) of trace rows
     tls: list[tuple]  # (target, region, round_ts, detail JSON) of tls rows with a detail
     skewed: int
+    results: ResultColumns  # the window's rows as the event detector takes them
+    fingerprint_rows: dict[str, int]  # a rowid of a trace result with each fingerprint
 
 
 def rows_to_columns(rows: list[tuple]) -> WindowRows:
-    """From (rowid, target, region, probe, round_ts, ts, ok, *NUMBERS, error, extra) rows."""
+    """From (rowid, target, region, probe, round_ts, ts, ok, samples, *NUMBERS, error, extra)
+    rows."""
     keys: dict[Key, int] = {}
     index = [keys.setdefault((r[1], r[2], r[3]), len(keys)) for r in rows]
-    cols = list(zip(*rows)) or [()] * (7 + len(NUMBERS) + 2)
-    numbers = {name: np.array(cols[7 + i], dtype=float) for i, name in enumerate(NUMBERS)}
+    cols = list(zip(*rows)) or [()] * (8 + len(NUMBERS) + 2)
+    numbers = {name: np.array(cols[8 + i], dtype=float) for i, name in enumerate(NUMBERS)}
     errors = {r[0]: r[-2] for r in rows if r[-2] is not None}
     extras = {r[0]: r[-1] for r in rows if r[-1] is not None}
     return WindowRows(tuple(keys), np.array(cols[0], dtype=np.int64),
                       np.array(index, dtype=np.int64), np.array(cols[4], dtype=np.int64),
                       np.array(cols[5], dtype=float), np.array(cols[6], dtype=np.int64),
-                      numbers, errors, extras)
+                      np.array(cols[7], dtype=np.int64), numbers, errors, extras)
 
 
 def cursor_to_columns(cursor, chunk_rows: int = CHUNK_ROWS) -> WindowRows:
@@ -82,7 +87,8 @@ def concat_columns(parts: list[WindowRows]) -> WindowRows:
     return WindowRows(tuple(keys), cat(lambda p: p.rowid),
                       np.concatenate([r[p.key_index] for r, p in zip(remaps, parts)]),
                       cat(lambda p: p.round_ts), cat(lambda p: p.ts), cat(lambda p: p.ok),
-                      {n: cat(lambda p, n=n: p.numbers[n]) for n in NUMBERS}, errors, extras)
+                      cat(lambda p: p.samples), {n: cat(lambda p, n=n: p.numbers[n]) for n in NUMBERS},
+                      errors, extras)
 
 
 def merge_columns(old: WindowRows, new: WindowRows, since_ts: int) -> WindowRows:
@@ -94,7 +100,7 @@ def _take(w: WindowRows, mask: np.ndarray) -> WindowRows:
     rowid = w.rowid[mask]
     alive = set(rowid.tolist())
     return WindowRows(w.keys, rowid, w.key_index[mask], w.round_ts[mask], w.ts[mask],
-                      w.ok[mask], {n: v[mask] for n, v in w.numbers.items()},
+                      w.ok[mask], w.samples[mask], {n: v[mask] for n, v in w.numbers.items()},
                       {r: e for r, e in w.errors.items() if r in alive},
                       {r: x for r, x in w.extras.items() if r in alive})
 
@@ -125,7 +131,18 @@ def compute_recent_window(w: WindowRows, since_ts: int, until_ts: int) -> Recent
             fingerprints.append((target, region, round_ts, extra))
         elif extra:
             tls.append((target, region, round_ts, extra))
-    return RecentWindow(raw, fingerprints, tls, skewed)
+    rowids = w.rowid[order].tolist()
+    traced: dict[int, str] = {}
+    fingerprint_rows: dict[str, int] = {}  # the newest row of each (window order)
+    for i in np.flatnonzero(np.isin(w.key_index[order], _probe_keys(w.keys, ("trace",)))).tolist():
+        fingerprint = w.extras.get(rowids[i])
+        if fingerprint is not None:
+            traced[i] = fingerprint
+            fingerprint_rows[fingerprint] = rowids[i]
+    results = ResultColumns(w.keys, w.key_index[order], w.round_ts[order],
+                            w.numbers["rtt_ms"][order], w.numbers["loss"][order],
+                            w.samples[order], traced)
+    return RecentWindow(raw, fingerprints, tls, skewed, results, fingerprint_rows)
 
 
 def _probe_keys(keys: tuple[Key, ...], probes: tuple[str, ...]) -> np.ndarray:

@@ -119,7 +119,7 @@ def build_target_page(target: TargetView, model: SiteModel) -> TargetPage:
         probe_columns=tuple(ProbeColumn(p, label) for p, label in PROBE_COLUMNS),
         probe_rows=build_probe_rows(target, regions),
         chart_24h=build_chart(target, model.generated_at),
-        open_signals=len(target.signals),
+        open_signals=target.open_events,
         keyed=target_offers(target.host),
         tls=build_tls(target),
         badge_svg=target.badge_svg,

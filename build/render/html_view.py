@@ -179,7 +179,7 @@ def build_row(target: TargetView) -> Row:
         loss_text="—" if worst_loss is None else f"{worst_loss * 100:.0f}%",
         loss_warn=worst_loss is not None and worst_loss > LOSS_WARN_RATIO,
         spark=render_sparkline(list(spark_series.rtt_ms) if spark_series else [], spark_label),
-        signal_count=len(target.signals),
+        signal_count=target.open_events,
         best_rtt_text=format_ms(target.best.rtt_ms) if target.best else None,
         best_region=target.best.region if target.best else None,
     )

@@ -99,7 +99,7 @@ def latency_doc(model: SiteModel, t: TargetView) -> dict:
     cert = None if t.cert is None else {"expires": t.cert.expires, "issuer": t.cert.issuer,
                                         "days_left": t.cert.days_left, "region": t.cert.region}
     return envelope("latency", model.generated_at, **target_summary(t), cert=cert,
-                    regions=regions, signals=len(t.signals))
+                    regions=regions, signals=t.open_events)
 
 
 def _history_doc(model: SiteModel, t: TargetView) -> dict:

@@ -38,8 +38,8 @@ def render_metrics(model: SiteModel, build_duration_s: float | None = None) -> d
 
 def _target_families(model: SiteModel) -> list[Family]:
     rtt_ms, rtt_s, loss, up, last, hops, routes, signals = ([] for _ in range(8))
-    recent = Counter((g.target, g.region) for g in model.signal_history
-                     if g.ts > (model.round_ts or 0) - HOUR_S)
+    recent = Counter((e.target, region) for e in model.event_history
+                     if e.started_at > (model.round_ts or 0) - HOUR_S for region in e.regions)
     for t in model.targets:
         for r in t.regions:
             if r.stale:
@@ -69,7 +69,8 @@ def _target_families(model: SiteModel) -> list[Family]:
                "Unix time of the round the latest figures come from.", last),
         Family("nettrace_target_hops", "Hops in the current traceroute.", hops),
         Family("nettrace_route_changes_1h", "Route changes confirmed in the last hour.", routes),
-        Family("nettrace_quant_signals_1h", "Signals fired in the last hour.", signals),
+        Family("nettrace_quant_signals_1h", "Signal events that began in the last hour.",
+               signals),
     ]
 
 

@@ -6,29 +6,20 @@ import json
 
 from build.compute.model import Route, SiteModel
 from build.render.json_api import API, dump_json, envelope, figures_doc, rounded, target_summary
-from build.compute.signals import Signal
+from build.compute.events import DETECTOR_VERSION, EVENT_SCHEMA
 from collect.records import iso_utc
-
-
-def signal_doc(g: Signal) -> dict:
-    doc = {"type": g.type, "target": g.target, "region": g.region, "probe": g.probe,
-           "ts": iso_utc(g.ts), "value": rounded(g.value), "threshold": rounded(g.threshold),
-           "severity": g.severity, "scope": g.scope, "regions": list(g.regions),
-           "description": g.description}
-    if g.type == "route_change":
-        doc |= {"old_hops": list(g.old_hops or ()), "new_hops": list(g.new_hops or ())}
-    return doc
 
 
 def render_private_json(model: SiteModel) -> dict[str, bytes]:
     gen = model.generated_at
     out = {
         f"{API}/signals.json": dump_json(envelope(
-            "signals", gen, round=_iso(model.round_ts),
-            signals=[signal_doc(g) for g in model.signals])),
+            "signals", gen, event_schema=EVENT_SCHEMA, detector=DETECTOR_VERSION,
+            round=_iso(model.round_ts), window="open, and resolved in the last 24 h",
+            signals=[e.to_json() for e in model.events])),
         f"{API}/signals/history.json": dump_json(envelope(
-            "signals-history", gen, window="7d",
-            signals=[signal_doc(g) for g in model.signal_history])),
+            "signals-history", gen, event_schema=EVENT_SCHEMA, detector=DETECTOR_VERSION,
+            window="90d", signals=[e.to_json() for e in model.event_history])),
         f"{API}/compare.json": dump_json(_compare_doc(model)),
     }
     for t in model.targets:

@@ -81,21 +81,25 @@ def test_generated_at_is_the_latest_round_not_the_wall_clock(built):
     assert doc["generated_at"] == "2026-11-25T22:00:00Z"
 
 
-def test_spike_and_route_change_become_stored_signals_with_hops(built):
+def test_spike_and_route_change_become_stored_events_with_hops(built):
     fx, root, report = built
-    assert report.signals_stored >= 2
     doc = json.loads((root / "private/api/v1/signals/history.json").read_bytes())
-    kinds = {(g["type"], g["target"], g["region"]) for g in doc["signals"]}
-    assert ("rtt_anomaly", "api.kraken.com", "ewr") in kinds
-    assert ("route_change", "api.kraken.com", "fra") in kinds
-    change = next(g for g in doc["signals"] if g["type"] == "route_change")
-    assert change["old_hops"] != change["new_hops"] and change["scope"] == "regional"
+    kinds = {(e["type"], e["target"], e["region"]): e for e in doc["signals"]}
+    spike = kinds[("spike", "api.kraken.com", "ewr")]
+    assert spike["status"] == "resolved" and spike["started_at"] == iso_utc(round_ts_of(fx.spec, 98))
+    change = kinds[("route_change", "api.kraken.com", "fra")]
+    detail = change["detail"]
+    assert detail["old_hops"] != detail["new_hops"] and change["scope"] == "regional"
+    assert change["started_at"] == iso_utc(round_ts_of(fx.spec, 90))  # the new route's first round
     routes = json.loads((root / "private/api/v1/routes/api.kraken.com.json").read_bytes())
     fra = routes["regions"]["fra"]
-    confirmed = iso_utc(round_ts_of(fx.spec, 91))  # the new route's second round
-    assert len(fra["hops"]) == 6 and fra["changes"][0]["ts"] == confirmed
+    assert len(fra["hops"]) == 6 and fra["changes"][0]["ts"] == change["started_at"]
     with sqlite3.connect(fx.path) as conn:
-        assert conn.execute("SELECT count(*) FROM signal_rounds_v1").fetchone()[0] == report.signals_stored
+        stored = conn.execute("SELECT count(*) FROM signals").fetchone()[0]
+        logged = conn.execute("SELECT kind, count(*) FROM signal_transitions GROUP BY kind")
+        assert stored == len(doc["signals"]) and dict(logged.fetchall()) == {
+            "opened": stored, "resolved": 1}  # the spike is over; the new route holds
+    assert report.signals_stored == stored + 1
 
 
 def test_same_database_gives_byte_identical_output(built, tmp_path):

@@ -44,9 +44,10 @@ def nettrace_build(db: Path, catalog: Path, public: Path, private: Path, now_ts:
 @pytest.fixture(scope="session")
 def public_dir(tmp_path_factory) -> Path:
     """public/ as `nettrace build` writes it from make_db's database (HTML, JSON, widgets, metrics):
-    sin missed the latest round (stale figures everywhere), Kraken's RTT from ewr spiked."""
+    sin missed the latest round (stale figures everywhere), Kraken's RTT from ewr shifted up."""
     tmp = tmp_path_factory.mktemp("site")
-    fixture = make_db(tmp, targets=SITE_TARGETS, late_regions=("sin",), spike=("api.kraken.com", "ewr", 40.0))
+    fixture = make_db(tmp, targets=SITE_TARGETS, late_regions=("sin",), rounds=48,
+                      shift=("api.kraken.com", "ewr", 40.0, 43))
     catalog = tmp / "targets.toml"
     catalog.write_text(render_catalog(fixture.catalog), encoding="utf-8")
     result = nettrace_build(fixture.path, catalog, tmp / "public", tmp / "private", fixture.round_ts + 60)

@@ -10,7 +10,7 @@ from build.compute.colocation import (PROBES as PROBES_RANKED, WINDOW_HOURS, Col
                                       HourlyGrid, compute_colocation_advice)
 from build.compute.model import (Best, Category, Cert, ProbeFigures, Ranking, RankingEntry, RegionStatus, Route,
                          RouteChange, Series, SiteModel, TargetRegion, TargetView)
-from build.compute.signals import Signal
+from build.compute.events import Event
 from collect.records import PROBES, Hop
 
 NOW = 1_764_000_000 // 900 * 900
@@ -57,14 +57,14 @@ def make_site_model(n_targets: int = 6, seed: int = 7, stale_region: str | None 
         regions = tuple(_region_view(rng, host, code, base[code], code == stale_region) for code, *_ in REGIONS)
         fresh = {c: v for c, v in base.items() if c != stale_region}
         best_region = min(fresh, key=fresh.get)
-        sig = Signal("rtt_anomaly", host, "fra", "icmp", NOW, 4.2, 2.0, "warning", "regional", ("fra",),
-                     f"{name}: RTT spike from fra, z = 4.2")
+        sig = Event(f"e{i}", "level_shift", host, "fra", ("fra",), "regional", "icmp", NOW - 1800, None,
+                    "open", 10.0, 14.2, 4.2, "warning", f"{name} from fra: RTT +4.2 ms (icmp)", None, NOW)
         target_signals = (sig,) if i % 3 == 0 else ()
         signals.extend(target_signals)
         targets.append(TargetView(host, name, cat, slug, 443, True, regions,
                                   Best(best_region, "icmp", round(base[best_region], 3)),
                                   Cert("2027-01-05T00:00:00Z", "Example CA", 41.0, "fra", NOW),
-                                  target_signals, f"widget/{host}.svg", f"widget/{host}.png",
+                                  target_signals, len(target_signals), f"widget/{host}.svg", f"widget/{host}.png",
                                   f"api/v1/badge/{host}.json"))
     rankings = tuple(Ranking("all", code, tuple(sorted(
         (RankingEntry(t.host, t.name, "icmp", next(f.rtt_ms for f in tr.latest if f.probe == "icmp"))
@@ -77,7 +77,7 @@ def make_site_model(n_targets: int = 6, seed: int = 7, stale_region: str | None 
                       for c, city, note, lat, lon in REGIONS),
         categories=tuple(Category(slug, name, tuple(t.host for t in targets if t.category_slug == slug))
                          for slug, name in CATEGORIES),
-        rankings=rankings, signals=tuple(signals), signal_history=tuple(signals),
+        rankings=rankings, events=tuple(signals), event_history=tuple(signals),
         colocation=_colocation(targets, seed), skipped=())
 
 

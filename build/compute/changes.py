@@ -1,0 +1,220 @@
+"""RTT change statistics on a Panel's window, vectorised over series. Pure numpy.
+
+The transform: y = log(RTT) minus the series' same-hour-of-week deviation (log of the season
+minus its mean over the window), so multiplicative noise is additive and a market's daily
+and weekly rhythm is not a change.
+
+The baseline of round t is the window before its last GUARD_ROUNDS rounds (at most 88 rounds,
+at least MIN_BASELINE finite ones, else the series is judged on nothing): its median is the
+level; the scale is taken on each side of it (the winsorised RMS of the deviations above, and
+of those below), because RTT noise is skewed: a right tail above a floor is not a sign of
+change, while a drop below the floor is.
+
+z (the figure users see) is a round's distance from the level in that side's scale.
+
+The change rule (SHIFT_TESTS): the last k rounds (k = 2, 3, 4) have a mean clipped z beyond
+c_k, and all but one of them lie beyond CONSISTENT_Z on that side. Clipping bounds what one
+outlier (a retransmitted packet) adds; k = 2 needs a large change, k = 4 a moderate one held
+for an hour. The onset is the first of the latest run of rounds beyond ONSET_Z on that side.
+
+A level change holds until RESOLVE_ROUNDS measured rounds in a row are back nearer the level
+before it than the level since; a trend (a steady rise or fall over TREND_ROUNDS, in three
+steps between quarter medians of at least TREND_STEP_Z scales) holds while the steps stay above TREND_HOLD_Z.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GUARD_ROUNDS = 8  # the latest rounds, judged against the baseline before them
+MIN_BASELINE = 32  # finite baseline rounds (8 h) before a series may open anything
+SCALE_FLOOR_RATIO = 0.005  # a flat series still has 0.5 % of noise ...
+SCALE_FLOOR_MS = 0.05  # ... or 0.05 ms, whichever is larger
+WINSOR_SIGMAS = 4.0  # deviations beyond this many symmetric sigmas count as this many
+Q90_SIGMA = 1.2815515655446004  # the 90th percentile of a standard normal
+# (rounds, mean clipped z beyond, clip at): tested on the latest rounds of each series
+SHIFT_TESTS = ((2, 4.0, 5.0), (3, 2.8, 3.5), (4, 2.2, 3.0))
+CONSISTENT_Z = 1.0  # all but one of the tested rounds lie beyond this on the change's side
+ONSET_Z = 1.0  # the onset: the first of the latest rounds beyond this, same side
+RESOLVE_ROUNDS = 3  # a level change resolves after this many measured rounds back
+TREND_ROUNDS = 24  # a trend is judged over 6 h, in quarters of 1.5 h
+TREND_MIN_QUARTER = 4  # measured rounds a quarter needs
+TREND_STEP_Z = 1.5  # each quarter's median beyond the previous quarter's by this many scales
+TREND_HOLD_Z = 0.5  # ... and by this much while a trend holds
+TREND_AWAY_Z = 3.0  # the last quarter's median this many scales away from the level
+
+
+@dataclass(frozen=True, slots=True)
+class RttWindow:
+    """Residuals and z of every series over the window; baseline figures per series."""
+
+    y: np.ndarray  # [n_series, n_rounds] log residuals, NaN where no RTT
+    level: np.ndarray  # [n_series] median of the baseline's y (NaN: too little history)
+    scale_up: np.ndarray  # [n_series] the scale of y above level
+    scale_down: np.ndarray  # [n_series] ... and below it
+    z: np.ndarray  # [n_series, GUARD_ROUNDS] z of the latest rounds (NaN: no y, or too short)
+
+
+def compute_residuals(rtt_ms: np.ndarray, season_ms: np.ndarray) -> np.ndarray:
+    """log(rtt) minus the season's deviation from its own window mean (0 without season)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(np.where(rtt_ms > 0, rtt_ms, np.nan))
+        log_season = np.log(np.where(season_ms > 0, season_ms, np.nan))
+    known = np.isfinite(log_season)
+    centre = np.where(known, log_season, 0.0).sum(axis=1) / np.maximum(known.sum(axis=1), 1)
+    return y - np.where(known, log_season - centre[:, None], 0.0)
+
+
+def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray) -> RttWindow:
+    """Residuals, baseline and z of every series; the baseline is all but GUARD_ROUNDS."""
+    y = compute_residuals(rtt_ms, season_ms)
+    base = y[:, :max(0, y.shape[1] - GUARD_ROUNDS)]
+    n = np.isfinite(base).sum(axis=1)
+    ordered = np.sort(base, axis=1)  # NaN last
+    low, level, high = (_quantile(ordered, n, q) for q in (0.1, 0.5, 0.9))
+    floor = np.maximum(SCALE_FLOOR_RATIO, SCALE_FLOOR_MS / np.exp(np.nan_to_num(level)))
+    symmetric = np.maximum((high - low) / (2 * Q90_SIGMA), floor)
+    dev = np.clip(base - level[:, None], -WINSOR_SIGMAS * symmetric[:, None],
+                  WINSOR_SIGMAS * symmetric[:, None])
+    up = np.maximum(_side_rms(dev, dev > 0), floor)
+    down = np.maximum(_side_rms(dev, dev < 0), floor)
+    level = np.where(n < MIN_BASELINE, np.nan, level)
+    w = RttWindow(y, level, up, down, np.empty((y.shape[0], 0)))
+    return RttWindow(y, level, up, down, z_of(w, slice(None), y.shape[1] - GUARD_ROUNDS))
+
+
+def z_of(w: RttWindow, rows, start: int) -> np.ndarray:
+    """z of the given rows (an index, slice or list) from column start on."""
+    d = w.y[rows, max(start, 0):] - w.level[rows, None]
+    return np.where(d >= 0, d / w.scale_up[rows, None], d / w.scale_down[rows, None])
+
+
+def _quantile(ordered: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """Linear-interpolated quantile q of each row's n finite (sorted, leading) values."""
+    pos = q * np.maximum(n - 1, 0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+    if ordered.shape[1] == 0:
+        return np.full(ordered.shape[0], np.nan)
+    a = np.take_along_axis(ordered, lo[:, None], axis=1)[:, 0]
+    b = np.take_along_axis(ordered, hi[:, None], axis=1)[:, 0]
+    return np.where(n > 0, a + (b - a) * (pos - lo), np.nan)
+
+
+def _side_rms(dev: np.ndarray, side: np.ndarray) -> np.ndarray:
+    count = side.sum(axis=1)
+    total = np.where(side, dev * dev, 0.0).sum(axis=1)
+    return np.sqrt(total / np.maximum(count, 1))
+
+
+def compute_shift_tests(z: np.ndarray) -> np.ndarray:
+    """[n_series] +1 / -1 where the latest rounds changed up / down by SHIFT_TESTS, else 0.
+    The latest round must have a z (a series silent this round changes nothing)."""
+    out = np.zeros(z.shape[0], dtype=np.int64)
+    for sign in (1, -1):
+        hit = np.zeros(z.shape[0], dtype=bool)
+        for rounds, beyond, clip in SHIFT_TESTS:
+            last = sign * z[:, -rounds:]
+            finite = np.isfinite(last)
+            count = finite.sum(axis=1)
+            clipped = np.where(finite, np.minimum(last, clip), 0.0)
+            mean = clipped.sum(axis=1) / np.maximum(count, 1)
+            allowed = 1 if rounds > 2 else 0  # one missing or contrary round among 3 or more
+            consistent = (finite & (last > CONSISTENT_Z)).sum(axis=1) >= count - allowed
+            hit |= (count >= rounds - allowed) & (mean >= beyond) & consistent
+        out[hit & np.isfinite(z[:, -1]) & (out == 0)] = sign
+    return out
+
+
+def compute_onsets(w: RttWindow, direction: np.ndarray) -> np.ndarray:
+    """[n_series] column of each change's onset: the first of the latest run of rounds with
+    z beyond ONSET_Z on the change's side (missing rounds do not break the run), within the
+    last GUARD_ROUNDS; the latest column where direction is 0."""
+    n, z = w.y.shape[1], w.z
+    width = min(GUARD_ROUNDS, n)
+    tail = direction[:, None] * z[:, z.shape[1] - width:]
+    beyond = np.where(np.isfinite(tail), tail > ONSET_Z, True)
+    breaks = ~beyond[:, ::-1]  # from the latest round backwards
+    run = np.where(breaks.any(axis=1), breaks.argmax(axis=1), width)
+    first = n - run
+    finite = np.isfinite(z[:, z.shape[1] - width:])
+    # a run that begins with missing rounds begins at its first measured round
+    cols = np.arange(n - width, n)
+    measured = np.where(finite & (cols[None, :] >= first[:, None]), cols[None, :], n - 1)
+    return np.where(direction != 0, measured.min(axis=1), n - 1)
+
+
+def compute_ramps(w: RttWindow) -> np.ndarray:
+    """[n_series] +1 / -1 where the last TREND_ROUNDS rise / fall steadily: each quarter's
+    median is TREND_STEP_Z scales beyond the previous quarter's, the last quarter is
+    TREND_AWAY_Z scales away from the level (a return to it is no trend), and a line
+    (Theil-Sen) fits them better than any single step does (least absolute deviations)."""
+    direction = _ramp_direction(w, TREND_STEP_Z)
+    last = ramp_medians(w.y)[:, -1] - w.level
+    away = np.where(last >= 0, last / w.scale_up, last / w.scale_down) * direction
+    for row in np.flatnonzero(direction).tolist():
+        if away[row] < TREND_AWAY_Z or not _line_beats_step(w.y[row, -TREND_ROUNDS:]):
+            direction[row] = 0
+    return direction
+
+
+def _line_beats_step(y: np.ndarray) -> bool:
+    x = np.flatnonzero(np.isfinite(y)).astype(float)
+    y = y[np.isfinite(y)]
+    i, j = np.triu_indices(y.size, k=1)
+    slope = float(np.median((y[j] - y[i]) / (x[j] - x[i])))
+    line = np.abs(y - slope * x - np.median(y - slope * x)).sum()
+    step = min(np.abs(y[:k] - np.median(y[:k])).sum() + np.abs(y[k:] - np.median(y[k:])).sum()
+               for k in range(TREND_MIN_QUARTER, y.size - TREND_MIN_QUARTER + 1))
+    return bool(line < step)
+
+
+def ramp_medians(y: np.ndarray) -> np.ndarray:
+    """[n_series, 4] medians of the quarters of the last TREND_ROUNDS (NaN: too few)."""
+    n_series = y.shape[0]
+    if y.shape[1] < TREND_ROUNDS:
+        return np.full((n_series, 4), np.nan)
+    quarters = y[:, -TREND_ROUNDS:].reshape(n_series * 4, TREND_ROUNDS // 4)
+    count = np.isfinite(quarters).sum(axis=1)
+    m = _quantile(np.sort(quarters, axis=1), count, 0.5)
+    return np.where(count >= TREND_MIN_QUARTER, m, np.nan).reshape(n_series, 4)
+
+
+def _ramp_direction(w: RttWindow, step_z: float) -> np.ndarray:
+    steps = np.diff(ramp_medians(w.y), axis=1)
+    with np.errstate(invalid="ignore"):
+        up = (steps / w.scale_up[:, None] >= step_z).all(axis=1)
+        down = (-steps / w.scale_down[:, None] >= step_z).all(axis=1)
+    known = np.isfinite(steps).all(axis=1) & np.isfinite(w.level)
+    return np.where(known & up, 1, np.where(known & down, -1, 0))
+
+
+def ramp_holds(w: RttWindow, row: int, direction: int) -> bool:
+    """A trend holds while the last TREND_ROUNDS still rise (fall) TREND_HOLD_Z a quarter."""
+    return int(_ramp_direction(w, TREND_HOLD_Z)[row]) == direction
+
+
+@dataclass(frozen=True, slots=True)
+class LevelHold:
+    holds: bool
+    before: float  # median y before the onset (log units)
+    during: float  # median y since the onset
+    peak_z: float  # the largest z since the onset on the change's side (signed)
+
+
+def compute_level_hold(w: RttWindow, row: int, onset_col: int, direction: int) -> LevelHold:
+    """A level change holds until its last RESOLVE_ROUNDS measured rounds all lie nearer the
+    level before its onset than the level since (the midpoint between the two medians)."""
+    onset_col = max(onset_col, 0)
+    y, zs = w.y[row], direction * z_of(w, row, onset_col)
+    before, since = y[:onset_col], y[onset_col:]
+    before, since = before[np.isfinite(before)], since[np.isfinite(since)]
+    peak = direction * float(np.nanmax(zs)) if np.isfinite(zs).any() else 0.0
+    if before.size == 0 or since.size == 0:
+        return LevelHold(True, float("nan"), float("nan"), peak)
+    b, d = float(np.median(before)), float(np.median(since))
+    mid = (b + d) / 2
+    recent = since[-RESOLVE_ROUNDS:]
+    back = recent.size >= RESOLVE_ROUNDS and bool((direction * (recent - mid) < 0).all())
+    return LevelHold(direction * (d - b) > 0 and not back, b, d, peak)

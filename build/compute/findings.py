@@ -1,0 +1,227 @@
+"""What one round shows, series by series: Findings (candidate onsets) and Holds (whether an
+open event's condition still holds, with its latest figures). Pure; events.py turns them into
+events.
+
+Types and their rules:
+- level_shift: the change rule of changes.py on an RTT series.
+- divergence: the same rule, when at least MIN_PEERS other targets of its category, region
+  and probe stayed calm over the same rounds (their median mean z within PEER_CALM_Z).
+- trend: a steady rise or fall over 6 h (changes.compute_ramps).
+- spike: one round at least SPIKE_Z off in two or more path probes of a (target, region),
+  the rounds before and after normal again: a round-trip, published one round later, already
+  resolved. A single probe's outlier (a retransmitted packet) is noise.
+- loss: loss.py's binomial tests.
+- route_change: route_events.py; an RTT change whose pair shows a new route within
+  JOIN_ROUNDS of it becomes one route_change naming the hops and the RTT before and after.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from build.compute.changes import (TREND_ROUNDS, RttWindow, compute_level_hold, compute_onsets,
+                                   compute_ramps, compute_shift_tests, ramp_holds, ramp_medians,
+                                   z_of)
+from build.compute.loss import LossWindow, compute_loss_holds
+from build.compute.panel import NO_ROUTE, Panel
+from build.compute.route_events import ROUTE_PERSIST_ROUNDS, RouteWindow, route_holds
+from collect.records import ROUND_S
+
+RTT_PROBES = ("icmp", "tcp", "tls", "http", "dns")  # trace is judged by its route
+PATH_PROBES = ("icmp", "tcp", "tls", "http")  # dns asks a resolver, not the target
+MIN_PEERS = 3
+PEER_CALM_Z = 1.0
+SPIKE_Z = 6.0
+SPIKE_BACK_Z = 2.0  # the rounds around a spike are within this
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A candidate onset on one series (or route pair) this round."""
+
+    type: str
+    target: str
+    region: str
+    probe: str
+    onset_col: int
+    direction: int  # +1 up, -1 down, 0 for a route
+    z: float | None
+    before_ms: float | None
+    during_ms: float | None
+    detail: dict | None
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    panel: Panel
+    rtt: RttWindow
+    loss: LossWindow
+    routes: RouteWindow
+    rows: dict  # (target, region, probe) -> row
+    route_rows: dict  # (target, region) -> row
+
+
+def find_rtt_changes(ws: Windows) -> list[Finding]:
+    """level_shift and divergence findings (route joins are made by events.py)."""
+    p, w = ws.panel, ws.rtt
+    rtt_rows = np.array([k[2] in RTT_PROBES for k in p.keys], dtype=bool)
+    direction = np.where(rtt_rows, compute_shift_tests(w.z), 0)
+    onset = compute_onsets(w, direction)
+    rows = np.flatnonzero(direction).tolist()
+    groups = _peer_groups(p) if rows else {}
+    out = []
+    for row in rows:
+        target, region, probe = p.keys[row]
+        d, col = int(direction[row]), int(onset[row])
+        hold = compute_level_hold(w, row, col, d)
+        peers = [i for i in groups.get((p.categories.get(target), region, probe), ())
+                 if p.keys[i][0] != target]
+        kind = "divergence" if _calm(z_of(w, peers, col)) else "level_shift"
+        out.append(Finding(kind, target, region, probe, col, d, hold.peak_z, _ms(hold.before),
+                           _ms(hold.during), None))
+    return out
+
+
+def _peer_groups(p: Panel) -> dict[tuple, list[int]]:
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, (target, region, probe) in enumerate(p.keys):
+        if target in p.categories:
+            groups[(p.categories[target], region, probe)].append(i)
+    return groups
+
+
+def _calm(peer_z: np.ndarray) -> bool:
+    """At least MIN_PEERS peers measured, and their median mean z within PEER_CALM_Z."""
+    measured = np.isfinite(peer_z).any(axis=1)
+    if measured.sum() < MIN_PEERS:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        moves = np.nanmean(peer_z[measured], axis=1)
+    return abs(float(np.median(moves))) < PEER_CALM_Z
+
+
+def find_trends(ws: Windows) -> list[Finding]:
+    p, w = ws.panel, ws.rtt
+    direction = compute_ramps(w)
+    out = []
+    start = max(0, w.y.shape[1] - TREND_ROUNDS)
+    for row in np.flatnonzero(direction).tolist():
+        target, region, probe = p.keys[row]
+        if probe not in RTT_PROBES:
+            continue
+        d = int(direction[row])
+        hold = compute_level_hold(w, row, start, d)
+        out.append(Finding("trend", target, region, probe, start, d, hold.peak_z,
+                           _ms(hold.before), _ms(hold.during), _slope(w, row)))
+    return out
+
+
+def _slope(w: RttWindow, row: int) -> dict:
+    """ms/h between the medians of the first and last quarters of the trend's 6 h."""
+    m = ramp_medians(w.y[row:row + 1])[0]
+    hours = (TREND_ROUNDS - TREND_ROUNDS // 4) * ROUND_S / 3600
+    return {"slope_ms_per_h": round((math.exp(m[-1]) - math.exp(m[0])) / hours, 2)}
+
+
+def find_spikes(ws: Windows) -> list[Finding]:
+    p, z = ws.panel, ws.rtt.z
+    if z.shape[1] < 3:
+        return []
+    by_pair: dict[tuple, list[int]] = defaultdict(list)
+    for row in np.flatnonzero(np.abs(np.nan_to_num(z[:, -2])) >= SPIKE_Z).tolist():
+        target, region, probe = p.keys[row]
+        calm = all(np.isfinite(z[row, c]) and abs(z[row, c]) < SPIKE_BACK_Z for c in (-3, -1))
+        if probe in PATH_PROBES and calm:
+            by_pair[(target, region, int(np.sign(z[row, -2])))].append(row)
+    out = []
+    for (target, region, d), rows in sorted(by_pair.items()):
+        if len(rows) < 2:
+            continue
+        top = max(rows, key=lambda r: abs(z[r, -2]))
+        out.append(Finding("spike", target, region, p.keys[top][2], p.round_ts.size - 2, d,
+                           float(z[top, -2]), _ms(ws.rtt.level[top]),
+                           round(float(p.rtt_ms[top, -2]), 2),
+                           {"probes": sorted(p.keys[r][2] for r in rows)}))
+    return out
+
+
+def find_losses(ws: Windows) -> list[Finding]:
+    p, lw = ws.panel, ws.loss
+    out = []
+    for row in np.flatnonzero(lw.fires).tolist():
+        target, region, probe = p.keys[row]
+        out.append(Finding("loss", target, region, probe, int(lw.onset[row]), 1,
+                           float(lw.z[row]), _ms(ws.rtt.level[row]), None,
+                           {"loss_before_ratio": round(float(lw.base_ratio[row]), 4),
+                            "loss_during_ratio": _loss_since(p, row, int(lw.onset[row]))}))
+    return out
+
+
+def find_routes(ws: Windows, min_rounds: int = ROUTE_PERSIST_ROUNDS) -> list[Finding]:
+    """Route changes with at least min_rounds new traced rounds."""
+    p, rw = ws.panel, ws.routes
+    out = []
+    for row in np.flatnonzero(rw.new_rounds >= min_rounds).tolist():
+        target, region = p.route_keys[row]
+        out.append(Finding("route_change", target, region, "trace", int(rw.onset[row]), 0,
+                           None, None, None, route_detail(p, int(rw.old_code[row]),
+                                                          int(rw.new_code[row]))))
+    return out
+
+
+def route_detail(p: Panel, old: int, new: int) -> dict:
+    return {"old_fingerprint": p.fingerprints[old] if old != NO_ROUTE else None,
+            "new_fingerprint": p.fingerprints[new],
+            "old_hops": list(p.hops[old]) if old != NO_ROUTE else [],
+            "new_hops": list(p.hops[new])}
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    holds: bool
+    z: float | None  # the largest |z| seen this round, signed
+    during_ms: float | None
+    during_ratio: float | None  # loss only
+
+
+def hold_of(ws: Windows, kind: str, key: tuple, onset_col: int, direction: int,
+            detail: dict | None) -> Hold | None:
+    """Whether the condition of an open event still holds on one series (None: the series is
+    not in this panel, which is no news)."""
+    if kind == "route_change":
+        row = ws.route_rows.get(key[:2])
+        if row is None:
+            return None
+        holds = route_holds(ws.panel.route_code[row], onset_col)
+        shift = (detail or {}).get("shift")
+        if shift is None:
+            return Hold(holds, None, None, None)
+        level = hold_of(ws, "level_shift", (*key[:2], shift["probe"]), onset_col,
+                        int(shift["direction"]), None)
+        return Hold(holds, level.z if level else None, level.during_ms if level else None, None)
+    row = ws.rows.get(key)
+    if row is None:
+        return None
+    if kind == "loss":
+        before = float((detail or {}).get("loss_before_ratio", 0.0))
+        holds = bool(compute_loss_holds(ws.panel.loss_ratio[row:row + 1], np.array([before]))[0])
+        return Hold(holds, None, None, _loss_since(ws.panel, row, onset_col))
+    level = compute_level_hold(ws.rtt, row, onset_col, direction)
+    holds = ramp_holds(ws.rtt, row, direction) if kind == "trend" else level.holds
+    return Hold(holds, level.peak_z, _ms(level.during), None)
+
+
+def _loss_since(p: Panel, row: int, col: int) -> float | None:
+    """The loss ratio of a series' rounds since col (lost rounds included)."""
+    since = p.loss_ratio[row, max(col, 0):]
+    since = since[np.isfinite(since)]
+    return round(float(since.mean()), 4) if since.size else None
+
+
+def _ms(log_level: float) -> float | None:
+    return round(math.exp(log_level), 2) if np.isfinite(log_level) else None

@@ -1,0 +1,121 @@
+"""Loss statistics on a Panel's window, vectorised over series. Pure.
+
+Two binomial tests against the series' own baseline (the window before its last GUARD_ROUNDS):
+- packets: the samples lost in the last LOSS_ROUNDS answered rounds (rounds with at least one
+  reply) against the baseline's lost-sample rate, which counts half a lost sample when it has
+  none (a rate never seen is not a rate of zero); the hour-of-week loss of earlier weeks
+  (its mean over the window) raises that rate when it is higher.
+- rounds: the wholly lost rounds among the last LOSS_ROUNDS against the baseline's share of
+  them, so the 1-2 % of lost rounds a quiet series has never add up to an event, while an
+  outage of 2-3 rounds does.
+Either fires when its tail probability is at most LOSS_ALPHA, at least 2 samples (or rounds)
+were lost, and the recent rate is LOSS_MIN_RISE above the baseline's.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from build.compute.changes import GUARD_ROUNDS, MIN_BASELINE
+
+LOSS_ROUNDS = 4  # the latest rounds judged
+LOSS_ALPHA = 3e-4  # tail probability of the lost count under the baseline rate
+LOSS_MIN_RISE = 0.02  # the recent loss rate is at least this much above the baseline's
+LOSS_HOLD_ROUNDS = 8  # an event holds while these last rounds lose LOSS_MIN_RISE / 2 more
+LOST = 1.0 - 1e-9  # a round with this loss ratio lost every sample
+Z_MAX = 40.0
+
+
+@dataclass(frozen=True, slots=True)
+class LossWindow:
+    fires: np.ndarray  # [n_series] bool
+    z: np.ndarray  # [n_series] normal score of the tail probability (0 where not fired)
+    onset: np.ndarray  # [n_series] column of the first lossy round judged
+    base_ratio: np.ndarray  # [n_series] the baseline's loss (lost rounds included)
+    recent_ratio: np.ndarray  # [n_series] the judged rounds' loss (lost rounds included)
+
+
+def compute_loss_window(loss_ratio: np.ndarray, samples: np.ndarray,
+                        season_loss_ratio: np.ndarray) -> LossWindow:
+    n_rounds = loss_ratio.shape[1]
+    split = max(0, n_rounds - GUARD_ROUNDS)
+    base, recent = loss_ratio[:, :split], loss_ratio[:, -LOSS_ROUNDS:]
+    sent = samples[:, None].astype(float)
+    base_ratio, recent_ratio = _mean(base), _mean(recent)
+    season = _mean(season_loss_ratio)
+    packets = _counts(base, recent, sent, answered=True)
+    rounds = _counts(base, recent, np.ones_like(sent), answered=False)
+    rate_p = np.maximum((packets[0] + 0.5) / (packets[1] + 1.0), season)
+    rate_r = (rounds[0] + 0.5) / (rounds[1] + 1.0)
+    enough = np.isfinite(base).sum(axis=1) >= MIN_BASELINE
+    z = np.zeros(loss_ratio.shape[0])
+    for lost, count, rate, base_rate in ((packets[2], packets[3], rate_p, packets[4]),
+                                         (rounds[2], rounds[3], rate_r, rounds[4])):
+        candidate = enough & (lost >= 2) & (lost >= count * (base_rate + LOSS_MIN_RISE))
+        for i in np.flatnonzero(candidate):
+            tail = binomial_tail(int(count[i]), float(rate[i]), int(lost[i]))
+            if tail <= LOSS_ALPHA:
+                z[i] = max(z[i], normal_score(tail))
+    fires = z > 0
+    lossy = np.where(np.isfinite(recent), recent > 0, False)
+    first = np.where(lossy.any(axis=1), lossy.argmax(axis=1), LOSS_ROUNDS - 1)
+    return LossWindow(fires, z, n_rounds - LOSS_ROUNDS + first, base_ratio, recent_ratio)
+
+
+def _mean(values: np.ndarray) -> np.ndarray:
+    """Row means of the finite values, 0 for a row without any."""
+    known = np.isfinite(values)
+    return np.where(known, values, 0.0).sum(axis=1) / np.maximum(known.sum(axis=1), 1)
+
+
+def _counts(base: np.ndarray, recent: np.ndarray, sent: np.ndarray,
+            answered: bool) -> tuple[np.ndarray, ...]:
+    """(lost and sent in the baseline, lost and sent recently, the baseline's rate), counting
+    samples of answered rounds (answered=True) or whole lost rounds (False)."""
+    out = []
+    for part in (base, recent):
+        has = np.isfinite(part)
+        if answered:
+            keep = has & (part < LOST)
+            lost = np.where(keep, np.rint(part * sent), 0.0).sum(axis=1)
+            total = (keep * sent).sum(axis=1)
+        else:
+            lost = (has & (part >= LOST)).sum(axis=1).astype(float)
+            total = has.sum(axis=1).astype(float)
+        out += [lost, total]
+    out.append(out[0] / np.maximum(out[1], 1.0))
+    return tuple(out)
+
+
+def binomial_tail(n: int, p: float, k: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed in log space (k <= n)."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    terms = [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1)
+             + j * log_p + (n - j) * log_q for j in range(k, n + 1)]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+def normal_score(tail: float) -> float:
+    """The z whose upper tail is `tail` (capped at Z_MAX): how unusual, in sigmas."""
+    if tail <= 0.0:
+        return Z_MAX
+    return min(Z_MAX, NormalDist().inv_cdf(1.0 - tail) if tail > 1e-15
+               else math.sqrt(-2.0 * math.log(tail)))
+
+
+def compute_loss_holds(loss_ratio: np.ndarray, before_ratio: np.ndarray) -> np.ndarray:
+    """[n_series] True where the last LOSS_HOLD_ROUNDS rounds with results still lose
+    LOSS_MIN_RISE / 2 more than before_ratio, or have no result at all (no news)."""
+    recent = loss_ratio[:, -LOSS_HOLD_ROUNDS:]
+    has = np.isfinite(recent).any(axis=1)
+    return ~has | (_mean(recent) >= before_ratio + LOSS_MIN_RISE / 2)

@@ -1,0 +1,118 @@
+"""The event detector's input: a Panel of numpy arrays on the 15-minute round grid, oldest
+first, ending at the round being judged. Pure: no SQLite, no clock.
+
+A Panel holds at most WINDOW_ROUNDS raw rounds (the 24 h the build keeps); longer memory comes
+only from the hourly rollups, as a same-hour-of-week baseline (`season_*`): the median of the
+hourly rollups at the same hour 1..SEASON_WEEKS weeks earlier, NaN with fewer than
+MIN_SEASON_WEEKS of them. Those hours are at least a week old, so the baseline is causal.
+
+PanelHistory is a longer record on the same grid (the backtest reads one from the database);
+panel_at(history, round_ts) cuts from it exactly the Panel a build at round_ts would see.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from collect.records import ROUND_S
+
+WINDOW_ROUNDS = 96  # 24 h of raw rounds
+HOUR_S = 3600
+WEEK_S = 7 * 86400
+SEASON_WEEKS = 4
+MIN_SEASON_WEEKS = 2
+NO_ROUTE = -1  # route_code of a round without a trace fingerprint
+
+Key = tuple[str, str, str]  # (target, region, probe)
+Pair = tuple[str, str]  # (target, region)
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """What the detector sees at one round (the last column)."""
+
+    round_ts: np.ndarray  # int64 [n_rounds], consecutive rounds, the last one judged
+    keys: tuple[Key, ...]  # one RTT/loss series per row
+    samples: np.ndarray  # int64 [n_series], samples a round sends (length of samples_ms)
+    rtt_ms: np.ndarray  # [n_series, n_rounds], NaN: a lost round or no result
+    loss_ratio: np.ndarray  # [n_series, n_rounds], NaN: no result
+    season_ms: np.ndarray  # [n_series, n_rounds] same-hour-of-week median, NaN: too few weeks
+    season_loss_ratio: np.ndarray  # [n_series, n_rounds] likewise for loss
+    route_keys: tuple[Pair, ...]  # one trace series per row
+    route_code: np.ndarray  # int64 [n_routes, n_rounds], index into fingerprints, NO_ROUTE
+    fingerprints: tuple[str, ...]
+    hops: tuple[tuple[str, ...], ...]  # responding hop addresses per fingerprint, '*' silent
+    names: Mapping[str, str]  # target -> display name
+    categories: Mapping[str, str]  # target -> catalog category (divergence peers)
+
+
+@dataclass(frozen=True, slots=True)
+class PanelHistory:
+    """Rounds and hours of a whole span, same rows as the Panels cut from it."""
+
+    round_ts: np.ndarray  # int64 [n_rounds], every round of the span
+    keys: tuple[Key, ...]
+    samples: np.ndarray
+    rtt_ms: np.ndarray  # [n_series, n_rounds]
+    loss_ratio: np.ndarray
+    season_ms: np.ndarray  # [n_series, n_rounds], from compute_season
+    season_loss_ratio: np.ndarray
+    route_keys: tuple[Pair, ...]
+    route_code: np.ndarray  # [n_routes, n_rounds]
+    fingerprints: tuple[str, ...]
+    hops: tuple[tuple[str, ...], ...]
+    names: Mapping[str, str]
+    categories: Mapping[str, str]
+
+
+def round_grid(first_ts: int, last_ts: int) -> np.ndarray:
+    """Every round from first_ts to last_ts (both on the grid), int64."""
+    return np.arange(first_ts, last_ts + 1, ROUND_S, dtype=np.int64)
+
+
+def season_hours(round_ts: np.ndarray) -> np.ndarray:
+    """The hourly rollups the season of these rounds needs, sorted unique hour_ts."""
+    hours = np.unique(round_ts // HOUR_S * HOUR_S)
+    back = WEEK_S * np.arange(1, SEASON_WEEKS + 1)
+    return np.unique((hours[:, None] - back[None, :]).ravel())
+
+
+def compute_season(round_ts: np.ndarray, hour_ts: np.ndarray,
+                   hourly: np.ndarray) -> np.ndarray:
+    """[n_series, n_rounds] median of hourly[:, h - k weeks] (k = 1..SEASON_WEEKS) at each
+    round's hour h; NaN with fewer than MIN_SEASON_WEEKS finite values. hour_ts: sorted hours
+    of hourly's columns (missing hours count as NaN)."""
+    out = np.full((hourly.shape[0], round_ts.size), np.nan)
+    if hour_ts.size == 0 or round_ts.size == 0:
+        return out
+    hours = round_ts // HOUR_S * HOUR_S
+    stack = []
+    for k in range(1, SEASON_WEEKS + 1):
+        want = hours - k * WEEK_S
+        at = np.clip(np.searchsorted(hour_ts, want), 0, hour_ts.size - 1)
+        found = hour_ts[at] == want
+        stack.append(np.where(found[None, :], hourly[:, at], np.nan))
+    weeks = np.stack(stack)  # [weeks, n_series, n_rounds]
+    enough = np.isfinite(weeks).sum(axis=0) >= MIN_SEASON_WEEKS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
+        median = np.nanmedian(weeks, axis=0)
+    out[enough] = median[enough]
+    return out
+
+
+def panel_at(history: PanelHistory, round_ts: int) -> Panel:
+    """The Panel a build at round_ts sees: the last WINDOW_ROUNDS rounds up to round_ts.
+    Raises ValueError when round_ts is not a round of the history."""
+    end = int(np.searchsorted(history.round_ts, round_ts))
+    if end >= history.round_ts.size or int(history.round_ts[end]) != round_ts:
+        raise ValueError(f"round {round_ts} is not in the history")
+    cols = slice(max(0, end + 1 - WINDOW_ROUNDS), end + 1)
+    return Panel(history.round_ts[cols], history.keys, history.samples,
+                 history.rtt_ms[:, cols], history.loss_ratio[:, cols],
+                 history.season_ms[:, cols], history.season_loss_ratio[:, cols],
+                 history.route_keys, history.route_code[:, cols], history.fingerprints,
+                 history.hops, history.names, history.categories)

@@ -1,0 +1,77 @@
+"""Route changes from trace fingerprints on a Panel's window, vectorised over (target, region)
+pairs. Pure.
+
+A fingerprint is new when the baseline (the window before its last GUARD_ROUNDS) never saw
+it, so ECMP or anycast flapping among known paths changes nothing. A route change is a run of
+new fingerprints ending at the latest traced round; it opens once ROUTE_PERSIST_ROUNDS traced
+rounds are new (one suffices to join an RTT change of the same pair). Rounds without a
+fingerprint (a failed trace) neither extend nor break a run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from build.compute.changes import GUARD_ROUNDS, MIN_BASELINE
+from build.compute.panel import NO_ROUTE
+
+ROUTE_PERSIST_ROUNDS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RouteWindow:
+    new_rounds: np.ndarray  # [n_routes] traced rounds in the latest run of new fingerprints
+    onset: np.ndarray  # [n_routes] column of the run's first round (-1 without a run)
+    old_code: np.ndarray  # [n_routes] the last fingerprint before the run (NO_ROUTE: none)
+    new_code: np.ndarray  # [n_routes] the fingerprint the run began with
+
+
+def compute_route_window(codes: np.ndarray) -> RouteWindow:
+    n_routes, n = codes.shape
+    split = max(0, n - GUARD_ROUNDS)
+    base, tail = codes[:, :split], codes[:, split:]
+    traced = tail != NO_ROUTE
+    seen = (tail[:, :, None] == base[:, None, :]).any(axis=2)
+    new = traced & ~seen
+    old = traced & seen
+    # the run: new rounds after the latest traced round of a known fingerprint
+    last_old = np.where(old.any(axis=1), tail.shape[1] - 1 - old[:, ::-1].argmax(axis=1), -1)
+    cols = np.arange(tail.shape[1])
+    in_run = new & (cols[None, :] > last_old[:, None])
+    count = in_run.sum(axis=1)
+    enough = (base != NO_ROUTE).sum(axis=1) >= MIN_BASELINE
+    count = np.where(enough, count, 0)
+    first = np.where(count > 0, in_run.argmax(axis=1), -1)
+    onset = np.where(count > 0, split + first, -1)
+    rows = np.arange(n_routes)
+    new_code = np.where(count > 0, tail[rows, np.maximum(first, 0)], NO_ROUTE)
+    return RouteWindow(count, onset, _last_traced_before(codes, onset), new_code)
+
+
+def _last_traced_before(codes: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """The last fingerprint of each row before column col (NO_ROUTE where none or col < 0)."""
+    cols = np.arange(codes.shape[1])
+    usable = (codes != NO_ROUTE) & (cols[None, :] < col[:, None])
+    last = codes.shape[1] - 1 - usable[:, ::-1].argmax(axis=1)
+    return np.where(usable.any(axis=1), codes[np.arange(codes.shape[0]), last], NO_ROUTE)
+
+
+def route_holds(codes: np.ndarray, onset_col: int) -> bool:
+    """A route change holds until the last ROUTE_PERSIST_ROUNDS traced rounds are all on
+    fingerprints seen before its onset (a round trip back to a known path)."""
+    before = set(codes[:max(onset_col, 0)].tolist()) - {NO_ROUTE}
+    traced = codes[max(onset_col, 0):]
+    traced = traced[traced != NO_ROUTE][-ROUTE_PERSIST_ROUNDS:]
+    return traced.size < ROUTE_PERSIST_ROUNDS or not set(traced.tolist()) <= before
+
+
+def describe_hops(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, int | None]:
+    """("route via NEW replaced OLD at hop N", N) for the first hop both answered that
+    differs; otherwise the change of length or of silent hops, and None."""
+    for i, (a, b) in enumerate(zip(old, new)):
+        if a != b and "*" not in (a, b):
+            return f"route via {b} replaced {a} at hop {i + 1}", i + 1
+    if len(old) != len(new):
+        return f"route now {len(new)} hops (was {len(old)})", None
+    return "route changed at a silent hop", None
