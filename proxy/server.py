@@ -1,10 +1,12 @@
-"""The HTTP server under the proxy: uvicorn's httptools protocol with the two deadlines it lacks.
+"""The HTTP server under the proxy: uvicorn's httptools protocol with the deadlines it lacks.
 
-- Headers: a connection gets header_timeout_s from its first byte (or from connecting) to send
-  a request's whole header block, else it is closed. Without it a client that sends half its
-  headers holds a connection for ever.
-- Stalls: a client that takes nothing from a paused response for stall_timeout_s is dropped,
-  which ends whatever was feeding it (an export, a big file) and frees its slot.
+- Request: a connection gets header_timeout_s from connecting (or from a keep-alive request's
+  first byte) to send the request's headers, and as long again to finish a body it is still
+  sending after its answer (the proxy reads no bodies; uvicorn discards them), else it is
+  closed. Without it, half-sent headers or a trickled body hold a connection for ever.
+- Stall: a client that takes nothing of a paused answer for stall_timeout_s is dropped, which
+  ends whatever was feeding it (an export, a big file) and frees its slot.
+ingest/deadlines.py has the request deadline of the ingest server.
 """
 from __future__ import annotations
 
@@ -25,15 +27,15 @@ class DeadlineProtocol(HttpToolsProtocol):
     deadlines = Deadlines()  # replaced per server by protocol_for()
 
     def connection_made(self, transport: asyncio.Transport) -> None:
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._request_timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
-        self._arm_header_timer()
+        self._arm_request_timer()
 
-    def _arm_header_timer(self) -> None:
-        if self._header_timer is None:
-            self._header_timer = self.loop.call_later(self.deadlines.header_timeout_s,
-                                                      self.transport.close)
+    def _arm_request_timer(self) -> None:
+        if self._request_timer is None:
+            self._request_timer = self.loop.call_later(self.deadlines.header_timeout_s,
+                                                       self.transport.close)
 
     def _disarm(self, name: str) -> None:
         timer = getattr(self, name)
@@ -43,11 +45,20 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm_header_timer()
+        self._arm_request_timer()
 
     def on_headers_complete(self) -> None:
-        self._disarm("_header_timer")
+        self._disarm("_request_timer")
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm("_request_timer")  # a body still arriving after the answer ended in time
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle is not None and self.cycle.more_body:  # answered before its body ended
+            self._arm_request_timer()
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -60,7 +71,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm("_header_timer")
+        self._disarm("_request_timer")
         self._disarm("_stall_timer")
         super().connection_lost(exc)
 

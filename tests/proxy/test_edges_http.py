@@ -142,6 +142,22 @@ def test_a_client_trickling_header_bytes_is_dropped_at_the_same_deadline(own_ser
     assert time.monotonic() - t < HEADER_TIMEOUT_S + 1.5
 
 
+def test_a_client_trickling_a_body_after_its_answer_is_dropped_at_the_same_deadline(own_server):
+    with socket.create_connection(("127.0.0.1", own_server.port)) as s:
+        s.sendall(b"GET /api/v1/targets.json HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        s.settimeout(5)
+        assert s.recv(12) == b"HTTP/1.1 200"  # answered before the body came
+        t = time.monotonic()
+        try:
+            for _ in range(int(HEADER_TIMEOUT_S * 10) + 30):
+                s.sendall(b"x")
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        took_s = time.monotonic() - t
+    assert took_s < HEADER_TIMEOUT_S + 1.5, "a trickled body held the connection"
+
+
 def test_a_keep_alive_connection_serves_requests_after_the_header_deadline(own_server):
     with httpx.Client(base_url=own_server.url) as client:
         assert client.get("/").status_code == 200
