@@ -12,10 +12,11 @@ change, while a drop below the floor is.
 
 z (the figure users see) is a round's distance from the level in that side's scale.
 
-The change rule (SHIFT_TESTS): the last k rounds (k = 2, 3, 4) have a mean clipped z beyond
-c_k, and all but one of them lie beyond CONSISTENT_Z on that side. Clipping bounds what one
-outlier (a retransmitted packet) adds; k = 2 needs a large change, k = 4 a moderate one held
-for an hour. The onset is the first of the latest run of rounds beyond ONSET_Z on that side.
+The change rule (SHIFT_TESTS): the last k rounds (k = 3, 4, 5) have a mean clipped z beyond
+c_k, and all but one of them lie beyond CONSISTENT_Z on that side (one of 4 or 5 may be
+missing). Clipping bounds what one outlier (a retransmitted packet) adds, and no single round,
+nor two, can open an event: k = 3 takes a large change, k = 5 a moderate one held for
+75 minutes. The onset is the first of the latest run of rounds beyond ONSET_Z on that side.
 
 A level change holds until RESOLVE_ROUNDS measured rounds in a row are back nearer the level
 before it than the level since; a trend (a steady rise or fall over TREND_ROUNDS, in three
@@ -34,7 +35,7 @@ SCALE_FLOOR_MS = 0.05  # ... or 0.05 ms, whichever is larger
 WINSOR_SIGMAS = 4.0  # deviations beyond this many symmetric sigmas count as this many
 Q90_SIGMA = 1.2815515655446004  # the 90th percentile of a standard normal
 # (rounds, mean clipped z beyond, clip at): tested on the latest rounds of each series
-SHIFT_TESTS = ((2, 4.0, 5.0), (3, 2.8, 3.5), (4, 2.2, 3.0))
+SHIFT_TESTS = ((3, 3.2, 5.0), (4, 2.4, 4.0), (5, 2.0, 4.0))
 CONSISTENT_Z = 1.0  # all but one of the tested rounds lie beyond this on the change's side
 ONSET_Z = 1.0  # the onset: the first of the latest rounds beyond this, same side
 RESOLVE_ROUNDS = 3  # a level change resolves after this many measured rounds back
