@@ -30,6 +30,7 @@ from build.render.html import make_env, render_html
 from build.render.json_api import render_public_json
 from build.render.metrics import render_metrics
 from build.render.private import render_private_json
+from build.render.quality import render_quality_json
 from build.render.social import render_social_pngs, render_social_svgs
 from build.render.worker import png_drawer
 from build.write import Output, merge_outputs, write_events, write_tree
@@ -103,7 +104,8 @@ def _render(inputs: BuildInputs, model: SiteModel, opts: BuildOptions,
     cards = _draw_pngs(render_social_svgs(make_env(), model), render_social_pngs, cache, drawer)
     public = merge_outputs(render_index(model), render_openapi(model),
                            render_metrics(model, previous_duration_s), badges,
-                           render_public_json(model), render_html(model))
+                           render_public_json(model), render_html(model),
+                           render_quality_json(model))
     histories, history_part = ({}, None) if inputs.long_history is None else (
         render_long_histories(inputs.long_history, cache, inputs.checkpoint.rowid))
     colocation = ({}, {}) if model.colocation is None else render_colocation_json(

@@ -16,7 +16,9 @@ from build.compute.model import (MODEL_SCHEMA, Best, Category, Cert, ProbeFigure
 from build.compute.routes import build_routes
 from build.compute.series import RawSeries, raw_to_series
 from build.compute.events import Event
-from build.read.inputs import BuildInputs
+from build.compute.detector_input import DETECTED_PROBES
+from build.compute.quality import SignalQuality, compute_signal_quality
+from build.read.inputs import EVENT_HISTORY_S, BuildInputs
 from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug
 
@@ -64,8 +66,15 @@ def build_site_model(inputs: BuildInputs) -> Assembled:
     model = SiteModel(MODEL_SCHEMA, generated, latest, targets,
                       _regions(catalog, inputs.last_rounds, stale), _categories(catalog),
                       _rankings(catalog, targets), events.recent, events.history,
-                      _colocation(inputs), tuple(skipped))
+                      _colocation(inputs), _quality(inputs, raw, events, ref), tuple(skipped))
     return Assembled(model, events)
+
+
+def _quality(inputs: BuildInputs, raw: dict, events: BuildEvents, ref: int) -> SignalQuality:
+    """Live figures over the stored history (EVENT_HISTORY_S) of the series measured now."""
+    series = sum(1 for k in raw if k[2] in DETECTED_PROBES)
+    return compute_signal_quality(events.history, inputs.measured_quality, series,
+                                  ref - EVENT_HISTORY_S, ref)
 
 
 def _colocation(inputs: BuildInputs) -> ColocationAdvice | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from build.compute.colocation import ColocationAdvice
 from build.compute.events import Event
+from build.compute.quality import SignalQuality
 from collect.records import Hop
 
 MODEL_SCHEMA = 1
@@ -159,4 +160,5 @@ class SiteModel:
     events: tuple[Event, ...]  # open events and those resolved in the last 24 h, newest first
     event_history: tuple[Event, ...]  # events of the last 90 days, newest onset first
     colocation: ColocationAdvice | None  # where to host, over the 7 days to the last whole hour
+    quality: SignalQuality  # the signal feed's measured and live quality
     skipped: tuple[str, ...]  # what the build left out and why, one line each

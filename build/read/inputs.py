@@ -5,6 +5,7 @@ render do no I/O but through LongHistoryInput's per-target loaders (build/read/l
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ WEEK_S = 7 * 86400
 HOUR_S = 3600
 EVENT_HISTORY_S = 90 * 86400  # stored events of signals/history.json (the longest tier)
 SKEW_S = 60  # rounds stamped up to this far past now are a collector clock a little fast
+# bench/signals.py writes the detector's measured false-alarm rates and power here
+MEASURED_QUALITY = Path(__file__).resolve().parents[2] / "bench" / "results" / "signal_quality.json"
 
 Pair = tuple[str, str]  # (target, region)
 
@@ -65,6 +68,7 @@ class BuildInputs:
     # event's (rounds after it are judged again; ids are stable), None: never
     routes: RouteInputs
     long_history: LongHistoryInput | None  # None: the database holds no results
+    measured_quality: dict | None  # bench/signals.py's figures for the detector, if written
     checkpoint: Checkpoint | None
     parts: dict[str, Part]  # the state's parts read here (window, week), for the write stage
 
@@ -101,8 +105,18 @@ def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
         if judged is None:
             judged = read_last_event_round(conn)
         return BuildInputs(catalog, clock, latest, window, season.result(), hops, hourly,
-                           last_rounds, events, judged, routes, history, checkpoint,
+                           last_rounds, events, judged, routes, history,
+                           read_measured_quality(MEASURED_QUALITY), checkpoint,
                            {"window": window_part, "week": week_part})
+
+
+def read_measured_quality(path: Path) -> dict | None:
+    """The benchmark's figures, None when the file is missing or not a JSON object."""
+    try:
+        doc = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _start_season(pool: ThreadPoolExecutor, conn: sqlite3.Connection, ref: int) -> Future:

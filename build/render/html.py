@@ -14,6 +14,7 @@ from build.render.html_view import (CategoryRows, SiteContext, build_plans, buil
                                     heat_scale, iso, signal_offer, utc_label)
 from build.compute.model import SiteModel
 from build.render.colocation import build_host_page
+from build.render.quality import build_quality_page
 from build.render.worldmap import render_world_map
 from build.write import Output
 
@@ -61,6 +62,7 @@ def render_html(model: SiteModel) -> dict[str, Output]:
     page("status/index.html", "dashboard.html.j2", "status")
     page("regions/index.html", "regions.html.j2", "regions")
     page("playground/index.html", "playground.html.j2", "playground")
+    page("quality/index.html", "quality.html.j2", "quality", q=build_quality_page(model.quality))
     if model.colocation is not None:
         page("colocation/index.html", "colocation.html.j2", "colocation",
              colo=build_host_page(model.colocation, {t.host: t.name for t in model.targets},

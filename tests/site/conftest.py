@@ -20,7 +20,7 @@ HOSTILE_HOST = "evil.example.com"
 SITE_TARGETS = (*TARGETS, Target(HOSTILE_HOST, HOSTILE_NAME, "Crypto Exchanges"))
 PAGES = {"dashboard": "status/index.html", "target": "status/api.kraken.com/index.html",
          "landing": "index.html", "playground": "playground/index.html", "regions": "regions/index.html",
-         "colocation": "colocation/index.html",
+         "colocation": "colocation/index.html", "quality": "quality/index.html",
          "hostile": f"status/{HOSTILE_HOST}/index.html"}  # one of each page type
 
 

@@ -12,7 +12,7 @@ from tests.site.htmlcheck import NS, html_pages, ids_of, meta_content, page_link
 from tests.site.model_fixture import HOSTILE_NAME, make_site_model
 
 TOP_PAGES = ("index.html", "status/index.html", "regions/index.html", "playground/index.html",
-             "colocation/index.html")
+             "colocation/index.html", "quality/index.html")
 DASHBOARD_BUDGET_GZ = 150 * 1024
 TARGET_BUDGET_GZ = 80 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
