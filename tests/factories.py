@@ -44,7 +44,8 @@ class FixtureSpec:
     route_change: tuple[str, str, int] | None = None  # (target, region, first round index)
     # (target, region, ms) added to the round before the latest: a spike the latest shows over
     spike: tuple[str, str, float] | None = None
-    shift: tuple[str, str, float, int] | None = None  # (target, region, ms, from round index)
+    # (target, region, ms, from round index[, until round index, exclusive])
+    shift: tuple | None = None
     extra_records: tuple[dict, ...] = field(default=())  # stored as well (e.g. skewed rows)
     seed: int = 1
 
@@ -114,7 +115,8 @@ def _measure(spec: FixtureSpec, host: str, region: str, probe: str, index: int,
     base = _base_ms(host, region) + (0.0 if probe == "icmp" else 0.4)
     if spec.spike and spec.spike[:2] == (host, region) and index == spec.rounds - 2:
         base += spec.spike[2]
-    if spec.shift and spec.shift[:2] == (host, region) and index >= spec.shift[3]:
+    if spec.shift and spec.shift[:2] == (host, region) and spec.shift[3] <= index < (
+            spec.shift[4] if len(spec.shift) > 4 else spec.rounds):
         base += spec.shift[2]
     samples = tuple(round(base + rng.gauss(0, 0.3), 3) for _ in range(4))
     if probe == "tls":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -238,4 +239,34 @@ def test_a_build_without_its_state_file_gives_the_same_bytes(tmp_path):
         kept = _without_build_duration(_tree(tmp_path / "kept" / area))
         lost = _without_build_duration(_tree(tmp_path / "lost" / area))
         assert kept == lost, area
+
+
+def _events(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT id, type, target, region, probe, started_at, ended_at, status "
+                            "FROM signals ORDER BY id").fetchall()
+
+
+def test_builds_round_by_round_with_a_lost_state_store_each_event_once_as_one_build_would(
+        tmp_path):
+    shifted = (40, 47)  # Kraken from ewr is 40 ms slower for these rounds (end exclusive)
+    fx = make_db(tmp_path, rounds=56, shift=("api.kraken.com", "ewr", 40.0, *shifted))
+    whole = tmp_path / "whole.sqlite"
+    shutil.copyfile(fx.path, whole)
+    for index in range(36, 56):
+        if index == 43:  # mid-event: the state file is lost, the open event is in the database
+            (tmp_path / "cache" / "state.npz").unlink()
+        _build(fx, tmp_path, now=round_ts_of(fx.spec, index) + 30)
+    _build(replace(fx, path=whole), tmp_path / "one", cache=False)
+    events = _events(fx.path)
+    assert events == _events(whole)  # the same ids, onsets and ends as one build judging it all
+    shifts = [e for e in events if e[1] == "level_shift" and e[2:5] == ("api.kraken.com", "ewr", "icmp")]
+    assert len(shifts) == 1
+    _, _, _, _, _, started, ended, status = shifts[0]
+    assert started == round_ts_of(fx.spec, shifted[0]) and status == "resolved"
+    assert round_ts_of(fx.spec, shifted[1]) <= ended <= round_ts_of(fx.spec, shifted[1] + 4)
+    with sqlite3.connect(fx.path) as conn:
+        kinds = conn.execute("SELECT kind, count(*) FROM signal_transitions WHERE signal_id = ? "
+                             "GROUP BY kind", (shifts[0][0],)).fetchall()
+    assert dict(kinds) == {"opened": 1, "resolved": 1}
 
