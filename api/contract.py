@@ -11,12 +11,13 @@ DAY_S = 24 * HOUR_S  # quotas count calls per UTC day
 
 # Features an endpoint may require; a tier grants a set of them. Ordered as the pricing table
 # lists them, with the label it shows.
-LATENCY, RANKINGS, ROUTES, SIGNALS, COMPARE, COLOCATION, EXPORT, STREAM = (
-    "latency", "rankings", "routes", "signals", "compare", "colocation", "export", "stream")
+LATENCY, RANKINGS, ROUTES, SIGNALS, COMPARE, COLOCATION, WEBHOOKS, EXPORT, STREAM = (
+    "latency", "rankings", "routes", "signals", "compare", "colocation", "webhooks", "export",
+    "stream")
 FEATURE_LABELS = {LATENCY: "latest latency", RANKINGS: "rankings", ROUTES: "routes",
                   SIGNALS: "quant signals", COMPARE: "compare",
-                  COLOCATION: "where to host: full ranking", EXPORT: "bulk export",
-                  STREAM: "WebSocket stream"}
+                  COLOCATION: "where to host: full ranking", WEBHOOKS: "webhook alerts",
+                  EXPORT: "bulk export", STREAM: "WebSocket stream"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class Tier:
 
 
 _FREE = frozenset({LATENCY, RANKINGS})
-_PRO = _FREE | {ROUTES, SIGNALS, COMPARE, COLOCATION}
+_PRO = _FREE | {ROUTES, SIGNALS, COMPARE, COLOCATION, WEBHOOKS}
 _ENTERPRISE = _PRO | {EXPORT, STREAM}
 
 # Ordered cheapest first: the first tier granting a feature is the one a 403 names.
@@ -57,6 +58,14 @@ MAX_HOST_CHARS = 253  # RFC 1035, without the trailing dot
 UNIX_PATTERN = "-?[0-9]{1,11}"
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 HOST_PATTERN = "[A-Za-z0-9][A-Za-z0-9-]*(\\.[A-Za-z0-9-]+)+"  # as the catalog writes hosts
+# Signal events: their types and severities (lowest first), which webhooks filter on.
+EVENT_TYPES = ("level_shift", "spike", "loss", "route_change", "divergence", "trend")
+SEVERITIES = ("info", "warning", "critical")
+WEBHOOK_FORMATS = ("json", "slack", "discord")
+MAX_WEBHOOKS_PER_KEY = 10
+MAX_WEBHOOK_TARGETS = 100  # hosts one webhook may filter on
+MAX_WEBHOOK_CATEGORIES = 20
+WEBHOOK_ID_PATTERN = "wh_[A-Za-z0-9]{20}"
 # A host or slug in a path: its file name (with the suffix) must fit the proxy's 200-character path
 # segments (proxy/files.py); longer ones answer 400 or 404.
 MAX_PATH_NAME_CHARS = 190
@@ -75,7 +84,7 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    path: str  # OpenAPI template; {host}, {host2}, {slug}, {day} are filled in examples
+    path: str  # OpenAPI template; {host}, {host2}, {slug}, {day}, {webhook_id} filled in examples
     served_by: str  # cdn (public/, no key) | proxy (Authorization: Bearer nt_...)
     feature: str | None  # what a key needs; None: a free file that needs no key
     summary: str
@@ -83,6 +92,8 @@ class Endpoint:
     answer: str = "Document"  # a JSON schema of api/openapi.py, or Prometheus|Svg|Png|Export|WebSocket
     query_example: str = ""
     description: str = ""
+    method: str = "get"  # get | post (answers 201) | delete (answers 204)
+    request: str | None = None  # a JSON schema of api/openapi.py: the body a post sends
 
     @property
     def tier(self) -> str:
@@ -100,6 +111,11 @@ _INSTANT = {"anyOf": [{"type": "string", "format": "date-time"},
                       {"type": "string", "pattern": f"^{UNIX_PATTERN}$"}]}
 _REGION = Param("region", "path", "a region code, as in targets.json",
                 {"type": "string", "pattern": "^[a-z]{3}$"}, example="fra")
+WEBHOOK_ID = Param("webhook_id", "path", "a webhook's id, as POST /api/v1/webhooks answered it",
+                   {"type": "string", "pattern": f"^{WEBHOOK_ID_PATTERN}$"},
+                   example="wh_0123456789ABCDEFGHIJ")
+IN_SESSION = Param("in_session", "query", "only events that opened in (true) or out of (false) "
+                   "their market's session", {"type": "string", "enum": ["true", "false"]})
 _HOSTS = f"{HOST_PATTERN}(,{HOST_PATTERN}){{0,{MAX_COMPARE - 1}}}"
 
 ENDPOINTS = (
@@ -172,6 +188,28 @@ ENDPOINTS = (
              description="For every pair of targets in a category (every category when none is "
                          "named), the region with the lowest worst-of-both 7-day median RTT: "
                          "where a cross-venue strategy should run."),
+    Endpoint(f"{_API}/feeds/signals.atom", "proxy", SIGNALS,
+             "Atom feed of signal events in real time", (IN_SESSION,), "Atom",
+             "?in_session=true",
+             description="The latest 100 signal events of every scope as Atom entries, each "
+                         "updated as it resolves (the free feed, /feeds/signals.atom, holds "
+                         "global-scope events an hour late)."),
+    Endpoint(f"{_API}/webhooks", "proxy", WEBHOOKS, "Your webhooks, with their state",
+             answer="Webhooks"),
+    Endpoint(f"{_API}/webhooks", "proxy", WEBHOOKS, "Register a webhook",
+             answer="WebhookCreated", method="post", request="WebhookRequest",
+             description="Each signal event's opening and resolution that passes the filters "
+                         "is POSTed to url, signed with X-NetTrace-Signature: t=<unix s>,v1=<hex "
+                         "HMAC-SHA256(secret, \"{t}.\" + body)>, with its id in "
+                         "X-NetTrace-Delivery; retried with exponential backoff for 24 h; the "
+                         "webhook is disabled after 50 consecutive failures. The secret is "
+                         f"shown only in this answer. At most {MAX_WEBHOOKS_PER_KEY} per key; "
+                         "url must be https on a public address."),
+    Endpoint(f"{_API}/webhooks/{{webhook_id}}", "proxy", WEBHOOKS, "Remove a webhook",
+             (WEBHOOK_ID,), answer="Empty", method="delete"),
+    Endpoint(f"{_API}/webhooks/{{webhook_id}}/deliveries", "proxy", WEBHOOKS,
+             "A webhook's last 100 delivery attempts, with status and latency", (WEBHOOK_ID,),
+             answer="Deliveries"),
     Endpoint(f"{_API}/export", "proxy", EXPORT, "Bulk export of results by UTC day",
              (Param("from", "query", "start: a date, an RFC 3339 date-time or unix seconds; "
                     "default 24 h before to; never before the tier's history", _INSTANT),

@@ -4,7 +4,9 @@ build, this same document). OpenAPI allows only `x-` extensions at the top level
 document's schema and generated_at are `x-schema` and `x-generated-at`."""
 from __future__ import annotations
 
-from api.contract import ENDPOINTS, EXPORT_FORMATS, TIERS, Endpoint, Param
+from api.contract import (ENDPOINTS, EVENT_TYPES, EXPORT_FORMATS, HOST_PATTERN, MAX_HOST_CHARS,
+                          MAX_WEBHOOK_CATEGORIES, MAX_WEBHOOK_TARGETS, SEVERITIES, TIERS,
+                          WEBHOOK_FORMATS, WEBHOOK_ID_PATTERN, Endpoint, Param)
 from collect.records import iso_utc
 
 _INT = {"type": "string", "pattern": "^[0-9]+$"}
@@ -22,6 +24,7 @@ _FILE_CONTENT = {  # answers that are not JSON, by Endpoint.answer
     "Svg": {"image/svg+xml": _STRING},
     "Png": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}},
     "Export": {media: _STRING for media in EXPORT_FORMATS.values()},
+    "Atom": {"application/atom+xml": _STRING},
     "OpenApi": {"application/json": {"schema": {
         "type": "object", "required": ["openapi", "info", "paths"],
         "properties": {"openapi": {"type": "string"}, "info": {"type": "object"},
@@ -66,6 +69,46 @@ _SIGNAL_EVENT = {
                        "market was in session (always true for 24/7 venues)"},
     },
 }
+_TIME = {"type": "string", "format": "date-time"}
+_WEBHOOK_FILTERS = {
+    "types": {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)},
+              "uniqueItems": True, "description": "event types sent (empty: all)"},
+    "targets": {"type": "array", "maxItems": MAX_WEBHOOK_TARGETS, "uniqueItems": True,
+                "description": "hosts whose events are sent (empty: all)", "items": {
+                    "type": "string", "pattern": f"^{HOST_PATTERN}$", "maxLength": MAX_HOST_CHARS}},
+    "categories": {"type": "array", "maxItems": MAX_WEBHOOK_CATEGORIES, "uniqueItems": True,
+                   "description": "category names or slugs whose targets' events are sent "
+                   "(empty: all)", "items": {"type": "string", "minLength": 1, "maxLength": 100}},
+    "min_severity": {"type": "string", "enum": list(SEVERITIES), "default": SEVERITIES[0]},
+    "in_session": {"type": ["boolean", "null"], "default": None, "description": "only events "
+                   "that opened in (true) or out of (false) session; null: both"},
+    "format": {"type": "string", "enum": list(WEBHOOK_FORMATS), "default": "json",
+               "description": "json (the transition and the event), slack or discord (a line "
+               "for their incoming webhooks)"},
+}
+_WEBHOOK = {
+    "type": "object",
+    "required": ["id", "url", *_WEBHOOK_FILTERS, "created_at", "status", "disabled_at",
+                 "disabled_reason", "consecutive_failures", "queued"],
+    "properties": {
+        "id": {"type": "string", "pattern": f"^{WEBHOOK_ID_PATTERN}$"},
+        "url": {"type": "string"}, **_WEBHOOK_FILTERS, "created_at": _TIME,
+        "status": {"type": "string", "enum": ["active", "disabled"]},
+        "disabled_at": {"type": ["string", "null"], "format": "date-time"},
+        "disabled_reason": {"type": ["string", "null"], "description": "why it was disabled"},
+        "consecutive_failures": {"type": "integer", "minimum": 0},
+        "queued": {"type": "integer", "minimum": 0, "description": "deliveries waiting"}},
+}
+_ATTEMPT = {
+    "type": "object",
+    "required": ["delivery_id", "attempt", "at", "status", "error", "latency_ms", "outcome"],
+    "properties": {
+        "delivery_id": {"type": "string", "description": "as sent in X-NetTrace-Delivery"},
+        "attempt": {"type": "integer", "minimum": 1}, "at": _TIME,
+        "status": {"type": ["integer", "null"], "description": "the receiver's HTTP status"},
+        "error": {"type": ["string", "null"]}, "latency_ms": {"type": "number"},
+        "outcome": {"type": "string", "enum": ["delivered", "retrying", "gave_up", "disabled"]}},
+}
 _SCHEMAS = {
     "Document": {
         "type": "object", "required": ["schema", "generated_at"],
@@ -81,6 +124,22 @@ _SCHEMAS = {
         "properties": {"events": {"type": "array",
                                   "items": {"$ref": "#/components/schemas/SignalEvent"}}}}]},
     "SignalEvent": _SIGNAL_EVENT,
+    "WebhookRequest": {
+        "type": "object", "required": ["url"], "additionalProperties": False,
+        "properties": {"url": {"type": "string", "format": "uri", "maxLength": 2048,
+                               "description": "https, on a host whose every address is public"},
+                       **_WEBHOOK_FILTERS}},
+    "Webhook": _WEBHOOK,
+    "WebhookCreated": {"allOf": [{"$ref": "#/components/schemas/Webhook"}, {
+        "required": ["secret"], "properties": {"secret": {
+            "type": "string",
+            "description": "the HMAC key of X-NetTrace-Signature; shown once"}}}]},
+    "Webhooks": {"allOf": [{"$ref": "#/components/schemas/Document"}, {
+        "properties": {"webhooks": {"type": "array",
+                                    "items": {"$ref": "#/components/schemas/Webhook"}}}}]},
+    "Deliveries": {"allOf": [{"$ref": "#/components/schemas/Document"}, {
+        "properties": {"webhook_id": {"type": "string"}, "attempts": {
+            "type": "array", "items": _ATTEMPT, "maxItems": 100}}}]},
     "Error": {
         "type": "object", "required": ["error", "detail"],
         "properties": {"error": {"type": "string"}, "detail": {"type": "string"},
@@ -106,12 +165,19 @@ def openapi_document(generated_at_s: float) -> dict:
         "servers": [{"url": "/"}],
         "tags": [{"name": "cdn", "description": "static files under public/"},
                  {"name": "proxy", "description": "the keyed proxy"}],
-        "paths": {e.path: {"get": _operation(e)} for e in http},
+        "paths": _paths(http),
         "components": {"schemas": _SCHEMAS, "responses": _responses(), "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "nt_..."}}},
         "x-schema": "nettrace.openapi/1",
         "x-generated-at": iso_utc(generated_at_s),
     }
+
+
+def _paths(endpoints: list[Endpoint]) -> dict:
+    paths: dict[str, dict] = {}
+    for e in endpoints:
+        paths.setdefault(e.path, {})[e.method] = _operation(e)
+    return paths
 
 
 def _description(websockets: list[Endpoint]) -> str:
@@ -130,22 +196,30 @@ def _operation(e: Endpoint) -> dict:
         needs = f"Needs a key of the {e.tier} tier or above." if keyed else ""
         op["description"] = " ".join(s for s in (e.description, needs) if s)
     errors = _KEYED_ERRORS if keyed else _FILE_ERRORS
+    if e.request is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{e.request}"}}}}
+        errors = errors | {"409": "Conflict", "413": "BodyTooLarge"}
     return op | {
         "tags": [e.served_by],
         "x-tier": e.tier,
         "security": [{"apiKey": []}] if keyed else [],
         "parameters": [_parameter(p) for p in e.params],
-        "responses": {"200": _ok(e, keyed)} | {
+        "responses": _ok(e, keyed) | {
             status: {"$ref": f"#/components/responses/{name}"}
             for status, name in sorted(errors.items())},
     }
 
 
 def _ok(e: Endpoint, keyed: bool) -> dict:
+    """The success answer by method: 200 with content, 201 created, 204 without content."""
+    headers = {"headers": _QUOTA_HEADERS} if keyed else {}
+    if e.method == "delete":
+        return {"204": {"description": "removed"} | headers}
     content = _FILE_CONTENT.get(e.answer) or {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{e.answer}"}}}
     ok = {"description": "the data" if keyed else "the file", "content": content}
-    return ok | ({"headers": _QUOTA_HEADERS} if keyed else {})
+    return {"201" if e.method == "post" else "200": ok | headers}
 
 
 def _parameter(p: Param) -> dict:
@@ -157,7 +231,8 @@ def _parameter(p: Param) -> dict:
 def _operation_id(e: Endpoint) -> str:
     """URL-safe and unique: cdnLatencyHostJson, proxyLatencyHostHistory."""
     words = "".join(c if c.isalnum() else " " for c in e.path.removeprefix("/api/v1")).split()
-    return e.served_by + "".join(w.capitalize() for w in words)
+    method = "" if e.method == "get" else e.method.capitalize()
+    return e.served_by + method + "".join(w.capitalize() for w in words)
 
 
 def _responses() -> dict:
@@ -168,7 +243,9 @@ def _responses() -> dict:
         ("Forbidden", "the key's tier is too low (required_tier names the one needed)"),
         ("NotFound", "unknown target, category or file"),
         ("TooLong", "a path or query over 8 KiB"),
-        ("TooLarge", "headers over 16 KiB, one over 8 KiB, or more than 100"))}
+        ("TooLarge", "headers over 16 KiB, one over 8 KiB, or more than 100"),
+        ("Conflict", "a limit is reached (at most 10 webhooks per key)"),
+        ("BodyTooLarge", "a request body over 64 KiB"))}
     out["TooMany"] = {"description": "the daily quota is spent", "content": error,
                       "headers": {"Retry-After": {"schema": _INT}, **_QUOTA_HEADERS}}
     out["NotModified"] = {"description": "the If-None-Match ETag still matches"}

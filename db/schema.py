@@ -147,4 +147,51 @@ MIGRATIONS: list[str] = [
         UNIQUE (signal_id, kind)
     ) STRICT;
     """,
+    # 7: webhooks (proxy/webhook_store.py). The queue holds one row per webhook and transition
+    # until it is delivered or given up, queued in the same transaction that moves the fan-out
+    # cursor, so a crash neither loses nor doubles one. Attempts are the log users list.
+    """
+    CREATE TABLE webhooks (
+        id          TEXT PRIMARY KEY,     -- wh_ + base62
+        key_id      INTEGER NOT NULL REFERENCES api_keys (id),
+        url         TEXT NOT NULL,
+        salt        BLOB NOT NULL,        -- the signing secret is HMAC(pepper, salt), never stored
+        format      TEXT NOT NULL,        -- json | slack | discord
+        filters     TEXT NOT NULL,        -- JSON: types, targets, categories, min_severity, in_session
+        created_at  REAL NOT NULL,
+        after_seq   INTEGER NOT NULL,     -- it is sent the transitions after this seq
+        failures    INTEGER NOT NULL DEFAULT 0,  -- consecutive failed attempts
+        disabled_at REAL,
+        disabled_reason TEXT
+    ) STRICT;
+    CREATE INDEX webhooks_key ON webhooks (key_id);
+    CREATE TABLE webhook_queue (
+        qid        INTEGER PRIMARY KEY AUTOINCREMENT,  -- the worker reads new rows by qid
+        id         TEXT NOT NULL UNIQUE,  -- X-NetTrace-Delivery
+        webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,      -- signal_transitions.seq (0: the ping at registration)
+        event      TEXT NOT NULL,         -- opened | resolved | ping
+        body       BLOB NOT NULL,         -- fixed when queued: every attempt sends these bytes
+        queued_at  REAL NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_at    REAL NOT NULL,         -- unix s of the next attempt
+        UNIQUE (webhook_id, seq)
+    ) STRICT;
+    CREATE TABLE webhook_attempts (
+        id          INTEGER PRIMARY KEY,
+        webhook_id  TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+        delivery_id TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,     -- 1 for the first try of a delivery
+        at          REAL NOT NULL,        -- unix s the attempt started
+        status      INTEGER,              -- the HTTP status, NULL when none came
+        error       TEXT,                 -- why it failed, NULL on success
+        latency_ms  REAL NOT NULL,
+        outcome     TEXT NOT NULL         -- delivered | retrying | gave_up | disabled
+    ) STRICT;
+    CREATE INDEX webhook_attempts_hook ON webhook_attempts (webhook_id, id);
+    CREATE TABLE webhook_fanout (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL              -- the last transition queued for the webhooks
+    ) STRICT;
+    """,
 ]

@@ -16,7 +16,9 @@ from starlette.routing import Route, WebSocketRoute
 from api.openapi import openapi_document
 from db.connection import connect
 from proxy.access import Access, KeyBook
+from proxy.alerts import Alerts
 from proxy.api import Api
+from proxy.delivery import DeliveryPolicy
 from proxy.errors import ApiError, ProxyError
 from proxy.export import Export
 from proxy.files import FileCache
@@ -38,6 +40,7 @@ class ServeConfig:
     clock: Callable[[], float]  # unix s; the CLI passes time.time, tests their own clock
     stream_poll_s: float = 1.0
     trust_fly_client_ip: bool = False  # the client address from Fly-Client-IP (behind Fly only)
+    webhooks: DeliveryPolicy = DeliveryPolicy()
 
 
 def _error(request: Request, exc: Exception) -> JSONResponse:
@@ -93,18 +96,22 @@ def create_app(config: ServeConfig):
     access = Access(KeyBook(reader, config.pepper), quota, config.clock,
                     FailureLimiter(config.trust_fly_client_ip))
     hub = StreamHub(reader, config.stream_poll_s)
+    alerts = Alerts(config.db_path, config.public_dir, config.pepper, config.webhooks, access,
+                    reader, config.clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        alerts.start()
         try:
             yield
         finally:
+            await alerts.stop()
             await hub.stop()
             reader.close()
             writer.close()
             lock.close()
 
-    routes = _routes(config, access, hub, FileCache())
+    routes = alerts.routes + _routes(config, access, hub, FileCache())
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: _error, HTTPException: _error, ApiError: _error})
     return Edge(FastLane(app, routes))

@@ -38,6 +38,14 @@ def register(subparsers) -> None:
                        help="drop a client that reads nothing of an answer (an export) for this long")
     serve.add_argument("--trust-fly-client-ip", action="store_true",
                        help="take the client address from Fly-Client-IP (only behind Fly's proxy)")
+    serve.add_argument("--webhook-allow-local", action="store_true",
+                       help="let webhooks use http:// and loopback receivers (tests, `make run`)")
+    serve.add_argument("--webhook-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="give up one delivery attempt after this long")
+    serve.add_argument("--webhook-first-retry", type=float, default=30.0, metavar="SECONDS",
+                       help="wait before a failed delivery's first retry (then doubling)")
+    serve.add_argument("--webhook-max-retry", type=float, default=3600.0, metavar="SECONDS",
+                       help="the longest wait between two retries of a delivery")
     serve.set_defaults(func=run_serve)
 
     k = subparsers.add_parser("keys", help="API keys: create, list, revoke, rotate, usage")
@@ -79,13 +87,17 @@ def serve_with_clock(args, clock: Callable[[], float]) -> int:
     """`nettrace serve` with clock (unix s) as its time: the wall clock, or a test's."""
     from proxy import server  # the server is only needed here
     from proxy.app import ServeConfig, create_app
+    from proxy.delivery import DeliveryPolicy
     host, port = parse_listen(args.listen)
-    for flag in ("header_timeout", "stall_timeout", "stream_poll"):
+    for flag in ("header_timeout", "stall_timeout", "stream_poll", "webhook_timeout",
+                 "webhook_first_retry", "webhook_max_retry"):
         if not getattr(args, flag) > 0:
             raise ProxyError(f"--{flag.replace('_', '-')} must be a positive number of seconds")
     config = ServeConfig(public_dir=args.public, private_dir=args.private, db_path=args.db,
                          pepper=pepper_from_env(), clock=clock, stream_poll_s=args.stream_poll,
-                         trust_fly_client_ip=args.trust_fly_client_ip)
+                         trust_fly_client_ip=args.trust_fly_client_ip,
+                         webhooks=DeliveryPolicy(args.webhook_allow_local, args.webhook_timeout,
+                                                 args.webhook_first_retry, args.webhook_max_retry))
     app = create_app(config)
     gc.freeze()  # startup objects never die: keep them out of every later collection
     gc.set_threshold(*GC_THRESHOLDS)

@@ -32,10 +32,11 @@ CONTENT_TYPES = {
     ".csv": "text/csv; charset=utf-8", ".jsonl": "application/x-ndjson",
     ".xml": "application/xml", ".ico": "image/x-icon", ".woff2": "font/woff2",
     ".gz": "application/gzip", ".webmanifest": "application/manifest+json",
+    ".atom": "application/atom+xml",
 }
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _COMPRESSIBLE = ("application/json", "image/svg+xml", "text/", "application/x-ndjson",
-                 "application/xml", "application/manifest+json")
+                 "application/xml", "application/manifest+json", "application/atom+xml")
 
 
 def safe_relpath(url_path: str) -> str:

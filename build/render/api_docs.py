@@ -13,15 +13,15 @@ def example_url(e: Endpoint, model: SiteModel) -> str:
     fill = {"host": hosts[0], "host2": hosts[min(1, len(hosts) - 1)],
             "slug": model.categories[0].slug if model.categories else "all",
             "region": model.regions[0].code if model.regions else "fra",
-            "day": "2026-01-01"}
+            "day": "2026-01-01", "webhook_id": "wh_0123456789ABCDEFGHIJ"}
     return (e.path + e.query_example).format(**fill)
 
 
 def render_index(model: SiteModel) -> dict[str, bytes]:
     endpoints = []
     for e in ENDPOINTS:
-        doc = {"path": e.path, "served_by": e.served_by, "tier": e.tier, "summary": e.summary,
-               "example": example_url(e, model),
+        doc = {"method": e.method.upper(), "path": e.path, "served_by": e.served_by,
+               "tier": e.tier, "summary": e.summary, "example": example_url(e, model),
                "params": [{"name": p.name, "in": p.where, "type": p.schema.get("type", "string"),
                            "description": p.text} for p in e.params]}
         if e.served_by == "proxy":

@@ -92,8 +92,8 @@ def _entry(feed: ET.Element, e: Mapping, updated_s: int, resolved: bool, site_hr
     _text(entry, "updated", iso_utc(updated_s))
     ET.SubElement(entry, "link", rel="alternate", type="text/html",
                   href=f"{site_href}status/{e['target']}/")
-    terms = [e["type"], e["severity"], e["scope"], state] + (["in_session"] if e["in_session"] else [])
-    for term in terms:
+    terms = [e["type"], e["severity"], e["scope"], state]
+    for term in terms + (["in_session"] if e["in_session"] else []):
         ET.SubElement(entry, "category", term=_clean(str(term)))
     _text(entry, "summary", _summary(e, resolved)).set("type", "text")
 

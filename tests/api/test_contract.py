@@ -26,6 +26,6 @@ def test_every_feature_a_tier_grants_or_an_endpoint_needs_has_a_pricing_label():
 
 
 def test_endpoint_paths_are_unique_and_keyed_ones_need_a_feature():
-    assert len({e.path for e in ENDPOINTS}) == len(ENDPOINTS)
+    assert len({(e.method, e.path) for e in ENDPOINTS}) == len(ENDPOINTS)
     for e in ENDPOINTS:
         assert (e.served_by == "proxy") == (e.feature is not None), e.path
