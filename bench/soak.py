@@ -47,7 +47,7 @@ FAULTS = ("kill writer", "kill server", "kill collector", "pause link", "disk fu
 SAMPLE_S = 0.25
 DRAIN_TIMEOUT_S = 120.0
 ROUND_LOG = re.compile(r"round (\d+): (\d+) results spooled")
-PUSHED_LOG = re.compile(r"pushed round \d+: stored \d+, duplicates (\d+)")
+PUSHED_LOG = re.compile(r"pushed round (\d+): stored (\d+), duplicates (\d+)")
 FAILED_LOG = re.compile(r"push of \d+ results failed \((HTTP (\d{3})|[A-Za-z]+)")
 
 
@@ -150,13 +150,21 @@ class Soak:
         return pid
 
     # measurements
-    def spooled(self) -> dict[tuple[str, int], int]:
-        """(region, round_ts) -> results, for every round a collector logged as spooled."""
-        out = {}
+    def logged(self) -> tuple[dict, dict]:
+        """(region, round_ts) -> results of the rounds the collectors logged as spooled, and
+        of those they logged as pushed from their spools."""
+        spooled, pushed = {}, {}
         for region in REGIONS:
             text = self.log(region).read_text() if self.log(region).exists() else ""
-            out.update({(region, int(r)): int(n) for r, n in ROUND_LOG.findall(text)})
-        return out
+            spooled.update({(region, int(r)): int(n) for r, n in ROUND_LOG.findall(text)})
+            pushed.update({(region, int(r)): int(s) + int(d) for r, s, d in PUSHED_LOG.findall(text)})
+        return spooled, pushed
+
+    def spooled(self) -> dict[tuple[str, int], int]:
+        """Every round the collectors spooled: logged as such, or, when a collector was killed
+        between spooling and logging, found in its push log instead."""
+        spooled, pushed = self.logged()
+        return pushed | spooled
 
     def stored_keys(self) -> Counter:
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30) as conn:
@@ -236,10 +244,12 @@ def report(soak: Soak, rounds: int, wall_s: float, load: float) -> bool:
     stored = soak.stored_keys()
     duplicated = sum(n - 1 for n in stored.values())
     lost = len(sent - set(stored))
-    unlogged = len(set(stored) - sent)
+    unsent = len(set(stored) - sent)
     logs = "".join(soak.log(r).read_text() for r in REGIONS)
     replaced = (soak.work / "ingest.log").read_text().count("writer exited with -9")
-    absorbed = sum(int(n) for n in PUSHED_LOG.findall(logs))
+    absorbed = sum(int(d) for _, _, d in PUSHED_LOG.findall(logs))
+    logged, pushed = soak.logged()
+    unlogged = len(set(pushed) - set(logged))
     failures = Counter(code or "connection" for _, code in FAILED_LOG.findall(logs))
     leftover = sum(len(spool.pending(soak.spool(r))) for r in REGIONS)
     rejected = sum(len(list((soak.spool(r) / "rejected").glob("*"))) for r in REGIONS
@@ -249,14 +259,16 @@ def report(soak: Soak, rounds: int, wall_s: float, load: float) -> bool:
     causes = [f"{kind} {end - start:.1f} s" for start, end, kind in soak.timeline
               if start <= worst_at and end >= worst_at - worst]
     during = f", across: {', '.join(causes)}" if causes else ""
-    ok = lost == duplicated == short == leftover == rejected == 0
+    ok = lost == duplicated == unsent == short == leftover == rejected == 0
     faults = ", ".join(f"{kind} {soak.faults[kind]}" for kind in FAULTS)
     rows = [
         ("results sent (spooled by the collectors)", f"{len(sent):,}", ""),
         ("results stored", f"{sum(stored.values()):,}", ""),
         ("duplicated (stored more than once)", f"{duplicated}", "0"),
         ("lost (sent, never stored; dropped by a spool)", f"{lost}", "0"),
-        ("stored without a spool log line (killed between the two)", f"{unlogged}", ""),
+        ("stored but never sent", f"{unsent}", "0"),
+        ("rounds whose collector was killed between spooling and logging them (in its push log)",
+         f"{unlogged}", ""),
         ("re-sent after a lost answer, counted by central as duplicates", f"{absorbed:,}", ""),
         ("faults", faults, ""),
         ("ingest writers killed and replaced by the server", f"{replaced}", ""),
