@@ -15,7 +15,8 @@ PROBES = ("icmp", "tcp", "tls", "http", "dns", "trace")
 ROUND_S = 15 * 60  # collectors measure on the :00/:15/:30/:45 UTC grid
 # The wire form's fields (ProbeResult.to_json()); ingest/validate.py checks them.
 STAT_KEYS = ("rtt_ms", "min_ms", "p95_ms", "max_ms", "mean_ms", "jitter_ms")
-DETAIL_KEYS = ("hops", "path", "fingerprint", "status", "cert_expires", "cert_issuer", "addresses")
+DETAIL_KEYS = ("hops", "path", "fingerprint", "status", "cert_expires", "cert_issuer", "addresses",
+               "connect_ms")
 # Free text a probe copies from the world (OS errors, certificates): its length limit.
 FREE_TEXT = {"error": 500, "cert_issuer": 512, "cert_expires": 64, "fingerprint": 128}
 # A stored result's columns, in the order ingest's rows carry them (store appends received_at).
@@ -65,6 +66,10 @@ class Measurement:
     cert_expires: str | None = None  # tls, ISO 8601 UTC
     cert_issuer: str | None = None  # tls
     addresses: tuple[str, ...] | None = None  # dns
+    # tcp, tls, http: per sample, the full connect time of a handshake that needed a
+    # retransmission (its sample is lost); None elsewhere, and the whole field None when no
+    # handshake was resent
+    connect_ms: tuple[float | None, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,8 @@ class ProbeResult:
             out["cert_issuer"] = m.cert_issuer
         if m.addresses is not None:
             out["addresses"] = list(m.addresses)
+        if m.connect_ms is not None:
+            out["connect_ms"] = [_round(v) for v in m.connect_ms]
         return out
 
 

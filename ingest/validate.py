@@ -213,6 +213,7 @@ def _status(value: object, path: str) -> None:
 
 _DETAIL_CHECKS = {
     "hops": _hops, "path": _addresses, "status": _status, "addresses": _addresses,
+    "connect_ms": _samples,  # like samples_ms: ms or null per sample
     **{key: _optional_text(limit) for key, limit in FREE_TEXT.items() if key != "error"},
 }
 

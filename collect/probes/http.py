@@ -5,8 +5,11 @@ import asyncio
 from urllib.parse import urlsplit
 
 from collect.probes.options import ProbeOptions
-from collect.probes.sampling import ResolveError, describe_error, lost, resolve_ipv4
+from collect.probes.sampling import (
+    ResolveError, describe_error, lost, over_connections, resolve_ipv4,
+)
 from collect.probes.stamped import StampedConnection
+from collect.probes.tcpinfo import Timed
 from collect.probes.tls import client_context
 from collect.records import Measurement, Target
 
@@ -30,8 +33,8 @@ def health_url(target: Target) -> str:
 async def probe(target: Target, opts: ProbeOptions) -> Measurement:
     """One GET; the sample is the time from sending the request on an open (TLS) connection to
     the kernel's arrival stamp of the first response bytes, in ms (DNS, connect and handshake
-    excluded: tcp and tls time those). Redirects are not followed; a 5xx status is an error,
-    any other status is a live server."""
+    excluded: tcp and tls time those; lost when the connection needed a retransmission).
+    Redirects are not followed; a 5xx status is an error, any other status is a live server."""
     url = urlsplit(health_url(target))
     try:
         address = await resolve_ipv4(url.hostname or target.host)
@@ -39,7 +42,7 @@ async def probe(target: Target, opts: ProbeOptions) -> Measurement:
         return lost(1, str(exc))
     try:
         async with asyncio.timeout(opts.timeout_s):
-            ttfb_ms, status = await first_byte(url, address, opts)
+            timed, status = await first_byte(url, address, opts)
     except TimeoutError:
         return lost(1, "timeout")
     except OSError as exc:
@@ -47,12 +50,12 @@ async def probe(target: Target, opts: ProbeOptions) -> Measurement:
     except BadResponse:
         return lost(1, "bad http response")
     error = f"http status {status}" if status >= SERVER_ERROR else None
-    return Measurement(samples_ms=(ttfb_ms,), status=status, error=error)
+    return over_connections([timed], error=error, status=status)
 
 
-async def first_byte(url, address: str, opts: ProbeOptions) -> tuple[float, int]:
-    """(ms from request sent to the kernel's arrival stamp of the first response bytes, status
-    code). Raises OSError, BadResponse."""
+async def first_byte(url, address: str, opts: ProbeOptions) -> tuple[Timed, int]:
+    """(the ms from request sent to the kernel's arrival stamp of the first response bytes,
+    taken over its connection; the status code). Raises OSError, BadResponse."""
     port = url.port or DEFAULT_PORTS.get(url.scheme, DEFAULT_PORTS["https"])
     conn = await StampedConnection.open(address, port)
     try:
@@ -65,9 +68,10 @@ async def first_byte(url, address: str, opts: ProbeOptions) -> tuple[float, int]
             if not more:
                 break
             head += more
+        timed = conn.timed((arrived_ns - sent_ns) / 1e6)
     finally:
         conn.close()
-    return (arrived_ns - sent_ns) / 1e6, parse_status(head.split(b"\n", 1)[0])
+    return timed, parse_status(head.split(b"\n", 1)[0])
 
 
 def request_bytes(url) -> bytes:

@@ -14,6 +14,8 @@ import ssl
 import struct
 import time
 
+from collect.probes.tcpinfo import Timed, resent, stopwatch_ms
+
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # the Linux value; Python lacks the name
 CMSG_BYTES = 256  # room for the timestamp and any other control message the kernel adds
 RECV_BYTES = 65536
@@ -56,8 +58,9 @@ async def recv_stamped(sock: socket.socket) -> tuple[bytes, int]:
 class StampedConnection:
     """A TCP connection, optionally TLS, whose received bytes are stamped by the kernel."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, connect_ms: float) -> None:
         self.sock = sock
+        self.connect_ms = connect_ms  # connect() to established, by the loop's stopwatch
         self.tls: ssl.SSLObject | None = None
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._arrived_ns = 0
@@ -65,15 +68,21 @@ class StampedConnection:
     @classmethod
     async def open(cls, address: str, port: int) -> StampedConnection:
         sock = stamped_socket(socket.SOCK_STREAM)
+        started_ns = time.perf_counter_ns()
         try:
             await asyncio.get_running_loop().sock_connect(sock, (address, port))
         except BaseException:
             sock.close()
             raise
-        return cls(sock)
+        return cls(sock, stopwatch_ms(started_ns))
 
     def close(self) -> None:
         self.sock.close()
+
+    def timed(self, sample_ms: float) -> Timed:
+        """A sample just taken over this connection; resent if any segment so far was (the
+        SYN, or one the sample waited for)."""
+        return Timed(sample_ms, self.connect_ms, resent(self.sock))
 
     async def start_tls(self, context: ssl.SSLContext, server_name: str) -> float:
         """The TLS handshake; returns its time in ms, from sending the ClientHello to the

@@ -8,14 +8,18 @@ import ssl
 from cryptography import x509
 
 from collect.probes.options import ProbeOptions
-from collect.probes.sampling import ResolveError, describe_error, lost, resolve_ipv4
+from collect.probes.sampling import (
+    ResolveError, describe_error, lost, over_connections, resolve_ipv4,
+)
 from collect.probes.stamped import StampedConnection
+from collect.probes.tcpinfo import Timed
 from collect.records import Measurement, Target, iso_utc
 
 
 async def probe(target: Target, opts: ProbeOptions) -> Measurement:
     """One handshake in ms (connect not included; kernel-stamped arrival), verified against the
-    system trust store (plus opts.ca_file). A certificate that fails verification is still
+    system trust store (plus opts.ca_file); lost when its connection needed a retransmission
+    (the connect time is kept). A certificate that fails verification is still
     timed and described: a second, unverified handshake reads it, and the error names the
     verification failure."""
     try:
@@ -34,27 +38,25 @@ async def probe(target: Target, opts: ProbeOptions) -> Measurement:
 async def _handshakes(target: Target, address: str, opts: ProbeOptions) -> Measurement:
     error = None
     try:
-        handshake_ms, der = await timed_handshake(address, target, client_context(opts.ca_file))
+        timed, der = await timed_handshake(address, target, client_context(opts.ca_file))
     except ssl.SSLCertVerificationError as exc:
         error = describe_error(exc)
-        handshake_ms, der = await timed_handshake(address, target, unverified_context())
+        timed, der = await timed_handshake(address, target, unverified_context())
     expires, issuer = describe_certificate(der)
-    return Measurement(
-        samples_ms=(handshake_ms,), error=error, cert_expires=expires, cert_issuer=issuer
-    )
+    return over_connections([timed], error=error, cert_expires=expires, cert_issuer=issuer)
 
 
 async def timed_handshake(
     address: str, target: Target, context: ssl.SSLContext
-) -> tuple[float, bytes]:
-    """(handshake ms, the peer's DER certificate) over a fresh connection to address."""
+) -> tuple[Timed, bytes]:
+    """(the handshake's time in ms, the peer's DER certificate) over a fresh connection."""
     conn = await StampedConnection.open(address, target.port)
     try:
-        handshake_ms = await conn.start_tls(context, target.host)
+        timed = conn.timed(await conn.start_tls(context, target.host))
         der = conn.tls.getpeercert(binary_form=True)
     finally:
         conn.close()
-    return handshake_ms, der
+    return timed, der
 
 
 def describe_certificate(der: bytes | None) -> tuple[str | None, str | None]:

@@ -5,7 +5,7 @@ import asyncio
 import socket
 import time
 
-from collect.probes import ProbeOptions, tcp
+from collect.probes import ProbeOptions, tcp, tcpinfo
 from collect.records import Target
 from tests.collect.loopback_servers import LOCALHOST, serving
 
@@ -46,7 +46,7 @@ def test_kernel_handshake_rtt_is_no_longer_than_the_stopwatch():
             started = time.perf_counter_ns()
             await loop.sock_connect(sock, (LOCALHOST, port))
             stopwatch_ms = (time.perf_counter_ns() - started) / 1e6
-            return tcp.handshake_rtt_ms(sock), stopwatch_ms
+            return tcpinfo.tcp_info(sock).rtt_ms, stopwatch_ms
 
     with serving("tcp") as port:
         kernel_ms, stopwatch_ms = asyncio.run(both(port))
