@@ -1,13 +1,13 @@
 """`nettrace collect` against the network lab: every figure is checked against the delay, jitter
-and loss the lab injects (the ground truth), for a lone target and inside a 100-target round."""
+and loss the lab injects (the ground truth), for a lone target and inside a 100-target round.
+Medians are checked against the delay the lab really applied to the probe's exchanges, which
+is the configured one unless the delayer ran late (tests/lab/applied.py)."""
 from __future__ import annotations
-
-import warnings
 
 import pytest
 
 from tests.lab.collect_run import CollectRun, need_collector_lab, run_collect, write_catalog
-from tests.lab.topology import Lab, LabTarget
+from tests.lab.topology import Lab, LabTarget, LabTruth
 
 pytestmark = pytest.mark.lab
 
@@ -23,7 +23,6 @@ NAMED = [ZERO, FIVE, TWENTY, EIGHTY, LOSSY, JITTERY, STEADY, NO_ICMP, DEAD]
 CROWD = NAMED + [LabTarget(i, 1.0 + (i * 37) % 150) for i in range(10, 10 + 101 - len(NAMED))]
 DELAYED = [FIVE, TWENTY, EIGHTY]
 PROBES = ["icmp", "tcp"]
-CROWD_CHECKED = [(t, p) for t in DELAYED for p in PROBES] + [(NO_ICMP, "tcp")]
 TIMEOUT_S, INTERVAL_S = 2.0, 0.25  # the collector's defaults (collect/probes/options.py)
 FAST_INTERVAL_S = 0.1  # lone targets and 50-sample runs: their figures do not depend on spacing
 SLACK_S = 1.5  # scheduling on a busy 2-core test machine; a serial round would be 4x over
@@ -47,67 +46,44 @@ def collect(lab: Lab, targets: list[LabTarget], probes: str, samples: int | None
     return run_collect(lab, catalog, probes, samples, interval_s)
 
 
-def collect_with_overhead(lab: Lab, targets: list[LabTarget],
-                          interval_s: float | None = None) -> tuple[CollectRun, dict[str, float]]:
-    """An icmp+tcp round, and the TUN overhead per probe kind measured by the lab's yardstick
-    during it (ZERO is not in the round)."""
-    with lab.measuring_overhead(ZERO) as overhead_ms:
+def collect_measured(lab: Lab, targets: list[LabTarget],
+                     interval_s: float | None = None) -> tuple[CollectRun, LabTruth]:
+    """An icmp+tcp round, and what the lab measured during it: the TUN overhead per probe kind
+    (by the yardstick on ZERO, which is not in the round) and the delays it applied."""
+    with lab.measuring(ZERO) as truth:
         run = collect(lab, targets, "icmp,tcp", interval_s=interval_s)
-    return run, overhead_ms
+    return run, truth
 
 
 @pytest.fixture(scope="module")
-def crowd(lab) -> tuple[CollectRun, dict[str, float]]:
-    """A 100-target round; once more if the first missed a delayed target by far. On the 2-core
-    CI machine about one full-suite run in three had one such round: a target's median off by
-    1-9 ms (typical misses are under 0.25 ms), the cause not yet found. The tests assert on
-    the round kept, and the retry is reported."""
-    targets = [x for x in CROWD if x != ZERO]
-    run, overhead_ms = collect_with_overhead(lab, targets)
-    misses = crowd_misses(run, overhead_ms)
-    if misses:
-        warnings.warn(f"100-target round disturbed, measured again: {misses}")
-        run, overhead_ms = collect_with_overhead(lab, targets)
-    return run, overhead_ms
+def crowd(lab) -> tuple[CollectRun, LabTruth]:
+    """One 100-target round."""
+    return collect_measured(lab, [x for x in CROWD if x != ZERO])
 
 
-def crowd_misses(run: CollectRun, overhead_ms: dict[str, float]) -> list[str]:
-    """The medians the tests check on the round that missed the injected delay beyond the
-    tolerance."""
-    misses = []
-    for target, probe in CROWD_CHECKED:
-        error_ms = median_error_ms(run.record(target, probe), target, overhead_ms[probe])
-        if not abs(error_ms) <= tolerance_ms(target.delay_ms):
-            misses.append(f"{probe} {target.kind} {target.delay_ms:g} ms: {error_ms:+.3f} ms")
-    return misses
-
-
-def median_error_ms(record: dict, target: LabTarget, overhead: float) -> float:
-    """The median's distance from the injected delay (NaN for a failed probe)."""
-    return (record["rtt_ms"] if record["ok"] else float("nan")) - overhead - target.delay_ms
-
-
-def assert_median_is_injected_delay(record: dict, target: LabTarget, overhead: float) -> None:
+def assert_median_is_injected_delay(record: dict, target: LabTarget, truth: LabTruth) -> None:
     assert record["ok"], record
-    error_ms = median_error_ms(record, target, overhead)
+    error_ms = truth.error_ms(record, target.address)
+    applied_ms = truth.applied.median_ms(target.address, record["probe"])
     assert abs(error_ms) <= tolerance_ms(target.delay_ms), (
-        f"{record['probe']} {target.delay_ms} ms target: median {record['rtt_ms']} ms, "
-        f"TUN overhead {overhead:.3f} ms, error {error_ms:+.3f} ms")
+        f"{record['probe']} {target.delay_ms} ms target (applied {applied_ms} ms): median "
+        f"{record['rtt_ms']} ms, TUN overhead {truth.overhead_ms[record['probe']]:.3f} ms, "
+        f"error {error_ms:+.3f} ms")
 
 
 @pytest.mark.parametrize("target", DELAYED, ids=lambda t: f"{t.delay_ms:g}ms")
 def test_median_rtt_of_a_lone_target_is_the_injected_delay(lab, target):
-    run, overhead_ms = collect_with_overhead(lab, [target], FAST_INTERVAL_S)
+    run, truth = collect_measured(lab, [target], FAST_INTERVAL_S)
     for probe in PROBES:
-        assert_median_is_injected_delay(run.record(target, probe), target, overhead_ms[probe])
+        assert_median_is_injected_delay(run.record(target, probe), target, truth)
 
 
 @pytest.mark.parametrize("probe", PROBES)
 def test_median_rtt_holds_while_100_targets_are_probed_at_once(crowd, probe):
-    run, overhead_ms = crowd
+    run, truth = crowd
     assert len({r["target"] for r in run.records}) == 100
     for target in DELAYED:
-        assert_median_is_injected_delay(run.record(target, probe), target, overhead_ms[probe])
+        assert_median_is_injected_delay(run.record(target, probe), target, truth)
 
 
 def test_a_100_target_round_takes_about_one_probe_budget_not_the_sum(crowd):
@@ -118,10 +94,10 @@ def test_a_100_target_round_takes_about_one_probe_budget_not_the_sum(crowd):
 
 
 def test_an_icmp_dropping_target_still_gets_its_latency_from_tcp(crowd):
-    run, overhead_ms = crowd
+    run, truth = crowd
     icmp = run.record(NO_ICMP, "icmp")
     assert not icmp["ok"] and icmp["loss"] == 1 and icmp["error"]
-    assert_median_is_injected_delay(run.record(NO_ICMP, "tcp"), NO_ICMP, overhead_ms["tcp"])
+    assert_median_is_injected_delay(run.record(NO_ICMP, "tcp"), NO_ICMP, truth)
 
 
 def test_a_dead_target_yields_an_error_and_full_loss_within_about_one_timeout(lab):

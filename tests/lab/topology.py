@@ -8,22 +8,26 @@ All traffic forwarded by r1 crosses its TUN device, where delayer.py holds each 
 delay configured for its destination address (the injected ground truth), timed from when the
 kernel queued it. Replies pass the TUN undelayed, so a target's RTT is its delay plus the lab's
 overhead: the delayer's 0.5 ms base hold and two TUN crossings (~0.15 ms), measured on a 0 ms
-target with `Lab.overhead_ms` or, under the same load as a round, `Lab.measuring_overhead`.
+target with `Lab.overhead_ms` or, under the same load as a round, `Lab.measuring`, which also
+reads back the delay each exchange really got (tests/lab/applied.py): the truth to compare with.
 Every target host listens on TCP LAB_PORT. Addresses stay inside 10.77.0.0/16, inside the lab.
 """
 from __future__ import annotations
 
 import json
+import math
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import need, need_root, need_tool
+from tests.lab.applied import Applied, read_applied
 from tests.lab.netns import Netns, veth
 
 LAB_PORT = 443
@@ -64,6 +68,23 @@ class LabTarget:
         return f"{SUBNETS[self.kind]}.{self.index}"
 
 
+@dataclass(slots=True)
+class LabTruth:
+    """What a `Lab.measuring` block measured, filled when it ends (so not frozen): the TUN's
+    cost per probe kind ("icmp", "tcp") and the delay the lab really applied."""
+
+    overhead_ms: dict[str, float] = field(default_factory=dict)
+    applied: Applied = field(default_factory=lambda: Applied({}))
+
+    def error_ms(self, record: dict, address: str) -> float:
+        """A collector record's median less the overhead and the median delay the lab applied
+        to that target's exchanges of the probe; NaN for a failed probe or no exchange."""
+        applied_ms = self.applied.median_ms(address, record["probe"])
+        if not record["ok"] or applied_ms is None:
+            return math.nan
+        return record["rtt_ms"] - self.overhead_ms[record["probe"]] - applied_ms
+
+
 class Lab:
     """Builds the topology for a list of LabTargets; a context manager that tears it all down."""
 
@@ -71,6 +92,7 @@ class Lab:
         self.targets = targets
         self.workdir = Path(tempfile.mkdtemp(prefix="ntlab-"))
         self.config_path = self.workdir / "delays.json"
+        self.record_path = self.workdir / "applied.json"
         self._namespaces: list[Netns] = []
         try:
             self._build()
@@ -135,8 +157,8 @@ class Lab:
     def _start_delayer(self) -> None:
         self.write_delays(self.targets)
         r1 = self.r1
-        self.delayer = r1.popen([sys.executable, str(DELAYER), TUN, str(self.config_path)],
-                                stdout=-1, text=True)
+        self.delayer = r1.popen([sys.executable, str(DELAYER), TUN, str(self.config_path),
+                                 str(self.record_path)], stdout=-1, text=True)
         _wait_ready(self.delayer)
         r1.link_set(TUN, up=True)
         r1.disable_rp_filter()
@@ -169,18 +191,32 @@ class Lab:
         return _median(self.yardstick_ms(kind, zero_delay, count))
 
     @contextmanager
-    def measuring_overhead(self, zero_delay: LabTarget, count: int = 300) -> Iterator[dict[str, float]]:
-        """Measure the TUN's cost while the body runs: the delayer wakes faster when it is
-        busy, so the overhead of a loaded round differs from an idle one by ~0.1 ms. Yields a
-        dict filled on exit with the median icmp and tcp yardstick RTTs (count ~10 ms apart)."""
+    def measuring(self, zero_delay: LabTarget, count: int = 300) -> Iterator[LabTruth]:
+        """Measure the lab while the body runs. The TUN's cost: the delayer wakes faster when
+        it is busy, so the overhead of a loaded round differs from an idle one by ~0.1 ms (the
+        median icmp and tcp yardstick RTTs to zero_delay, count ~10 ms apart, less the median
+        delay the delayer applied to them, 0 when on time). And the delays applied to the
+        exchanges the body caused. Yields a LabTruth filled on exit."""
         assert zero_delay.delay_ms == 0 and zero_delay.kind == "up"
+        self.record_applied()  # forget the traffic before the block
         procs = {kind: self.collector.popen([sys.executable, str(YARDSTICK), kind, zero_delay.address,
                                              str(count), str(LAB_PORT)], stdout=-1, text=True)
                  for kind in ("icmp", "tcp")}
-        overhead: dict[str, float] = {}
-        yield overhead
+        truth = LabTruth()
+        yield truth
+        truth.applied = self.record_applied()
         for kind, proc in procs.items():
-            overhead[kind] = _median(json.loads(proc.communicate(timeout=60)[0]))
+            # less what the late delayer added to the yardstick's own exchanges, if anything
+            late_ms = truth.applied.median_ms(zero_delay.address, kind)
+            truth.overhead_ms[kind] = _median(json.loads(proc.communicate(timeout=60)[0])) - late_ms
+
+    def record_applied(self) -> Applied:
+        """The delays applied since the last call (the delayer's record, read and forgotten)."""
+        self.delayer.send_signal(signal.SIGUSR1)
+        line = self.delayer.stdout.readline()
+        if line.strip() != "recorded":
+            raise RuntimeError(f"the delayer did not write its record: {line!r}")
+        return read_applied(self.record_path)
 
     def move_to_two_hops(self, target: LabTarget) -> None:
         """Reroute one 1-hop target through r2, live."""
