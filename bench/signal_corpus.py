@@ -148,3 +148,57 @@ def _routes(n_targets: int) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...
     hops = tuple(("192.0.2.1", "192.0.2.9", ROUTES[v].format(v=v), "203.0.113.7")
                  for v in range(len(ROUTES)))
     return fingerprints, hops
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    target: int  # index: series 2 target (icmp) and 2 target + 1 (tcp)
+    probe: str | None  # None: the target's path (both probes, or its trace)
+    onset: int  # round index of the first changed round
+    kind: str  # shift | route | loss | spike
+
+
+def inject_labelled(c: Corpus, first: int, seed: int, mean_gap_days: float = 3.0) -> list[Label]:
+    """Changes injected in place into rounds first.. of c, one every mean_gap_days per target
+    on average (exponential gaps after the previous change ended): level shifts of 3-10
+    sigma (half for 2-12 h, half for 1-3 days, whose return is a change of its own), the
+    same with a new route, loss of 5-20 % of icmp samples for 1-6 h, one-round spikes of
+    10-50 sigma. Returns the labels."""
+    rng = np.random.default_rng(seed)
+    labels: list[Label] = []
+    n_rounds = c.round_ts.size
+    gap = mean_gap_days * DAY_S / ROUND_S
+    for target in range(c.route_code.shape[0]):
+        at = first + int(rng.exponential(gap))
+        while at < n_rounds - 8:
+            kind = str(rng.choice(["shift", "route", "loss", "spike"], p=[0.5, 0.15, 0.2, 0.15]))
+            end = _inject(c, rng, target, kind, at, labels)
+            at = end + int(rng.exponential(gap))
+    return labels
+
+
+def _inject(c: Corpus, rng: np.random.Generator, target: int, kind: str, at: int,
+            labels: list[Label]) -> int:
+    rows = slice(2 * target, 2 * target + 2)
+    sigma = c.sigma_ms[rows, None]
+    if kind == "spike":
+        c.rtt_ms[rows, at] += rng.uniform(10, 50) * sigma[:, 0]
+        labels.append(Label(target, None, at, kind))
+        return at + 1
+    if kind == "loss":
+        end = at + int(rng.integers(4, 25))
+        lost = lost_samples(rng, rng.uniform(0.05, 0.2), 20, (end - at,))
+        c.loss_ratio[2 * target, at:end] = np.maximum(c.loss_ratio[2 * target, at:end], lost)
+        labels.append(Label(target, "icmp", at, kind))
+        return end
+    long = rng.random() < 0.5
+    end = at + int(rng.integers(96, 289) if long else rng.integers(8, 49))
+    c.rtt_ms[rows, at:end] += rng.choice([-1, 1]) * rng.uniform(3, 10) * sigma
+    if kind == "route":
+        c.route_code[target, at:end] = 2
+        labels.append(Label(target, None, at, kind))
+    else:
+        labels += [Label(target, p, at, kind) for p in PROBES]
+    if long and end < c.round_ts.size:
+        labels += [Label(target, p, end, "shift") for p in PROBES]
+    return end

@@ -42,7 +42,8 @@ RESOLVE_ROUNDS = 3  # a level change resolves after this many measured rounds ba
 TREND_ROUNDS = 24  # a trend is judged over 6 h, in quarters of 1.5 h
 TREND_MIN_QUARTER = 4  # measured rounds a quarter needs
 TREND_STEP_Z = 1.5  # each quarter's median beyond the previous quarter's by this many scales
-TREND_HOLD_Z = 0.5  # ... and by this much while a trend holds
+TREND_HOLD_Z = 0.5  # ... and by this much while a trend holds (both in the noise scale of
+# round-to-round differences, which a ramp does not widen)
 TREND_AWAY_Z = 3.0  # the last quarter's median this many scales away from the level
 
 
@@ -183,12 +184,29 @@ def ramp_medians(y: np.ndarray) -> np.ndarray:
 
 
 def _ramp_direction(w: RttWindow, step_z: float) -> np.ndarray:
+    """Steps measured in the noise scale of round-to-round differences (a ramp or a step in
+    the baseline would widen the level's scales, not this one)."""
     steps = np.diff(ramp_medians(w.y), axis=1)
-    with np.errstate(invalid="ignore"):
-        up = (steps / w.scale_up[:, None] >= step_z).all(axis=1)
-        down = (-steps / w.scale_down[:, None] >= step_z).all(axis=1)
     known = np.isfinite(steps).all(axis=1) & np.isfinite(w.level)
-    return np.where(known & up, 1, np.where(known & down, -1, 0))
+    sign = np.where(known & (steps > 0).all(axis=1), 1,
+                    np.where(known & (steps < 0).all(axis=1), -1, 0))
+    rows = np.flatnonzero(sign)
+    scale = diff_scale(w.y[rows])
+    steady = (sign[rows, None] * steps[rows] / scale[:, None] >= step_z).all(axis=1)
+    out = np.zeros(w.y.shape[0], dtype=np.int64)
+    out[rows[steady]] = sign[rows[steady]]
+    return out
+
+
+def diff_scale(y: np.ndarray) -> np.ndarray:
+    """[rows] robust sigma of each row from its round-to-round differences (1.4826 MAD / √2),
+    floored like the level's scales."""
+    d = np.diff(y, axis=1)
+    count = np.isfinite(d).sum(axis=1)
+    centre = _quantile(np.sort(d, axis=1), count, 0.5)
+    spread = np.abs(d - centre[:, None])
+    mad = _quantile(np.sort(spread, axis=1), count, 0.5)
+    return np.maximum(1.4826 * mad / np.sqrt(2.0), SCALE_FLOOR_RATIO)
 
 
 def ramp_holds(w: RttWindow, row: int, direction: int) -> bool:
