@@ -119,12 +119,22 @@ def read_hours(conn: sqlite3.Connection, after_hour: int, until_hour: int) -> li
     return conn.execute(sql, (after_hour, until_hour)).fetchall()
 
 
-def select_hours(conn: sqlite3.Connection, after_hour: int, until_hour: int) -> sqlite3.Cursor:
-    """read_hours' rows in no particular order, as a cursor to fetch in chunks (a week of
-    rollups is ~350k rows; unsorted, SQLite walks the hour index without a temporary b-tree)."""
+def select_hours(conn: sqlite3.Connection, after_hour: int, until_hour: int,
+                 probes: tuple[str, ...]) -> sqlite3.Cursor:
+    """read_hours' rows of the given probes in no particular order, as a cursor to fetch in
+    chunks (a week of rollups is ~350k rows; unsorted, SQLite walks the hour index without a
+    temporary b-tree)."""
     sql = (f"SELECT target, {', '.join(TARGET_HOURLY_COLUMNS)} FROM hourly "
-           "WHERE hour_ts > ? AND hour_ts <= ?")
-    return conn.execute(sql, (after_hour, until_hour))
+           f"WHERE hour_ts > ? AND hour_ts <= ? AND probe IN ({', '.join('?' * len(probes))})")
+    return conn.execute(sql, (after_hour, until_hour, *probes))
+
+
+def count_hours(conn: sqlite3.Connection, since_hour: int, until_hour: int,
+                probes: tuple[str, ...]) -> int:
+    """Rollups of the given probes with since_hour <= hour_ts <= until_hour."""
+    sql = ("SELECT count(*) FROM hourly WHERE hour_ts >= ? AND hour_ts <= ? "
+           f"AND probe IN ({', '.join('?' * len(probes))})")
+    return conn.execute(sql, (since_hour, until_hour, *probes)).fetchone()[0]
 
 
 def count_hourly(conn: sqlite3.Connection, since_hour: int, until_hour: int) -> dict[str, int]:

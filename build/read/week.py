@@ -1,8 +1,8 @@
-"""The 7 d of hourly rollups (colocation advice ranks regions over them), carried between builds in the build state (build/read/state.py):
-complete hours are kept as numpy columns; a build reads the hours after the previous build's
-last complete hour for every target, and the whole week of targets whose results were stored
-late (a rowid range). It reads the week whole without a usable state or when rollups of the
-week were deleted."""
+"""The 7 d of icmp and tcp hourly rollups (colocation advice ranks regions over them), carried
+between builds in the build state (build/read/state.py): complete hours are kept as numpy
+columns; a build reads the hours after the previous build's last complete hour for every
+target, and the whole week of targets whose results were stored late (a rowid range). It reads
+the week whole without a usable state or when rollups of the week were deleted."""
 from __future__ import annotations
 
 import sqlite3
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from build.read.queries import (read_dirty_hour, read_hours, read_late_targets, read_target_hourly,
-                                select_hours)
+from build.compute.colocation import PROBES
+from build.read.queries import (count_hours, read_dirty_hour, read_hours, read_late_targets,
+                                read_target_hourly, select_hours)
 from build.read.state import Checkpoint, Part
 from build.compute.series import Key
 
@@ -39,7 +40,7 @@ def read_week_hourly(conn: sqlite3.Connection, since_hour: int, until_ts: int,
     if now is not None and before is not None and carried is not None:
         cols = _carried(conn, since_hour, until_ts, before.rowid, carried)
     if cols is None:
-        cols = _cursor_columns(select_hours(conn, since_hour - 1, until_ts))
+        cols = _cursor_columns(select_hours(conn, since_hour - 1, until_ts, PROBES))
     complete = until_ts // HOUR_S * HOUR_S - HOUR_S
     dirty = read_dirty_hour(conn)  # a pending rollup is not carried: it will change
     complete = complete if dirty is None else min(complete, dirty - HOUR_S)
@@ -55,9 +56,7 @@ def _carried(conn: sqlite3.Connection, since_hour: int, until_ts: int, after_row
     if complete < since_hour:
         return None
     in_week = old.hour_ts >= since_hour
-    stored = conn.execute("SELECT count(*) FROM hourly WHERE hour_ts >= ? AND hour_ts <= ?",
-                          (since_hour, complete)).fetchone()[0]
-    if int(in_week.sum()) != stored:
+    if int(in_week.sum()) != count_hours(conn, since_hour, complete, PROBES):
         return None
     late = read_late_targets(conn, after_rowid, complete + HOUR_S)
     late_keys = np.array([k[0] in late for k in old.keys] or [False])
@@ -65,7 +64,7 @@ def _carried(conn: sqlite3.Connection, since_hour: int, until_ts: int, after_row
     rows = read_hours(conn, complete, until_ts)
     for target in sorted(late):
         rows += [(target, *r) for r in read_target_hourly(conn, target, since_hour, complete)]
-    return _concat(kept, _columns(rows))
+    return _concat(kept, _columns([r for r in rows if r[2] in PROBES]))
 
 
 def _cursor_columns(cursor: sqlite3.Cursor) -> HourlyColumns:
