@@ -98,18 +98,20 @@ def write_catalog(out: Path, catalog_path: Path, n_targets: int) -> Path:
     """A catalog of n_targets: the real catalog's first ones, then numbered copies of them
     (`s2-api.kraken.com`, ...) when n_targets is more than it holds; same regions."""
     catalog = load_catalog(catalog_path)
-    lines = [f"categories = {json.dumps(list(catalog.categories))}", ""]
+    real = catalog.targets
+    picked = [real[i % len(real)] for i in range(n_targets)]
+    used = [c for c in catalog.categories if any(t.category == c for t in picked)]
+    lines = [f"categories = {json.dumps(used)}", ""]  # the loader refuses an empty category
     for r in catalog.regions:
         lines += [f"[regions.{r.code}]", f"city = {json.dumps(r.city)}",
                   f"note = {json.dumps(r.note)}", f"lat = {r.lat}", f"lon = {r.lon}", ""]
-    real = catalog.targets
-    for i in range(n_targets):
-        t = real[i % len(real)]
+    for i, t in enumerate(picked):
         copy = i // len(real)
         host = t.host if copy == 0 else f"s{copy + 1}-{t.host}"
         name = t.name if copy == 0 else f"{t.name} #{copy + 1}"
         lines += ["[[targets]]", f"host = {json.dumps(host)}", f"name = {json.dumps(name)}",
-                  f"category = {json.dumps(t.category)}", ""]
+                  f"category = {json.dumps(t.category)}"]
+        lines += [f"calendar = {json.dumps(t.calendar)}", ""] if t.calendar else [""]
     out.write_text("\n".join(lines))
     return out
 
