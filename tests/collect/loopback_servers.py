@@ -1,7 +1,8 @@
 """Real servers on 127.0.0.1 for the probe tests, each run as its own process.
 
-`python -m tests.collect.loopback_servers KIND [options]` binds port 0, prints the port on the
-first stdout line and serves until killed:
+`python -m tests.collect.loopback_servers [--host ADDRESS] KIND [options]` binds port 0 on
+127.0.0.1 (or ADDRESS: 0.0.0.0 in a lab namespace), prints the port on the first stdout line
+and serves until killed:
   tcp                        accept and close
   silent                     accept and never answer (handshakes and requests time out)
   tls CERT KEY               TLS handshake, then close
@@ -9,7 +10,7 @@ first stdout line and serves until killed:
   dns DELAY_MS NAME ADDR...  UDP: A records ADDR... for NAME after DELAY_MS, NXDOMAIN otherwise
   dropdns                    UDP: read queries, never answer
 serving(kind, *args) runs one and yields its port; make_certificates() writes a CA and a
-localhost/127.0.0.1 leaf signed by it.
+localhost/127.0.0.1 (and any other address given) leaf signed by it.
 """
 from __future__ import annotations
 
@@ -31,12 +32,14 @@ LOCALHOST = "127.0.0.1"
 
 
 @contextmanager
-def serving(kind: str, *args: str) -> Iterator[int]:
-    """Run one server process; yields its port and stops it afterwards."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.collect.loopback_servers", kind, *args],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
-    )
+def serving(kind: str, *args: str, netns=None) -> Iterator[int]:
+    """Run one server process; yields its port and stops it afterwards. With netns (a
+    tests.lab.netns.Netns), it runs there and listens on all of that namespace's addresses."""
+    cmd = [sys.executable, "-m", "tests.collect.loopback_servers", kind, *args]
+    if netns is not None:
+        cmd = netns.argv(cmd[:3] + ["--host", "0.0.0.0"] + cmd[3:])  # `ip netns exec` execs in place
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
     try:
         line = proc.stdout.readline()
         if not line.strip().isdigit():
@@ -57,8 +60,9 @@ class Certificates:
     issuer: str
 
 
-def make_certificates(folder: Path) -> Certificates:
-    """A CA and a leaf for localhost and 127.0.0.1, valid until a whole second 30 days on."""
+def make_certificates(folder: Path, addresses: tuple[str, ...] = ()) -> Certificates:
+    """A CA and a leaf for localhost, 127.0.0.1 and addresses, valid until a whole second 30
+    days on."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -82,8 +86,8 @@ def make_certificates(folder: Path) -> Certificates:
             .issuer_name(ca_name).public_key(leaf_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address(LOCALHOST))]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")] + [
+                x509.IPAddress(ipaddress.IPv4Address(a)) for a in (LOCALHOST, *addresses)]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
@@ -145,11 +149,11 @@ class _Dns(asyncio.DatagramProtocol):
         self.transport.sendto(self._answer_to(dns.message.from_wire(data)), peer)
 
 
-async def _serve(kind: str, args: list[str]) -> None:
+async def _serve(kind: str, args: list[str], host: str) -> None:
     loop = asyncio.get_running_loop()
     if kind in ("dns", "dropdns"):
         protocol = (lambda: _Dns(float(args[0]), args[1], args[2:])) if kind == "dns" else asyncio.DatagramProtocol
-        transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=(LOCALHOST, 0))
+        transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=(host, 0))
         port = transport.get_extra_info("sockname")[1]
     else:
         handler, context = {"tcp": (_tcp, None), "silent": (_silent, None)}.get(kind, (None, None))
@@ -158,11 +162,14 @@ async def _serve(kind: str, args: list[str]) -> None:
         elif kind == "http":
             handler = _http(float(args[0]), int(args[1]))
             context = _server_context(args[2], args[3]) if len(args) == 4 else None
-        server = await asyncio.start_server(handler, LOCALHOST, 0, ssl=context, backlog=1024)
+        server = await asyncio.start_server(handler, host, 0, ssl=context, backlog=1024)
         port = server.sockets[0].getsockname()[1]
     print(port, flush=True)
     await asyncio.sleep(3600)
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(sys.argv[1], sys.argv[2:]))
+    host, argv = LOCALHOST, sys.argv[1:]
+    if argv[0] == "--host":
+        host, argv = argv[1], argv[2:]
+    asyncio.run(_serve(argv[0], argv[1:], host))

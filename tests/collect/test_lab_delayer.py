@@ -1,11 +1,15 @@
 """The lab itself: the TUN delayer injects exactly the configured delay, per packet and per
-target, and restores the TTL so routers are counted once. Measured with the lab's own
-yardstick (tests/lab/measure.py), independently of the collector."""
+target, restores the TTL so routers are counted once, and records the delay it really applied
+when it runs late. Measured with the lab's own yardstick (tests/lab/measure.py), independently
+of the collector."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import statistics
 import sys
+import time
 
 import pytest
 
@@ -19,6 +23,7 @@ FAST, MID, SLOW, SLOWEST = LabTarget(2, 5.0), LabTarget(3, 20.0), LabTarget(4, 8
 TWO_HOP = LabTarget(1, 10.0, kind="two_hop")
 BASE_HOLD_MS = BASE_HOLD_S * 1e3
 LAB_ERROR_MS = 0.2  # the lab's own inaccuracy budget, well inside the collector's 0.5 ms bar
+STOP_S, STOPS = 0.03, 5  # the delayer held off its CPU, as a descheduled vCPU holds it
 R1, R2 = "10.77.0.2", "10.77.0.10"  # the routers' addresses facing the collector's traffic
 
 
@@ -68,3 +73,25 @@ def test_routers_count_once_so_hop_counts_are_true(lab):
 
 def test_a_two_hop_target_accepts_tcp_on_the_lab_port_too(lab):
     assert all(r is not None for r in lab.yardstick_ms("tcp", TWO_HOP, 3))
+
+
+def test_a_delayer_held_off_its_cpu_records_the_delay_it_really_applied(lab):
+    """SIGSTOP holds the delayer STOP_S at a time, as the hypervisor does when it deschedules
+    the delayer's vCPU: the yardstick's RTTs grow, and the record grows with them, exchange by
+    exchange."""
+    overhead = lab.overhead_ms("icmp", ZERO)
+    lab.record_applied()  # forget the traffic so far
+    yardstick = lab.collector.popen([sys.executable, str(YARDSTICK), "icmp", MID.address, "40"],
+                                    stdout=-1, text=True)
+    for _ in range(STOPS):
+        time.sleep(0.1)
+        os.kill(lab.delayer.pid, signal.SIGSTOP)
+        time.sleep(STOP_S)
+        os.kill(lab.delayer.pid, signal.SIGCONT)
+    rtts = json.loads(yardstick.communicate(timeout=30)[0])
+    applied = lab.record_applied().delays_ms[(MID.address, "icmp")]
+    assert None not in rtts and len(applied) == len(rtts)
+    assert max(applied) > MID.delay_ms + STOP_S * 1e3 / 2  # the stops made it late
+    unexplained = [rtt - overhead - ms for rtt, ms in zip(rtts, applied)]
+    assert abs(statistics.median(unexplained)) < LAB_ERROR_MS
+    assert max(abs(u) for u in unexplained) < 1.0, unexplained

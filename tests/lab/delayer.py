@@ -5,8 +5,10 @@ device (policy routing) and this process applies per-destination delay, jitter a
 
     python delayer.py TUN_NAME CONFIG.json RECORD.json
 
-CONFIG maps a destination IPv4 address to {"delay_ms", "jitter_ms", "loss_ratio"}; packets to
-other addresses (the replies back to the collector) pass with no delay. Jitter is uniform in
+CONFIG maps a destination IPv4 address to {"delay_ms", "jitter_ms", "loss_ratio", "drop_first"};
+packets to other addresses (the replies back to the collector) pass with no delay. drop_first
+drops the first N packets of each flow after (re)loading: a SYN, or with a rule for the
+collector's address a SYN-ACK, lost for sure. Jitter is uniform in
 [-jitter_ms, +jitter_ms] around the delay (the median stays at delay_ms). Loss drops exactly
 round(loss_ratio * LOSS_BLOCK) packets of every LOSS_BLOCK sent to an address with one IP
 protocol (so tcp probes do not eat the icmp probes' share), at random places:
@@ -85,13 +87,13 @@ def open_tap(tun_name: str) -> socket.socket:
     return tap
 
 
-def load_config(path: str) -> dict[bytes, tuple[float, float, float]]:
-    """{4-byte address: (delay_s, jitter_s, loss_ratio)} from the JSON file."""
+def load_config(path: str) -> dict[bytes, tuple[float, float, float, int]]:
+    """{4-byte address: (delay_s, jitter_s, loss_ratio, drop_first)} from the JSON file."""
     with open(path) as f:
         raw = json.load(f)
     return {
         socket.inet_aton(addr): (c.get("delay_ms", 0) / 1e3, c.get("jitter_ms", 0) / 1e3,
-                                 c.get("loss_ratio", 0.0))
+                                 c.get("loss_ratio", 0.0), c.get("drop_first", 0))
         for addr, c in raw.items()
     }
 
@@ -118,6 +120,7 @@ class Delayer:
         self.heap: list[tuple[float, int, bytes, float | None]] = []  # (due, seq, packet, queued)
         self.seq = 0
         self.drops: dict[bytes, list[bool]] = {}  # per address+protocol: flags left in the block
+        self.first_dropped: collections.Counter[bytes] = collections.Counter()  # per flow
         # (packet start, queued or None if unknown, due or None if passed or lost, released or
         # None if lost here or by the TUN)
         self.record: collections.deque[tuple[bytes, float, float | None, float | None]] = (
@@ -126,6 +129,7 @@ class Delayer:
     def reload(self, *_):
         self.config = load_config(self.config_path)
         self.drops.clear()
+        self.first_dropped.clear()
 
     def rng(self, flow: bytes) -> random.Random:
         if flow not in self.rngs:
@@ -151,8 +155,12 @@ class Delayer:
         if rule is None:
             self.release(packet, queued_s, None)
             return
-        delay_s, jitter_s, loss_ratio = rule
+        delay_s, jitter_s, loss_ratio, drop_first = rule
         flow = packet[16:20] + packet[9:10]
+        if self.first_dropped[flow] < drop_first:
+            self.first_dropped[flow] += 1
+            self.record.append((packet[:MATCH_BYTES], queued_s, None, None))
+            return
         if loss_ratio and self.dropped(flow, loss_ratio):
             self.record.append((packet[:MATCH_BYTES], queued_s, None, None))
             return

@@ -35,7 +35,8 @@ TUN = "ntdelay"
 DELAY_TABLE = "77"
 DELAYER = Path(__file__).with_name("delayer.py")
 YARDSTICK = Path(__file__).with_name("measure.py")
-SUBNETS = {"up": "10.77.1", "two_hop": "10.77.2", "no_icmp": "10.77.3", "dead": "10.77.4"}
+SUBNETS = {"up": "10.77.1", "two_hop": "10.77.2", "no_icmp": "10.77.3", "dead": "10.77.4",
+           "collector": "10.77.0"}  # collector: index 1 is its own address (rules on replies)
 LISTENER = """
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -55,13 +56,15 @@ def need_lab() -> None:
 
 @dataclass(frozen=True, slots=True)
 class LabTarget:
-    """One lab host: kind is "up", "two_hop", "no_icmp" (drops ICMP echo) or "dead"."""
+    """One lab host: kind is "up", "two_hop", "no_icmp" (drops ICMP echo) or "dead"; or
+    "collector" index 1, the collector itself, whose rule applies to the replies it gets."""
 
     index: int  # 1..250, the last octet of its address
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
     loss_ratio: float = 0.0
     kind: str = "up"
+    drop_first: int = 0  # packets dropped per protocol after the rule is (re)loaded
 
     @property
     def address(self) -> str:
@@ -169,10 +172,18 @@ class Lab:
 
     def write_delays(self, targets: list[LabTarget]) -> None:
         """Write the delayer's config (the injected truth); a running delayer re-reads it on
-        SIGHUP (`lab.delayer.send_signal(signal.SIGHUP)`)."""
+        SIGHUP (`reload_delays`)."""
         config = {x.address: {"delay_ms": x.delay_ms, "jitter_ms": x.jitter_ms,
-                              "loss_ratio": x.loss_ratio} for x in targets}
+                              "loss_ratio": x.loss_ratio, "drop_first": x.drop_first}
+                  for x in targets}
         self.config_path.write_text(json.dumps(config))
+
+    def reload_delays(self, targets: list[LabTarget]) -> None:
+        """Apply new rules to the running delayer; returns once it has them (it records what
+        it did so far, which also shows it handled the signal)."""
+        self.write_delays(targets)
+        self.delayer.send_signal(signal.SIGHUP)
+        self.record_applied()
 
     def yardstick_ms(self, kind: str, target: LabTarget, count: int) -> list[float | None]:
         """The lab's own sequential icmp or tcp RTTs to target (measure.py), None = lost."""
