@@ -186,7 +186,7 @@ def _inject(c: Corpus, rng: np.random.Generator, target: int, kind: str, at: int
         labels.append(Label(target, None, at, kind))
         return at + 1
     if kind == "loss":
-        end = at + int(rng.integers(4, 25))
+        end = min(at + int(rng.integers(4, 25)), c.round_ts.size)
         lost = lost_samples(rng, rng.uniform(0.05, 0.2), 20, (end - at,))
         c.loss_ratio[2 * target, at:end] = np.maximum(c.loss_ratio[2 * target, at:end], lost)
         labels.append(Label(target, "icmp", at, kind))

@@ -21,6 +21,7 @@ COMMANDS = {
     "collect": "collect.cli",
     "ingest": "ingest.cli",  # serve | import | backup | prune
     "build": "build.cli",
+    "signals": "build.backtest",  # backtest: replay stored history through the detector
     "serve": "proxy.cli",
     "keys": "proxy.cli",
     "run": "nettrace.run",  # the whole pipeline on this machine (make run)

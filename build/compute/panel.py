@@ -116,3 +116,38 @@ def panel_at(history: PanelHistory, round_ts: int) -> Panel:
                  history.season_ms[:, cols], history.season_loss_ratio[:, cols],
                  history.route_keys, history.route_code[:, cols], history.fingerprints,
                  history.hops, history.names, history.categories)
+
+
+def concat_histories(parts: list[PanelHistory]) -> PanelHistory:
+    """Consecutive spans as one history, as one compute_panel_history over the whole span
+    would make it: series and pairs in sorted order, fingerprints sorted, NaN / NO_ROUTE where
+    a part lacks a row. Raises ValueError on an empty list."""
+    if not parts:
+        raise ValueError("no history to join")
+    keys = tuple(sorted({k for p in parts for k in p.keys}))
+    pairs = tuple(sorted({k for p in parts for k in p.route_keys}))
+    fingerprints = tuple(sorted({f for p in parts for f in p.fingerprints}))
+    hops = dict(h for p in parts for h in zip(p.fingerprints, p.hops))
+    code = {f: i for i, f in enumerate(fingerprints)}
+    grid = np.concatenate([p.round_ts for p in parts])
+    series = {k: i for i, k in enumerate(keys)}
+    routes = {k: i for i, k in enumerate(pairs)}
+    out = {name: np.full((len(keys), grid.size), np.nan)
+           for name in ("rtt_ms", "loss_ratio", "season_ms", "season_loss_ratio")}
+    route_code = np.full((len(pairs), grid.size), NO_ROUTE, dtype=np.int64)
+    samples = np.zeros(len(keys), dtype=np.int64)
+    col = 0
+    for p in parts:
+        cols = slice(col, col + p.round_ts.size)
+        rows = np.array([series[k] for k in p.keys], dtype=np.int64)
+        for name, m in out.items():
+            m[rows, cols] = getattr(p, name)
+        np.maximum.at(samples, rows, p.samples)
+        remap = np.array([code[f] for f in p.fingerprints] + [NO_ROUTE], dtype=np.int64)
+        route_rows = np.array([routes[k] for k in p.route_keys], dtype=np.int64)
+        route_code[route_rows, cols] = remap[p.route_code]  # NO_ROUTE (-1) maps to the last
+        col += p.round_ts.size
+    return PanelHistory(grid, keys, samples, out["rtt_ms"], out["loss_ratio"], out["season_ms"],
+                        out["season_loss_ratio"], pairs, route_code, fingerprints,
+                        tuple(hops[f] for f in fingerprints), parts[0].names,
+                        parts[0].categories)
