@@ -11,7 +11,7 @@ from datetime import datetime
 
 from collect.records import iso_utc
 
-TIME_KEYS = ("ts", "round_ts", "hour_ts")
+TIME_KEYS = ("ts", "round_ts", "hour_ts", "started_at")  # started_at: a signal event's onset
 TARGET_KEYS = ("host", "target")
 
 

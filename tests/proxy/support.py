@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from collect.records import iso_utc
-from collect.records import ROUND_S
+from collect.records import ROUND_S, iso_utc
 from db.connection import connect
 from proxy.keys import create_key
 from tests.conftest import free_port, wait_for
@@ -68,9 +67,10 @@ def write_site(tmp_path: Path) -> tuple[Path, Path]:
         pub[f"widget/{h}/fra.svg"] = '<svg xmlns="http://www.w3.org/2000/svg"><title>fra</title></svg>'
         pub[f"status/{h}/index.html"] = f"<!doctype html><title>{h}</title>"
     priv = {
-        "api/v1/signals.json": {**meta, "signals": [{"type": "rtt_anomaly", "target": HOSTS[0]}]},
-        "api/v1/signals/history.json": {**meta, "signals": [
-            {"type": "trend", "target": HOSTS[1], "ts": GENERATED_AT - d * 24 * HOUR_S} for d in range(60)]},
+        "api/v1/signals.json": {**meta, "event_schema": 1, "detector": "test", "signals": [
+            _event("level_shift", HOSTS[0], GENERATED_AT - HOUR_S)]},
+        "api/v1/signals/history.json": {**meta, "event_schema": 1, "detector": "test", "signals": [
+            _event("trend", HOSTS[1], GENERATED_AT - d * 24 * HOUR_S) for d in range(60)]},
         "api/v1/compare.json": {**meta, "targets": [{"host": h, "best_rtt_ms": 10.0} for h in HOSTS]},
     }
     for h in HOSTS:
@@ -84,6 +84,16 @@ def write_site(tmp_path: Path) -> tuple[Path, Path]:
     _write(tmp_path, "secret.txt", "TOP-SECRET")
     os.symlink(tmp_path / "secret.txt", public / "static" / "leak.txt")
     return public, private
+
+
+def _event(kind: str, host: str, started_at: int) -> dict:
+    """A signal event in the shape the build writes (build/compute/events.py Event.to_json)."""
+    return {"id": f"{kind}-{host}-{started_at}", "type": kind, "target": host, "region": "fra",
+            "regions": ["fra"], "scope": "regional", "probe": "icmp",
+            "started_at": iso_utc(started_at), "ended_at": None, "status": "open",
+            "before_ms": 10.0, "during_ms": 30.0, "peak_z": 8.0, "severity": "warning",
+            "description": f"{host} from fra: RTT +20.0 ms (icmp)", "detail": None,
+            "in_session": False, "updated_at": iso_utc(started_at)}
 
 
 def fill_results(db: Path, rows: int, end_round_ts: int) -> None:

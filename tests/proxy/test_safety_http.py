@@ -8,7 +8,7 @@ import pytest
 from tests.proxy.support import HOSTS, raw_get
 
 SECRET = b"TOP-SECRET"
-PRIVATE_MARK = b"rtt_anomaly"  # only in private/api/v1/signals.json
+PRIVATE_MARK = b"level_shift"  # only in private/api/v1/signals.json
 TRAVERSALS = [
     "/../secret.txt", "/../../etc/passwd", "/..%2fsecret.txt", "/%2e%2e/secret.txt",
     "/%2e%2e%2fsecret.txt", "/%252e%252e/secret.txt", "/%252e%252e%252fsecret.txt",
