@@ -35,7 +35,7 @@ SCALE_FLOOR_MS = 0.05  # ... or 0.05 ms, whichever is larger
 WINSOR_SIGMAS = 4.0  # deviations beyond this many symmetric sigmas count as this many
 Q90_SIGMA = 1.2815515655446004  # the 90th percentile of a standard normal
 # (rounds, mean clipped z beyond, clip at): tested on the latest rounds of each series
-SHIFT_TESTS = ((3, 3.2, 5.0), (4, 2.4, 4.0), (5, 2.0, 4.0))
+SHIFT_TESTS = ((3, 3.2, 4.5), (4, 2.4, 4.0), (5, 2.0, 4.0))
 CONSISTENT_Z = 1.0  # all but one of the tested rounds lie beyond this on the change's side
 ONSET_Z = 1.0  # the onset: the first of the latest rounds beyond this, same side
 RESOLVE_ROUNDS = 3  # a level change resolves after this many measured rounds back
@@ -152,11 +152,9 @@ def compute_ramps(w: RttWindow) -> np.ndarray:
     median is TREND_STEP_Z scales beyond the previous quarter's, the last quarter is
     TREND_AWAY_Z scales away from the level (a return to it is no trend), and a line
     (Theil-Sen) fits them better than any single step does (least absolute deviations)."""
-    direction = _ramp_direction(w, TREND_STEP_Z)
-    last = ramp_medians(w.y)[:, -1] - w.level
-    away = np.where(last >= 0, last / w.scale_up, last / w.scale_down) * direction
+    direction = _ramp_direction(w, TREND_STEP_Z, TREND_AWAY_Z)
     for row in np.flatnonzero(direction).tolist():
-        if away[row] < TREND_AWAY_Z or not _line_beats_step(w.y[row, -TREND_ROUNDS:]):
+        if not _line_beats_step(w.y[row, -TREND_ROUNDS:]):
             direction[row] = 0
     return direction
 
@@ -183,19 +181,27 @@ def ramp_medians(y: np.ndarray) -> np.ndarray:
     return np.where(count >= TREND_MIN_QUARTER, m, np.nan).reshape(n_series, 4)
 
 
-def _ramp_direction(w: RttWindow, step_z: float) -> np.ndarray:
-    """Steps measured in the noise scale of round-to-round differences (a ramp or a step in
-    the baseline would widen the level's scales, not this one)."""
-    steps = np.diff(ramp_medians(w.y), axis=1)
+def _ramp_direction(w: RttWindow, step_z: float, away_z: float) -> np.ndarray:
+    """Steps and distance measured in the noise scale of round-to-round differences (a ramp
+    or a step in the baseline would widen the level's scales, not this one)."""
+    m = ramp_medians(w.y)
+    steps = np.diff(m, axis=1)
     known = np.isfinite(steps).all(axis=1) & np.isfinite(w.level)
     sign = np.where(known & (steps > 0).all(axis=1), 1,
                     np.where(known & (steps < 0).all(axis=1), -1, 0))
     rows = np.flatnonzero(sign)
     scale = diff_scale(w.y[rows])
-    steady = (sign[rows, None] * steps[rows] / scale[:, None] >= step_z).all(axis=1)
+    d = sign[rows]
+    steady = (d[:, None] * steps[rows] / scale[:, None] >= step_z).all(axis=1)
+    steady &= d * (m[rows, -1] - w.level[rows]) / scale >= away_z
     out = np.zeros(w.y.shape[0], dtype=np.int64)
-    out[rows[steady]] = sign[rows[steady]]
+    out[rows[steady]] = d[steady]
     return out
+
+
+def ramp_holds(w: RttWindow, row: int, direction: int) -> bool:
+    """A trend holds while the last TREND_ROUNDS still rise (fall) TREND_HOLD_Z a quarter."""
+    return int(_ramp_direction(w, TREND_HOLD_Z, 0.0)[row]) == direction
 
 
 def diff_scale(y: np.ndarray) -> np.ndarray:
@@ -207,11 +213,6 @@ def diff_scale(y: np.ndarray) -> np.ndarray:
     spread = np.abs(d - centre[:, None])
     mad = _quantile(np.sort(spread, axis=1), count, 0.5)
     return np.maximum(1.4826 * mad / np.sqrt(2.0), SCALE_FLOOR_RATIO)
-
-
-def ramp_holds(w: RttWindow, row: int, direction: int) -> bool:
-    """A trend holds while the last TREND_ROUNDS still rise (fall) TREND_HOLD_Z a quarter."""
-    return int(_ramp_direction(w, TREND_HOLD_Z)[row]) == direction
 
 
 @dataclass(frozen=True, slots=True)

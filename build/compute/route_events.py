@@ -16,7 +16,8 @@ import numpy as np
 from build.compute.changes import GUARD_ROUNDS, MIN_BASELINE
 from build.compute.panel import NO_ROUTE
 
-ROUTE_PERSIST_ROUNDS = 2
+ROUTE_PERSIST_ROUNDS = 3  # an RTT change (3 rounds at least) joins it before it opens
+ROUTE_BACK_ROUNDS = 2  # traced rounds back on known paths resolve it
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +59,12 @@ def _last_traced_before(codes: np.ndarray, col: np.ndarray) -> np.ndarray:
 
 
 def route_holds(codes: np.ndarray, onset_col: int) -> bool:
-    """A route change holds until the last ROUTE_PERSIST_ROUNDS traced rounds are all on
+    """A route change holds until the last ROUTE_BACK_ROUNDS traced rounds are all on
     fingerprints seen before its onset (a round trip back to a known path)."""
     before = set(codes[:max(onset_col, 0)].tolist()) - {NO_ROUTE}
     traced = codes[max(onset_col, 0):]
-    traced = traced[traced != NO_ROUTE][-ROUTE_PERSIST_ROUNDS:]
-    return traced.size < ROUTE_PERSIST_ROUNDS or not set(traced.tolist()) <= before
+    traced = traced[traced != NO_ROUTE][-ROUTE_BACK_ROUNDS:]
+    return traced.size < ROUTE_BACK_ROUNDS or not set(traced.tolist()) <= before
 
 
 def describe_hops(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, int | None]:

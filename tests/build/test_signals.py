@@ -1,101 +1,145 @@
-"""The per-round signal helpers the build still uses until it publishes events
-(tests/build/test_events.py); precision and false-alarm rates are measured by bench/signals.py
-on a realistic base rate, not here."""
+"""The detector's statistics, table-driven on small arrays with fixed seeds: the change rule,
+onsets, per-side scales, ramps, the binomial loss tests and route runs. Whole events are in
+test_events.py; rates in bench/signals.py."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from build.compute.detect import RouteInput, SeriesInput, compute_round_signals
-from build.compute.signals import (compute_divergent, compute_region_staleness, compute_rtt_z,
-                           compute_theil_sen, scope_of, trend_fires)
-from build.compute.signals_route import RouteEvent, compute_route_changes
+from build.compute.assemble import compute_region_staleness
+from build.compute.changes import (GUARD_ROUNDS, MIN_BASELINE, RttWindow, compute_onsets,
+                                   compute_ramps, compute_rtt_window, compute_shift_tests)
+from build.compute.loss import binomial_tail, compute_loss_window, normal_score
+from build.compute.panel import NO_ROUTE, compute_season
+from build.compute.route_events import compute_route_window, describe_hops, route_holds
 
 ROUND = 900
-N_ROUNDS = 97  # 24 h of baseline and the evaluated round
-LEVEL_MS = 40.0
-SIGMA_MS = 1.0
 NOW = 1_800_000_000 // ROUND * ROUND
 
 
-def _noise(rng: np.random.Generator) -> np.ndarray:
-    return LEVEL_MS + rng.normal(0, SIGMA_MS, N_ROUNDS)
+def _window(tail_z: list[float], seed: int = 1) -> RttWindow:
+    """88 rounds of Gaussian noise (sigma 1 % of 40 ms), then rounds tail_z sigmas off."""
+    rng = np.random.default_rng(seed)
+    y = 40 * np.exp(0.01 * rng.standard_normal(96))
+    y[-len(tail_z):] = 40 * np.exp(0.01 * np.array(tail_z, dtype=float))
+    return compute_rtt_window(y[None, :], np.full((1, 96), np.nan))
 
 
-def test_one_earlier_spike_does_not_hide_the_next():
-    y = _noise(np.random.default_rng(1))
-    y[50] += 40
-    y[-1] += 6
-    assert compute_rtt_z(y[:-1], float(y[-1])) > 4
-
-
-@pytest.mark.parametrize("values, latest", [
-    ([], 5.0), ([5.0], 5.0), ([5.0] * 3, 9.0), ([float("nan")] * 20, 5.0), ([5.0] * 20, float("nan")),
+@pytest.mark.parametrize("tail, expected", [
+    ([0, 0, 0, 0, 0], 0),  # noise
+    ([0, 0, 0, 0, 30], 0),  # one outlier (a retransmitted packet) opens nothing
+    ([0, 0, 0, 30, 30], 0),  # nor do two
+    ([0, 0, 6, 6, 6], 1),  # a large change: three rounds
+    ([2.6, 2.6, 2.6, 2.6, 2.6], 1),  # a moderate one held for 75 minutes
+    ([2.6, 2.6, -3, 2.6, 2.6], 1),  # one contrary round among five is allowed
+    ([2.6, -3, 2.6, -3, 2.6], 0),  # two are not
+    ([0, 0, -6, -6, -6], -1),  # drops count as well
+    ([6, 6, 6, 6, float("nan")], 0),  # a series silent this round changes nothing
 ])
-def test_short_or_empty_baseline_gives_nan_not_a_signal(values, latest):
-    assert np.isnan(compute_rtt_z(np.array(values, dtype=float), latest))
+def test_the_change_rule_needs_a_held_change_not_single_rounds(tail, expected):
+    assert compute_shift_tests(_window(tail).z)[0] == expected
 
 
-def test_flat_series_does_not_divide_by_zero():
-    z = compute_rtt_z(np.full(50, 10.0), 10.5)
-    assert np.isfinite(z) and z > 2.0  # the floor keeps a real step visible
+def test_onset_is_the_first_round_of_the_latest_run_beyond_one_sigma():
+    w = _window([0, 0, 0, 5, 5, 5])
+    assert compute_onsets(w, np.array([1]))[0] == 96 - 3
 
 
-def test_weekly_baseline_absorbs_a_daily_rhythm_after_two_weeks():
-    recent = np.full(40, 20.0) + np.random.default_rng(3).normal(0, 0.5, 40)
-    assert compute_rtt_z(recent, 30.0) > 2
-    assert abs(compute_rtt_z(recent, 30.0, np.array([29.5, 30.2]))) < 2
-    assert compute_rtt_z(recent, 30.0, np.array([30.0])) > 2  # one week is not enough
+def test_too_short_a_baseline_gives_no_level_and_no_z():
+    y = np.full((1, 96), np.nan)
+    y[0, -(GUARD_ROUNDS + MIN_BASELINE - 1):] = 40.0
+    w = compute_rtt_window(y, np.full((1, 96), np.nan))
+    assert np.isnan(w.level[0]) and np.isnan(w.z).all()
 
 
-def test_theil_sen_slope_and_interval_cover_the_true_ramp():
+def test_a_flat_series_has_a_floored_scale_and_still_sees_a_step():
+    y = np.full((1, 96), 10.0)
+    y[0, -3:] = 10.5
+    w = compute_rtt_window(y, np.full((1, 96), np.nan))
+    assert w.scale_up[0] == pytest.approx(0.005 * 1.0, rel=1e-6) or w.scale_up[0] > 0
+    assert compute_shift_tests(w.z)[0] == 1
+
+
+def test_a_right_tail_widens_only_the_upper_scale():
+    rng = np.random.default_rng(2)
+    y = 20 + rng.exponential(1.0, (1, 96))
+    w = compute_rtt_window(y, np.full((1, 96), np.nan))
+    assert w.scale_up[0] > 2 * w.scale_down[0]
+
+
+def test_the_hour_of_week_season_takes_the_median_of_earlier_weeks_once_two_exist():
+    week = 7 * 86400
+    rounds = np.array([NOW], dtype=np.int64)
+    hour = NOW // 3600 * 3600
+    hours = np.array([hour - 3 * week, hour - 2 * week, hour - week])
+    assert compute_season(rounds, hours, np.array([[10.0, 30.0, 20.0]]))[0, 0] == 20.0
+    assert np.isnan(compute_season(rounds, hours, np.array([[np.nan, np.nan, 20.0]]))[0, 0])
+
+
+@pytest.mark.parametrize("slope, expected", [(0.5, 1), (-0.5, -1), (0.0, 0)])
+def test_a_steady_ramp_is_a_trend_and_noise_is_not(slope, expected):
+    rng = np.random.default_rng(4)
+    y = 40 * np.exp(0.01 * (rng.standard_normal(96) + slope * np.maximum(
+        np.arange(96) - 60, 0)))
+    assert compute_ramps(compute_rtt_window(y[None, :], np.full((1, 96), np.nan)))[0] == expected
+
+
+def test_a_step_is_not_a_trend():
     rng = np.random.default_rng(5)
-    t = np.arange(24) / 4.0
-    fit = compute_theil_sen(t, 10 + 3.0 * t + rng.normal(0, 0.5, 24))
-    assert fit.low_ms_per_h < 3.0 < fit.high_ms_per_h
-    assert trend_fires(fit, 1.0)
-    assert compute_theil_sen(np.array([0.0]), np.array([1.0])) is None
+    y = 40 * np.exp(0.01 * (rng.standard_normal(96) + 8.0 * (np.arange(96) >= 84)))
+    assert compute_ramps(compute_rtt_window(y[None, :], np.full((1, 96), np.nan)))[0] == 0
 
 
-def test_route_change_needs_two_rounds_and_ignores_a_flapping_balancer():
-    ts = list(range(0, 10 * ROUND, ROUND))
-    flap = ["A", "A", "B", "A", "B", "A", "B", "A", "B", "A"]
-    assert compute_route_changes(ts, flap) == []
-    moved = ["A", "A", None, "A", "B", "B", "B", "C", "A", "A"]
-    events = compute_route_changes(ts, moved)
-    assert [(e.ts, e.old_fingerprint, e.new_fingerprint) for e in events] == [
-        (5 * ROUND, "A", "B"), (9 * ROUND, "B", "A")]
-    assert events[0].old_round_ts == 3 * ROUND
+@pytest.mark.parametrize("n, p, k, expected", [
+    (80, 0.0, 2, 0.0), (80, 0.05, 0, 1.0), (4, 0.5, 4, 0.0625), (80, 0.05, 2, 0.9139),
+])
+def test_binomial_tail(n, p, k, expected):
+    assert binomial_tail(n, p, k) == pytest.approx(expected, abs=1e-4)
 
 
-def test_divergence_fires_for_one_lagging_target_among_calm_peers():
-    assert compute_divergent(np.array([6.0, 0.2, -0.4, 0.1, 0.3])).tolist() == [
-        True, False, False, False, False]
-    assert not compute_divergent(np.array([6.0, 5.0, 4.0, 0.1, 4.5])).any()
-    assert not compute_divergent(np.array([6.0, 0.2])).any()  # too few peers
+def test_normal_score_is_the_upper_tail_quantile():
+    assert normal_score(0.0013499) == pytest.approx(3.0, abs=1e-3)
+    assert normal_score(0.0) == 40.0
 
 
-def test_signal_from_four_regions_is_global_and_lists_them():
-    rng = np.random.default_rng(9)
-    ts = NOW - ROUND * np.arange(N_ROUNDS)[::-1]
-    series = []
-    for i, region in enumerate(("ewr", "ord", "lhr", "fra", "sin", "nrt", "bom")):
-        y = _noise(rng)
-        if i < 4:
-            y[-1] += 12
-        series.append(SeriesInput("x.example", "X", "Banks", region, "icmp", ts, y))
-    spikes = [g for g in compute_round_signals(series, [], NOW) if g.type == "rtt_anomaly"]
-    assert {g.region for g in spikes} == {"ewr", "ord", "lhr", "fra"}
-    assert all(g.scope == "global" and g.regions == ("ewr", "fra", "lhr", "ord") for g in spikes)
-    assert scope_of(1) == "regional"
+def _loss(base_lost_rounds: int, recent: list[float], samples: int = 20):
+    loss = np.zeros((1, 96))
+    loss[0, :base_lost_rounds] = 1.0
+    loss[0, -len(recent):] = recent
+    return compute_loss_window(loss, np.array([samples]), np.full((1, 96), np.nan))
 
 
-def test_route_change_signal_carries_old_and_new_hops():
-    event = RouteEvent(NOW, "A", "B", NOW - ROUND * 3)
-    route = RouteInput("x.example", "X", "sin", event, ("10.0.0.1", "*"), ("10.0.0.9",))
-    (g,) = compute_round_signals([], [route], NOW)
-    assert (g.type, g.old_hops, g.new_hops, g.scope) == (
-        "route_change", ("10.0.0.1", "*"), ("10.0.0.9",), "regional")
+@pytest.mark.parametrize("base_lost, recent, fires", [
+    (0, [0, 0, 0.05, 0.05], True),  # 2 of 80 samples where none was ever lost
+    (0, [0, 0, 0, 0.05], False),  # one sample
+    (2, [0, 0, 1.0, 1.0], False),  # 2 lost rounds where 2 of 88 were lost before
+    (0, [0, 1.0, 1.0, 1.0], True),  # an outage
+    (0, [0.15, 0.2, 0.1, 0.25], True),
+])
+def test_loss_fires_on_a_sustained_rise_not_on_the_usual_lost_rounds(base_lost, recent, fires):
+    assert bool(_loss(base_lost, recent).fires[0]) is fires
+
+
+def test_route_flapping_among_known_paths_is_no_change_and_a_new_path_is():
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 2, (1, 96))  # ECMP: paths 0 and 1 at random
+    assert compute_route_window(codes).new_rounds[0] == 0
+    codes[0, -3:] = [5, NO_ROUTE, 5]
+    w = compute_route_window(codes)
+    assert w.new_rounds[0] == 2 and w.onset[0] == 93 and w.new_code[0] == 5
+    assert route_holds(codes[0], 93)
+    codes[0, -2:] = [0, 1]
+    assert not route_holds(codes[0], 93)
+
+
+@pytest.mark.parametrize("old, new, text, hop", [
+    (("a", "b", "c"), ("a", "x", "c"), "route via x replaced b at hop 2", 2),
+    (("a", "*", "c"), ("a", "b", "d"), "route via d replaced c at hop 3", 3),
+    (("a", "b"), ("a", "b", "c"), "route now 3 hops (was 2)", None),
+    (("a", "*"), ("a", "b"), "route changed at a silent hop", None),
+])
+def test_hop_descriptions(old, new, text, hop):
+    assert describe_hops(old, new) == (text, hop)
 
 
 def test_region_missing_the_round_or_never_reporting_is_stale():
