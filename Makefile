@@ -45,6 +45,7 @@ test: $(STAMP) debian-test npm-test
 
 bench: $(STAMP) debian-bench
 	$(BIN)/python bench/collector.py
+	$(BIN)/python bench/lab_rounds.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/proxy.py

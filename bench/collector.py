@@ -6,7 +6,7 @@ The lab (tests/lab/) injects each target's delay (1..150 ms), loss on a few, and
 Our round is `nettrace collect --probes icmp,tcp` with its defaults (20 icmp samples, 3 tcp
 samples, 0.25 s apart, 2 s timeout); fping sends 20 echoes per target with the same spacing and
 timeout. Both run in the lab's collector namespace, alternately, REPEATS times; RTT errors are medians
-minus the lab's measured TUN overhead minus the injected delay. Prints a markdown table with the
+minus the lab's measured TUN overhead minus the delay the lab applied (tests/lab/applied.py). Prints a markdown table with the
 bars: round wall <= 1.5 x fping's, our icmp median error <= fping's + 0.2 ms, peak RSS <= 60 MB.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the lab lives in tests/lab
 
 from tests.lab.collect_run import NETTRACE, REGION, write_catalog  # noqa: E402
-from tests.lab.topology import Lab, LabTarget  # noqa: E402
+from tests.lab.topology import Lab, LabTarget, LabTruth  # noqa: E402
 
 SAMPLES, INTERVAL_MS, TIMEOUT_MS = 20, 250, 2000
 REPEATS = 2  # each tool runs this often; the fastest run is reported (other load on the machine)
@@ -50,14 +50,14 @@ class Run:
     wall_s: float
     cpu_s: float
     peak_rss_mb: float
-    overhead_ms: dict[str, float]  # the lab's TUN cost (icmp, tcp) measured during this run
+    truth: LabTruth  # the lab's TUN cost and the delays it applied during this run
     startup_s: float | None = None  # ours: process start to the first probe (imports, catalog)
 
-    def icmp_errors_ms(self, truth: dict[str, float]) -> list[float]:
-        return median_errors_ms(icmp_medians(self), truth, self.overhead_ms["icmp"])
+    def icmp_errors_ms(self, live: list[str]) -> list[float]:
+        return median_errors_ms(icmp_medians(self), live, self.truth, "icmp")
 
-    def tcp_errors_ms(self, truth: dict[str, float]) -> list[float]:
-        return median_errors_ms(self.tcp_rtts_ms, truth, self.overhead_ms["tcp"])
+    def tcp_errors_ms(self, live: list[str]) -> list[float]:
+        return median_errors_ms(self.tcp_rtts_ms, live, self.truth, "tcp")
 
 
 def run_measured(lab: Lab, cmd: list[str], stderr_out: bool = False) -> tuple[str, float, float, float]:
@@ -78,7 +78,7 @@ def run_measured(lab: Lab, cmd: list[str], stderr_out: bool = False) -> tuple[st
 def run_nettrace(lab: Lab, targets: list[LabTarget]) -> Run:
     catalog = write_catalog(lab.workdir / "bench.toml", targets, ("icmp", "tcp"))
     started = time.time()
-    with lab.measuring_overhead(ZERO) as overhead:
+    with lab.measuring(ZERO) as truth:
         out, wall_s, cpu_s, rss_mb = run_measured(lab, [
             str(NETTRACE), "collect", "--targets", str(catalog), "--region", REGION, "--once",
             "--jsonl", "--probes", "icmp,tcp", "--samples", str(SAMPLES)])
@@ -86,26 +86,29 @@ def run_nettrace(lab: Lab, targets: list[LabTarget]) -> Run:
     icmp = {r["target"]: r["samples_ms"] for r in records if r["probe"] == "icmp"}
     tcp = {r["target"]: r["rtt_ms"] for r in records if r["probe"] == "tcp"}
     first_probe = min(datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp() for r in records)
-    return Run(icmp, tcp, wall_s, cpu_s, rss_mb, overhead, first_probe - started)
+    return Run(icmp, tcp, wall_s, cpu_s, rss_mb, truth, first_probe - started)
 
 
 def run_fping(lab: Lab, targets: list[LabTarget], fping: str) -> Run:
     # -i 1: 100 targets fit in one 250 ms period, as our samples all leave at once
     cmd = [fping, "-C", str(SAMPLES), "-p", str(INTERVAL_MS), "-t", str(TIMEOUT_MS), "-i", "1",
            "-q", *(x.address for x in targets)]
-    with lab.measuring_overhead(ZERO) as overhead:
+    with lab.measuring(ZERO) as truth:
         err, wall_s, cpu_s, rss_mb = run_measured(lab, cmd, stderr_out=True)
     rtts = {}
     for line in err.splitlines():  # "10.77.1.10 : 38.21 38.19 - 38.25 ..."
         address, sep, values = line.partition(" : ")
         if sep:
             rtts[address.strip()] = [None if v == "-" else float(v) for v in values.split()]
-    return Run(rtts, {}, wall_s, cpu_s, rss_mb, overhead)
+    return Run(rtts, {}, wall_s, cpu_s, rss_mb, truth)
 
 
-def median_errors_ms(rtts: dict[str, float | None], truth: dict[str, float], overhead_ms: float) -> list[float]:
-    """median - overhead - injected delay (signed) per live target that answered."""
-    return [rtts[a] - overhead_ms - d for a, d in truth.items() if rtts.get(a) is not None]
+def median_errors_ms(rtts: dict[str, float | None], live: list[str], truth: LabTruth,
+                     probe: str) -> list[float]:
+    """median - overhead - applied delay (signed) per live target that answered."""
+    applied = {a: truth.applied.median_ms(a, probe) for a in live}
+    return [rtts[a] - truth.overhead_ms[probe] - applied[a] for a in live
+            if rtts.get(a) is not None and applied[a] is not None]
 
 
 def mean_abs(errors: list[float]) -> float:
@@ -134,10 +137,10 @@ def loss_error_points(run: Run, lossy: dict[str, float]) -> float:
 
 
 def render(ours: Run, theirs: Run, live: list[LabTarget]) -> str:
-    truth = {x.address: x.delay_ms for x in live}
+    addresses = [x.address for x in live]
     lossy = {x.address: x.loss_ratio for x in live if x.loss_ratio}
-    ours_err, fping_err = ours.icmp_errors_ms(truth), theirs.icmp_errors_ms(truth)
-    tcp_err = ours.tcp_errors_ms(truth)
+    ours_err, fping_err = ours.icmp_errors_ms(addresses), theirs.icmp_errors_ms(addresses)
+    tcp_err = ours.tcp_errors_ms(addresses)
     ok = {
         "wall": ours.wall_s <= WALL_RATIO_BAR * theirs.wall_s,
         "error": mean_abs(ours_err) <= mean_abs(fping_err) + ERROR_MARGIN_BAR_MS,
@@ -166,8 +169,8 @@ def render(ours: Run, theirs: Run, live: list[LabTarget]) -> str:
     lines += [f"| {' | '.join(row)} |" for row in rows]
     notes = (f"\n100 lab targets (95 live, delays 1–150 ms, {len(lossy)} lossy; 5 dead), "
              f"{SAMPLES} samples {INTERVAL_MS} ms apart, {TIMEOUT_MS} ms timeout. Lab TUN overhead "
-             f"(measured during each run, subtracted): icmp {ours.overhead_ms['icmp']:.3f} ms and "
-             f"tcp {ours.overhead_ms['tcp']:.3f} ms during ours, icmp {theirs.overhead_ms['icmp']:.3f} ms "
+             f"(measured during each run, subtracted): icmp {ours.truth.overhead_ms['icmp']:.3f} ms and "
+             f"tcp {ours.truth.overhead_ms['tcp']:.3f} ms during ours, icmp {theirs.truth.overhead_ms['icmp']:.3f} ms "
              f"during fping's. Fastest of {REPEATS} runs each; load average {os.getloadavg()[0]:.1f} "
              f"on {os.cpu_count()} CPUs. fping prints 1 decimal from 10 ms and none from 100 ms.")
     return "\n".join(lines) + notes
