@@ -11,12 +11,13 @@ DAY_S = 24 * HOUR_S  # quotas count calls per UTC day
 
 # Features an endpoint may require; a tier grants a set of them. Ordered as the pricing table
 # lists them, with the label it shows.
-LATENCY, RANKINGS, ROUTES, SIGNALS, COMPARE, COLOCATION, WEBHOOKS, EXPORT, STREAM = (
-    "latency", "rankings", "routes", "signals", "compare", "colocation", "webhooks", "export",
-    "stream")
+LATENCY, RANKINGS, ROUTES, SIGNALS, COMPARE, COLOCATION, SESSIONS, WEBHOOKS, EXPORT, STREAM = (
+    "latency", "rankings", "routes", "signals", "compare", "colocation", "sessions", "webhooks",
+    "export", "stream")
 FEATURE_LABELS = {LATENCY: "latest latency", RANKINGS: "rankings", ROUTES: "routes",
                   SIGNALS: "quant signals", COMPARE: "compare",
-                  COLOCATION: "where to host: full ranking", WEBHOOKS: "webhook alerts",
+                  COLOCATION: "where to host: full ranking",
+                  SESSIONS: "trading sessions: 7 and 30 days", WEBHOOKS: "webhook alerts",
                   EXPORT: "bulk export", STREAM: "WebSocket stream"}
 
 
@@ -30,7 +31,7 @@ class Tier:
 
 
 _FREE = frozenset({LATENCY, RANKINGS})
-_PRO = _FREE | {ROUTES, SIGNALS, COMPARE, COLOCATION, WEBHOOKS}
+_PRO = _FREE | {ROUTES, SIGNALS, COMPARE, COLOCATION, SESSIONS, WEBHOOKS}
 _ENTERPRISE = _PRO | {EXPORT, STREAM}
 
 # Ordered cheapest first: the first tier granting a feature is the one a 403 names.
@@ -158,15 +159,25 @@ ENDPOINTS = (
     Endpoint(f"{_API}/rankings", "proxy", RANKINGS, "Rankings, optionally of one category",
              (CATEGORY,), query_example="?category={slug}"),
     Endpoint(f"{_API}/signals", "proxy", SIGNALS,
-             "Signal events: every open one, and those resolved in the last 24 h",
-             answer="Signals",
+             "Signal events: every open one, and those resolved in the last 24 h", (IN_SESSION,),
+             answer="Signals", query_example="?in_session=true",
              description="An event opens at its onset, stays open while its condition holds and "
                          "resolves once the series has been back to normal for a stated number "
                          "of rounds; its id stays the same throughout."),
     Endpoint(f"{_API}/signals/history", "proxy", SIGNALS,
-             "Every signal event of the tier's history window", answer="Signals"),
+             "Every signal event of the tier's history window", (IN_SESSION,), answer="Signals",
+             query_example="?in_session=false"),
     Endpoint(f"{_API}/routes/{{host}}", "proxy", ROUTES,
              "Current hop lists and route changes per region", (HOST,)),
+    Endpoint(f"{_API}/sessions/{{host}}", "proxy", SESSIONS,
+             "Latency and availability in the market's session hours next to all hours",
+             (HOST,),
+             description="Whether the target's market is open at the latest round, its next "
+                         "open and close (exchange_calendars: half days, holidays, breaks; "
+                         "crypto venues are open 24/7), and per region the median RTT and the "
+                         "availability over the session hours and over all hours of the last "
+                         "24 h, 7 d and 30 d, from hourly rollups (the public latency file has "
+                         "the 24 h figures)."),
     Endpoint(f"{_API}/compare", "proxy", COMPARE, "Side-by-side figures of several targets",
              (Param("targets", "query", "comma-separated hosts",
                     {"type": "string", "pattern": f"^{_HOSTS}$", "maxLength": MAX_PARAM_CHARS},

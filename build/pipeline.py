@@ -27,7 +27,7 @@ from build.render.badges import render_badge_pngs, render_badges
 from build.render.colocation import render_colocation_json
 from build.render.histories import render_long_histories
 from build.render.html import make_env, render_html
-from build.render.json_api import render_public_json
+from build.render.json_api import render_public_json, render_sessions_json
 from build.render.metrics import render_metrics
 from build.render.private import render_private_json
 from build.render.quality import render_quality_json
@@ -111,7 +111,8 @@ def _render(inputs: BuildInputs, model: SiteModel, opts: BuildOptions,
     colocation = ({}, {}) if model.colocation is None else render_colocation_json(
         model.colocation, model.generated_at)
     public = merge_outputs(public, colocation[0])
-    private = merge_outputs(render_private_json(model), histories, colocation[1])
+    private = merge_outputs(render_private_json(model), histories, colocation[1],
+                            render_sessions_json(model))
     public = merge_outputs(public, pngs(), cards())
     parts = {"outputs": cache.part()} | ({} if history_part is None else {"history": history_part})
     return Rendered(public, private, parts, cache.hits)

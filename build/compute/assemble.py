@@ -18,6 +18,7 @@ from build.compute.series import RawSeries, raw_to_series
 from build.compute.events import Event
 from build.compute.detector_input import DETECTED_PROBES
 from build.compute.quality import SignalQuality, compute_signal_quality
+from build.compute.session_figures import TargetSessions, compute_target_sessions
 from build.read.inputs import EVENT_HISTORY_S, BuildInputs
 from collect.records import PROBES, ROUND_S, Target, round_slot
 from collect.targets import Catalog, category_slug
@@ -40,6 +41,7 @@ class _Inputs:
     stale: dict[str, str | None]
     certs: dict[str, Cert]
     events: tuple[Event, ...]  # open or resolved in the last 24 h
+    sessions: dict[str, TargetSessions]
 
 
 def build_site_model(inputs: BuildInputs) -> Assembled:
@@ -59,14 +61,19 @@ def build_site_model(inputs: BuildInputs) -> Assembled:
                                      round_slot(clock.now_ts - LATE_S))
     events = compute_build_events(inputs)
     routes = build_routes(inputs.routes, events.history)
-    model_inputs = _Inputs(raw, routes, stale, _certs(window.tls, generated), events.recent)
+    colocation = _colocation(inputs)
+    sessions = compute_target_sessions(
+        catalog.targets, codes, inputs.sessions, inputs.session_hours,
+        {} if colocation is None else {c.host: c.probe for c in colocation.targets}, ref)
+    model_inputs = _Inputs(raw, routes, stale, _certs(window.tls, generated), events.recent,
+                           sessions)
     targets = tuple(_target_view(t, catalog, model_inputs) for t in catalog.targets)
     skipped += [f"{t.host}: no data in the last 24 h" for t in targets if not t.has_data]
     skipped += [f"region {c}: {why}" for c, why in stale.items() if why]
     model = SiteModel(MODEL_SCHEMA, generated, latest, targets,
                       _regions(catalog, inputs.last_rounds, stale), _categories(catalog),
                       _rankings(catalog, targets), events.recent, events.history,
-                      _colocation(inputs), _quality(inputs, raw, events, ref), tuple(skipped))
+                      colocation, _quality(inputs, raw, events, ref), tuple(skipped))
     return Assembled(model, events)
 
 
@@ -122,7 +129,8 @@ def _target_view(t: Target, catalog: Catalog, inputs: _Inputs) -> TargetView:
         any(r.latest for r in regions), regions,
         None if best is None else Best(best[1], best[0].probe, best[0].rtt_ms),
         inputs.certs.get(t.host), events, sum(e.status == "open" for e in events),
-        f"widget/{t.host}.svg", f"widget/{t.host}.png", f"api/v1/badge/{t.host}.json")
+        f"widget/{t.host}.svg", f"widget/{t.host}.png", f"api/v1/badge/{t.host}.json",
+        inputs.sessions[t.host])
 
 
 def _target_region(host: str, code: str, inputs: _Inputs) -> TargetRegion:

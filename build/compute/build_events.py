@@ -8,13 +8,14 @@ so nothing opens twice. A database without events has every round of the window 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from build.compute.detector_input import compute_panel_history
-from build.compute.events import Event, compute_events
+from build.compute.events import Event, EventStep, compute_events
 from build.compute.panel import WINDOW_ROUNDS, panel_at
+from build.compute.sessions import SessionTable, in_session
 from build.read.inputs import BuildInputs
-from collect.records import ROUND_S
+from collect.records import ROUND_S, Target
 
 RECENT_S = 86400  # signals.json: open events and those resolved in the last 24 h
 
@@ -41,8 +42,10 @@ def compute_build_events(inputs: BuildInputs) -> BuildEvents:
     open_events = tuple(e for e in stored.values() if e.status == "open")
     changed: dict[str, Event] = {}
     transitions = []
+    targets = {t.host: t for t in inputs.catalog.targets}
     for round_ts in range(start, latest + 1, ROUND_S):
-        step = compute_events(panel_at(history, round_ts), open_events, round_ts)
+        step = _flag_onsets(compute_events(panel_at(history, round_ts), open_events, round_ts),
+                            inputs.sessions, targets)
         for e in step.opened:
             transitions.append((e.id, "opened", round_ts))
         for e in step.resolved:
@@ -53,6 +56,19 @@ def compute_build_events(inputs: BuildInputs) -> BuildEvents:
     latest_judged = max(latest, judged or latest)
     return BuildEvents(tuple(changed.values()), tuple(transitions), latest_judged,
                        *_surfaces(stored | changed, latest))
+
+
+def _flag_onsets(step: EventStep, table: SessionTable, targets: dict[str, Target]) -> EventStep:
+    """step with each event it opened flagged in_session by its onset, in every list that
+    holds it (a spike opens resolved); later rounds carry the flag on (replace keeps it)."""
+    flags = {e.id: e.target in targets and in_session(table, targets[e.target], e.started_at)
+             for e in step.opened}
+
+    def flagged(events: tuple[Event, ...]) -> tuple[Event, ...]:
+        return tuple(replace(e, in_session=flags[e.id]) if e.id in flags else e for e in events)
+
+    return replace(step, opened=flagged(step.opened), resolved=flagged(step.resolved),
+                   open=flagged(step.open))
 
 
 def _surfaces(events: dict[str, Event],

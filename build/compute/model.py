@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from build.compute.colocation import ColocationAdvice
 from build.compute.events import Event
 from build.compute.quality import SignalQuality
+from build.compute.session_figures import TargetSessions
 from collect.records import Hop
 
 MODEL_SCHEMA = 1
@@ -110,6 +111,7 @@ class TargetView:
     badge_svg: str  # paths relative to public/
     badge_png: str
     badge_json: str
+    sessions: TargetSessions | None = None  # its market's state and session figures
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +18,15 @@ import numpy as np
 from build.compute.detector_input import HourValues
 from build.compute.events import Event
 from build.compute.panel import WINDOW_ROUNDS, season_hours
+from build.compute.session_figures import SessionHours
+from build.compute.sessions import (SessionTable, session_table_covers, session_table_from_json,
+                                    session_table_span, session_table_to_json)
+from build.errors import BuildError
 from build.read.long_history import LongHistoryInput, read_long_history
 from build.read.queries import (read_events, read_hour_values, read_hops, read_last_event_round,
                                 read_latest_round,
                                 read_region_last_round, read_trace_details)
+from build.read.session_hours import read_session_hours
 from build.read.state import CarriedState, Checkpoint, Part, read_checkpoint
 from build.read.week import HourlyColumns, read_week_hourly
 from build.read.window import read_recent_window
@@ -34,7 +41,9 @@ HOUR_S = 3600
 EVENT_HISTORY_S = 90 * 86400  # stored events of signals/history.json (the longest tier)
 SKEW_S = 60  # rounds stamped up to this far past now are a collector clock a little fast
 # bench/signals.py writes the detector's measured false-alarm rates and power here
-MEASURED_QUALITY = Path(__file__).resolve().parents[2] / "bench" / "results" / "signal_quality.json"
+ROOT = Path(__file__).resolve().parents[2]  # the child runs here, so `build` is this package
+MEASURED_QUALITY = ROOT / "bench" / "results" / "signal_quality.json"
+SESSIONS_CHILD_TIMEOUT_S = 120  # exchange_calendars takes ~2 s for the catalog's calendars
 
 Pair = tuple[str, str]  # (target, region)
 
@@ -70,7 +79,10 @@ class BuildInputs:
     long_history: LongHistoryInput | None  # None: the database holds no results
     measured_quality: dict | None  # bench/signals.py's figures for the detector, if written
     checkpoint: Checkpoint | None
-    parts: dict[str, Part]  # the state's parts read here (window, week), for the write stage
+    parts: dict[str, Part]  # the state's parts read here (window, week, sessions,
+    # session_hours), for the write stage
+    sessions: SessionTable  # every catalog calendar's sessions, covering the latest round
+    session_hours: SessionHours  # 30 days of rollups to the last whole hour before it
 
 
 def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
@@ -85,6 +97,8 @@ def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
     until = int(clock.now_ts) + SKEW_S
     latest = read_latest_round(conn, until)
     ref = latest if latest is not None else round_slot(clock.now_ts)
+    # first, while this process is small: the child's memory adds to the build's
+    sessions, sessions_part = read_sessions(catalog, ref, part("sessions"))
     with ThreadPoolExecutor(1) as pool:
         season = _start_season(pool, conn, ref)
         window, window_part = read_recent_window(conn, ref - RAW_WINDOW_S, until, checkpoint,
@@ -99,6 +113,9 @@ def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
         week_start = ref // HOUR_S * HOUR_S - WEEK_S  # 7 days of whole hours, and this one
         hourly, week_part = read_week_hourly(conn, week_start, ref, checkpoint, before,
                                              part("week"))
+        session_hours, session_hours_part = read_session_hours(
+            conn, tuple(hosts), codes, ref // HOUR_S * HOUR_S - HOUR_S, checkpoint, before,
+            part("session_hours"))
         history = None if latest is None else read_long_history(
             conn, hosts, latest, before, part("history"), previous_private)
         judged = (part("events") or Part({})).meta.get("round")
@@ -107,7 +124,41 @@ def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
         return BuildInputs(catalog, clock, latest, window, season.result(), hops, hourly,
                            last_rounds, events, judged, routes, history,
                            read_measured_quality(MEASURED_QUALITY), checkpoint,
-                           {"window": window_part, "week": week_part})
+                           {"window": window_part, "week": week_part, "sessions": sessions_part,
+                            "session_hours": session_hours_part},
+                           sessions, session_hours)
+
+
+def read_sessions(catalog: Catalog, ref_ts: int,
+                  carried: Part | None) -> tuple[SessionTable, Part]:
+    """The sessions of the catalog's calendars around ref_ts (unix s): the carried table while
+    it covers them, else a new one from build/sessions_table.py's child process (about once a
+    month). Any covering table gives the same answers, so the state stays an optimisation."""
+    codes = sorted({t.calendar for t in catalog.targets if t.calendar is not None})
+    table = None if carried is None else session_table_from_json(carried.meta)
+    if table is None or not session_table_covers(table, ref_ts, codes):
+        start_ts, end_ts = session_table_span(ref_ts)
+        table = (_session_table_child(codes, start_ts, end_ts) if codes
+                 else SessionTable(start_ts, end_ts, {}))
+    return table, Part(session_table_to_json(table))
+
+
+def _session_table_child(codes: list[str], start_ts: int, end_ts: int) -> SessionTable:
+    """Raises BuildError when the child fails or answers something else than a table."""
+    cmd = [sys.executable, "-m", "build.sessions_table", str(start_ts), str(end_ts), *codes]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                             timeout=SESSIONS_CHILD_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"build.sessions_table: {exc}") from exc
+    try:
+        table = session_table_from_json(json.loads(run.stdout)) if run.returncode == 0 else None
+    except ValueError:
+        table = None
+    if table is None:
+        why = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        raise BuildError(f"trading sessions of {', '.join(codes)}: {why}")
+    return table
 
 
 def read_measured_quality(path: Path) -> dict | None:

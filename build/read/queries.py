@@ -153,6 +153,24 @@ def read_target_hourly(conn: sqlite3.Connection, target: str, since_hour: int,
     return conn.execute(sql, (target, since_hour, until_hour)).fetchall()
 
 
+def read_series_hours(conn: sqlite3.Connection, target: str, region: str, probe: str,
+                      since_hour: int, until_hour: int) -> list[tuple]:
+    """(hour_ts, median_ms, ok_count, count) of one series' rollups in [since_hour,
+    until_hour], by hour: one contiguous range of the primary key."""
+    sql = ("SELECT hour_ts, median_ms, ok_count, count FROM hourly WHERE target = ? AND "
+           "region = ? AND probe = ? AND hour_ts >= ? AND hour_ts <= ? ORDER BY hour_ts")
+    return conn.execute(sql, (target, region, probe, since_hour, until_hour)).fetchall()
+
+
+def read_counted_hours(conn: sqlite3.Connection, after_hour: int, until_hour: int,
+                       probes: tuple[str, ...]) -> list[tuple]:
+    """(target, region, probe, hour_ts, median_ms, ok_count, count) of the given probes'
+    rollups with after_hour < hour_ts <= until_hour (a build's new hours: a few thousand)."""
+    sql = ("SELECT target, region, probe, hour_ts, median_ms, ok_count, count FROM hourly "
+           f"WHERE hour_ts > ? AND hour_ts <= ? AND probe IN ({', '.join('?' * len(probes))})")
+    return conn.execute(sql, (after_hour, until_hour, *probes)).fetchall()
+
+
 _EVENT_COLUMNS = ("id", "type", "target", "region", "regions", "scope", "probe", "started_at",
                   "ended_at", "status", "before_ms", "during_ms", "peak_z", "severity",
                   "description", "detail", "updated_at", "in_session")

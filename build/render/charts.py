@@ -1,4 +1,5 @@
-"""SVG charts rendered at build time: a line chart with one line per region, and a sparkline.
+"""SVG charts rendered at build time: a line chart with one line per region (shaded spans, such
+as a market's sessions, behind the lines), and a sparkline.
 
 Pure functions from series to SVG markup (no I/O, no clock). A missing value (None) or a
 jump in time larger than 1.5 steps breaks the line, so a gap in the data shows as a gap.
@@ -40,6 +41,8 @@ class ChartSpec:
     height_px: int = 300
     x_tick_s: int = 6 * 3600
     x_format: str = "%H:%M"
+    shaded: tuple[tuple[int, int], ...] = ()  # (start, end) unix s spans drawn behind the lines
+    shaded_label: str = ""  # what the shading marks, for the description: "NYSE session"
 
 
 _PAD_L, _PAD_R, _PAD_T, _PAD_B = 44, 40, 22, 24
@@ -127,9 +130,9 @@ def render_line_chart(series: list[Series], spec: ChartSpec) -> Markup:
     out = [
         f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{cid}-t {cid}-d">',
         f'<title id="{cid}-t">{escape(spec.title)}</title>',
-        f'<desc id="{cid}-d">{escape(describe_series(series))}</desc>',
+        f'<desc id="{cid}-d">{escape(describe_series(series) + _describe_shading(spec))}</desc>',
     ]
-    out += _y_axis(ticks, w, sy) + _x_axis(spec, h, sx)
+    out += _shading(spec, h, sx) + _y_axis(ticks, w, sy) + _x_axis(spec, h, sx)
     ends = []
     for i, s in enumerate(series):
         runs = split_runs(s.points, _max_step(s.points))
@@ -144,6 +147,27 @@ def render_line_chart(series: list[Series], spec: ChartSpec) -> Markup:
         out.append(f'<text class="nodata" x="{w / 2:.0f}" y="{h / 2:.0f}">no data in this window</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _shaded_spans(spec: ChartSpec) -> list[tuple[float, float]]:
+    """spec's shaded spans clipped to its time range, empty ones left out."""
+    clipped = [(max(a, spec.start_ts), min(b, spec.end_ts)) for a, b in spec.shaded]
+    return [(a, b) for a, b in clipped if b > a]
+
+
+def _shading(spec: ChartSpec, h: int, sx) -> list[str]:
+    return [f'<rect class="shade" x="{sx(a):.1f}" y="{_PAD_T}" width="{sx(b) - sx(a):.1f}" '
+            f'height="{h - _PAD_T - _PAD_B}"/>' for a, b in _shaded_spans(spec)]
+
+
+def _describe_shading(spec: ChartSpec) -> str:
+    spans = _shaded_spans(spec)
+    if not spans:
+        return ""
+    fmt = spec.x_format
+    return f"; shaded: {spec.shaded_label} " + ", ".join(
+        f"{datetime.fromtimestamp(a, tz=timezone.utc).strftime(fmt)}-"
+        f"{datetime.fromtimestamp(b, tz=timezone.utc).strftime(fmt)}" for a, b in spans)
 
 
 def _y_axis(ticks: list[float], w: int, sy) -> list[str]:

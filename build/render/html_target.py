@@ -1,6 +1,8 @@
-"""Page-ready record for one target's page: the latest round per probe, the 24 h chart, how many
-signals are open, TLS and badges. Signal details, routes and older history are not on it: the
-page names the keyed endpoints that serve them (html_view.target_offers)."""
+"""Page-ready record for one target's page: the latest round per probe, the 24 h chart (its
+market's session hours shaded), whether the market is open and the 24 h session figures, how
+many signals are open, TLS and badges. Signal details, routes, session figures over 7 and 30
+days and older history are not on it: the page names the keyed endpoints that serve them
+(html_view.target_offers)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +11,9 @@ from markupsafe import Markup
 
 from build.render.charts import ChartSpec, Series, render_line_chart
 from build.render.html_view import (KeyedOffer, figure, format_ms, headline_probe, headline_series,
-                                    heat_class, target_offers, utc_label)
+                                    heat_class, iso, target_offers, utc_label)
 from build.compute.model import RegionStatus, SiteModel, TargetView
+from build.compute.session_figures import TargetSessions
 from build.render.social import social_path
 
 PROBE_COLUMNS = (("dns", "DNS"), ("tcp", "TCP connect"), ("tls", "TLS"), ("http", "TTFB"), ("icmp", "ICMP"))
@@ -52,10 +55,38 @@ class TlsItem:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRow:
+    region: str
+    city: str
+    session_ms: str
+    all_ms: str
+    session_availability: str
+    all_availability: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionBlock:
+    """The market's state at the latest round and the 24 h figures (rows: () for a market open
+    24/7, whose session hours are all hours)."""
+
+    calendar: str | None
+    state: str  # "open" | "closed" | "unknown"
+    at_iso: str
+    at_label: str
+    next_open: tuple[str, str] | None  # (ISO, label)
+    next_close: tuple[str, str] | None
+    session_hours: int  # of the 24
+    probe: str
+    rows: tuple[SessionRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TargetPage:
     probe_columns: tuple[ProbeColumn, ...]
     probe_rows: tuple[ProbeRow, ...]
     chart_24h: Markup
+    shaded_label: str | None  # what the chart's shading marks; None: nothing shaded
+    session: SessionBlock | None
     open_signals: int
     keyed: tuple[KeyedOffer, ...]
     tls: TlsItem | None
@@ -84,7 +115,8 @@ def build_probe_rows(target: TargetView, regions: dict[str, RegionStatus]) -> tu
 
 
 def build_chart(target: TargetView, end_ts: int) -> Markup:
-    """The headline probe's RTT over the last 24 h, one line per region."""
+    """The headline probe's RTT over the last 24 h, one line per region, the market's session
+    hours shaded."""
     probe = headline_probe(target)
     series = []
     for tr in target.regions:
@@ -92,8 +124,36 @@ def build_chart(target: TargetView, end_ts: int) -> Markup:
         if s is not None:
             series.append(Series(tr.region, tuple(zip(s.ts, s.rtt_ms))))
     name = PROBE_NAMES.get(probe, probe)
-    spec = ChartSpec("c24", f"{target.name}: {name} RTT, last 24 hours, per region", end_ts - DAY_S, end_ts)
+    spans = target.sessions.spans if target.sessions else ()
+    spec = ChartSpec("c24", f"{target.name}: {name} RTT, last 24 hours, per region", end_ts - DAY_S,
+                     end_ts, shaded=spans, shaded_label=_shaded_label(target.sessions))
     return render_line_chart(series, spec)
+
+
+def _shaded_label(s: TargetSessions | None) -> str | None:
+    return None if s is None or not s.spans else f"{s.calendar} session hours (UTC)"
+
+
+def build_session_block(s: TargetSessions | None, regions: dict[str, RegionStatus]) -> SessionBlock | None:
+    if s is None:
+        return None
+    m = s.market
+    state = "unknown" if m.open is None else "open" if m.open else "closed"
+    day = next(w for w in s.windows if w.window_s == DAY_S)
+    rows = () if s.calendar is None else tuple(
+        SessionRow(region, regions[region].city if region in regions else region,
+                   format_ms(st.session_median_ms), format_ms(st.all_median_ms),
+                   _percent(st.session_availability_ratio), _percent(st.all_availability_ratio))
+        for region, st in day.regions)
+    return SessionBlock(
+        s.calendar, state, iso(s.at_ts), utc_label(s.at_ts),
+        None if m.next_open_ts is None else (iso(m.next_open_ts), utc_label(m.next_open_ts)),
+        None if m.next_close_ts is None else (iso(m.next_close_ts), utc_label(m.next_close_ts)),
+        next((st.session_points for _, st in day.regions), 0), s.probe or "no probe", rows)
+
+
+def _percent(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio * 100:.1f}%"
 
 
 def build_tls(target: TargetView) -> TlsItem | None:
@@ -119,6 +179,8 @@ def build_target_page(target: TargetView, model: SiteModel) -> TargetPage:
         probe_columns=tuple(ProbeColumn(p, label) for p, label in PROBE_COLUMNS),
         probe_rows=build_probe_rows(target, regions),
         chart_24h=build_chart(target, model.generated_at),
+        shaded_label=_shaded_label(target.sessions),
+        session=build_session_block(target.sessions, regions),
         open_signals=target.open_events,
         keyed=target_offers(target.host),
         tls=build_tls(target),

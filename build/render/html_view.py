@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from markupsafe import Markup
 
-from api.contract import FEATURE_LABELS, ROUTES, SIGNALS, TIERS, tier_for_feature
+from api.contract import FEATURE_LABELS, ROUTES, SESSIONS, SIGNALS, TIERS, tier_for_feature
 from build.render.charts import render_sparkline
 from build.compute.model import SiteModel, TargetRegion, TargetView
 
@@ -225,13 +225,17 @@ def signal_offer() -> KeyedOffer:
 
 def target_offers(host: str) -> tuple[KeyedOffer, ...]:
     """The keyed endpoints with what a target page leaves out: signal details, route hops and
-    changes, history beyond 24 h (the cheapest tier that reaches further back)."""
+    changes, session figures over 7 and 30 days, history beyond 24 h (the cheapest tier that
+    reaches further back)."""
     free = TIERS["free"].history_hours
     longer = next(t for t in TIERS.values() if t.history_hours > free)
     longest = max(t.history_hours for t in TIERS.values())
     return (signal_offer(),
             KeyedOffer("Route hops and route changes per region", f"GET /api/v1/routes/{host}",
                        _tier_name(tier_for_feature(ROUTES).name)),
+            KeyedOffer("Latency and availability in session hours over 7 and 30 days",
+                       f"GET /api/v1/sessions/{host}",
+                       _tier_name(tier_for_feature(SESSIONS).name)),
             KeyedOffer(f"History beyond {_history_label(free)}, up to {_history_label(longest)}",
                        f"GET /api/v1/latency/{host}/history?hours={longer.history_hours}",
                        _tier_name(longer.name)))

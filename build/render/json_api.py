@@ -1,6 +1,8 @@
-"""The public JSON API under api/v1/: targets, latest latency, 24 h history, rankings and the
-shields.io endpoint files. Every document carries `schema` and `generated_at`; bytes are
-deterministic (sorted keys, fixed float rounding, no wall clock).
+"""The public JSON API under api/v1/: targets, latest latency (with the market's session and
+the 24 h session figures), 24 h history, rankings and the shields.io endpoint files; and the
+keyed session figures over 7 and 30 days (private api/v1/sessions/{host}.json). Every document
+carries `schema` and `generated_at`; bytes are deterministic (sorted keys, fixed float
+rounding, no wall clock).
 """
 from __future__ import annotations
 
@@ -10,11 +12,22 @@ import numpy as np
 import orjson
 
 from build.compute.model import ProbeFigures, Series, SiteModel, TargetView
+from build.compute.session_figures import WINDOWS_S, TargetSessions
+from build.compute.sessions import DAY_S, SessionStats
 from build.compute.series import optional_floats
 from collect.records import iso_utc
 
 API = "api/v1"
 FLOAT_DIGITS = 3
+SESSION_METHOD = {
+    "statistic": "median of the hourly median RTTs of the window's whole hours",
+    "availability": "probe results that got an answer over probe results",
+    "in_session": "an hour whose middle falls in one of the market's sessions "
+                  "(exchange_calendars: half days, holidays and breaks included)",
+    "probe": "colocation's: icmp, or tcp where icmp is blocked (with too few hours to rank, "
+             "the first of icmp, tcp with a rollup)",
+    "hours": "session_hours: the window's hours in session; all_hours: all its hours",
+}
 
 
 def dump_json(doc: dict) -> bytes:
@@ -99,7 +112,45 @@ def latency_doc(model: SiteModel, t: TargetView) -> dict:
     cert = None if t.cert is None else {"expires": t.cert.expires, "issuer": t.cert.issuer,
                                         "days_left": t.cert.days_left, "region": t.cert.region}
     return envelope("latency", model.generated_at, **target_summary(t), cert=cert,
-                    regions=regions, signals=t.open_events)
+                    regions=regions, signals=t.open_events,
+                    sessions=None if t.sessions is None else sessions_doc(t.sessions, (DAY_S,)))
+
+
+def render_sessions_json(model: SiteModel) -> dict[str, bytes]:
+    """The keyed (private/) api/v1/sessions/{host}.json: the market's state and each region's
+    session figures over every window of WINDOWS_S (24 h, 7 d, 30 d)."""
+    return {f"{API}/sessions/{t.host}.json": dump_json(envelope(
+        "sessions", model.generated_at, host=t.host, name=t.name,
+        **sessions_doc(t.sessions, WINDOWS_S))) for t in model.targets if t.sessions is not None}
+
+
+def sessions_doc(s: TargetSessions, windows_s: tuple[int, ...]) -> dict:
+    """The market's state at s.at_ts and the figures of the windows (s) asked for."""
+    m = s.market
+    return {"calendar": s.calendar, "always_open": s.calendar is None, "at": iso_utc(s.at_ts),
+            "open": m.open, "next_open": _iso(m.next_open_ts), "next_close": _iso(m.next_close_ts),
+            "probe": s.probe, "method": SESSION_METHOD,
+            "windows": {window_label(w.window_s): {
+                "end": iso_utc(w.end_ts),
+                "regions": {region: _stats_doc(stats) for region, stats in w.regions}}
+                for w in s.windows if w.window_s in windows_s}}
+
+
+def window_label(window_s: int) -> str:
+    """24h, 7d, 30d."""
+    return f"{window_s // DAY_S}d" if window_s > DAY_S else f"{window_s // 3600}h"
+
+
+def _stats_doc(st: SessionStats) -> dict:
+    return {"session_median_ms": rounded(st.session_median_ms),
+            "all_median_ms": rounded(st.all_median_ms),
+            "session_availability": rounded(st.session_availability_ratio, 4),
+            "all_availability": rounded(st.all_availability_ratio, 4),
+            "session_hours": st.session_points, "all_hours": st.all_points}
+
+
+def _iso(ts: int | None) -> str | None:
+    return None if ts is None else iso_utc(ts)
 
 
 def _history_doc(model: SiteModel, t: TargetView) -> dict:

@@ -17,11 +17,13 @@ from tests.site.model_fixture import HOSTILE_NAME, make_site_model
 from tests.site.serve import chromium, static_server
 
 HOSTILE_HOST = "evil.example.com"
-SITE_TARGETS = (*TARGETS, Target(HOSTILE_HOST, HOSTILE_NAME, "Crypto Exchanges"))
+SITE_TARGETS = (*(Target(t.host, t.name, t.category, calendar="XNYS") if t.host == "www.nyse.com"
+                  else t for t in TARGETS), Target(HOSTILE_HOST, HOSTILE_NAME, "Crypto Exchanges"))
 PAGES = {"dashboard": "status/index.html", "target": "status/api.kraken.com/index.html",
          "landing": "index.html", "playground": "playground/index.html", "regions": "regions/index.html",
          "colocation": "colocation/index.html", "quality": "quality/index.html",
-         "hostile": f"status/{HOSTILE_HOST}/index.html"}  # one of each page type
+         "hostile": f"status/{HOSTILE_HOST}/index.html",
+         "session": "status/www.nyse.com/index.html"}  # one of each page type; a market calendar
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +78,8 @@ def render_catalog(catalog) -> str:
                   f"lat = {r.lat}", f"lon = {r.lon}", ""]
     for t in catalog.targets:
         lines += ["[[targets]]", f"host = {toml_str(t.host)}", f"name = {toml_str(t.name)}",
-                  f"category = {toml_str(t.category)}", ""]
+                  f"category = {toml_str(t.category)}"]
+        lines += [f"calendar = {toml_str(t.calendar)}", ""] if t.calendar else [""]
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """A generated SiteModel (synthetic figures, seeded) for render and budget tests, independent of
-the database: N targets x 7 regions with 24 h series, routes, certs, signals and colocation."""
+the database: N targets x 7 regions with 24 h series, routes, certs, signals, colocation and
+trading sessions (odd targets on the NYSE calendar, the others open 24/7)."""
 from __future__ import annotations
 
 import random
@@ -12,6 +13,8 @@ from build.compute.model import (Best, Category, Cert, ProbeFigures, Ranking, Ra
                          RouteChange, Series, SiteModel, TargetRegion, TargetView)
 from build.compute.events import Event
 from build.compute.quality import compute_signal_quality
+from build.compute.session_figures import WINDOWS_S, SessionWindow, TargetSessions
+from build.compute.sessions import MarketState, SessionStats
 from collect.records import PROBES, Hop
 
 NOW = 1_764_000_000 // 900 * 900
@@ -69,7 +72,7 @@ def make_site_model(n_targets: int = 6, seed: int = 7, stale_region: str | None 
                                   Best(best_region, "icmp", round(base[best_region], 3)),
                                   Cert("2027-01-05T00:00:00Z", "Example CA", 41.0, "fra", NOW),
                                   target_signals, len(target_signals), f"widget/{host}.svg", f"widget/{host}.png",
-                                  f"api/v1/badge/{host}.json"))
+                                  f"api/v1/badge/{host}.json", _sessions(i % 2 == 1, base)))
     rankings = tuple(Ranking("all", code, tuple(sorted(
         (RankingEntry(t.host, t.name, "icmp", next(f.rtt_ms for f in tr.latest if f.probe == "icmp"))
          for t in targets for tr in t.regions if tr.region == code), key=lambda e: e.rtt_ms)))
@@ -85,6 +88,21 @@ def make_site_model(n_targets: int = 6, seed: int = 7, stale_region: str | None 
         colocation=_colocation(targets, seed),
         quality=compute_signal_quality(tuple(signals), MEASURED, n_targets * len(REGIONS) * 5,
                                        NOW - 90 * 86400, NOW), skipped=())
+
+
+def _sessions(on_calendar: bool, base: dict[str, float]) -> TargetSessions:
+    """Closed since 21:00 UTC with 7 session hours in the 24 h (the NYSE's), or open 24/7."""
+    def stats(window_s: int, code: str) -> SessionStats:
+        hours = window_s // 3600
+        session = hours * 7 // 24 if on_calendar else hours
+        return SessionStats(window_s, round(base[code] * 1.02, 3), round(base[code], 3), 0.995, 0.998,
+                            session, hours)
+    windows = tuple(SessionWindow(w, NOW, tuple((code, stats(w, code)) for code, *_ in REGIONS))
+                    for w in WINDOWS_S)
+    if not on_calendar:
+        return TargetSessions(None, NOW, MarketState(True, None, None), "icmp", windows, ())
+    return TargetSessions("XNYS", NOW, MarketState(False, NOW + 17 * 3600, NOW + 24 * 3600), "icmp",
+                          windows, ((NOW - 8 * 3600, NOW - 1800),))
 
 
 def _colocation(targets: list[TargetView], seed: int) -> ColocationAdvice:
