@@ -1,4 +1,5 @@
-"""The keyed JSON endpoints: files of the build, cut by the key's tier where it must be."""
+"""The keyed JSON endpoints: files of the build, cut by the key's tier (and the signals by
+?in_session=) where they must be."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.contract import (COMPARE, HOUR_S, LATENCY, MAX_HISTORY_HOURS, RANKINGS, ROUTES,
-                          SIGNALS, TIERS)
+from api.contract import (COLOCATION, COMPARE, HOUR_S, LATENCY, MAX_HISTORY_HOURS, RANKINGS,
+                          ROUTES, SESSIONS, SIGNALS, TIERS)
 from collect.targets import category_slug
 from proxy import params
 from proxy.access import Access
@@ -91,28 +92,66 @@ class Api:
         return await self._answer(request, row, blob, {"x-nettrace-window-hours": str(hours)},
                                   (lambda b: self._window(b, hours)) if hours < span else None)
 
-    async def rankings(self, request: Request) -> Response:
-        row = self._access.authenticate(request, RANKINGS)
+    def _category_file(self, request: Request, private: bool, whole: str, folder: str) -> Blob:
+        """whole without ?category=, else folder/{slug}.json (404 unknown_category)."""
         category = params.text(request, "category")
         if category is None:
-            blob = self._file(False, "api/v1/rankings.json", "no_data", "no rankings built yet")
-        else:
-            slug = category_slug(category)
-            blob = self._file(False, f"api/v1/rankings/{slug or '-'}.json", "unknown_category",
-                              f"no category {category!r}")
+            return self._file(private, whole, "no_data", f"no {whole} built yet")
+        slug = category_slug(category)
+        return self._file(private, f"{folder}/{slug or '-'}.json", "unknown_category",
+                          f"no category {category!r}")
+
+    async def rankings(self, request: Request) -> Response:
+        row = self._access.authenticate(request, RANKINGS)
+        blob = self._category_file(request, False, "api/v1/rankings.json", "api/v1/rankings")
         return await self._answer(request, row, blob)
 
     async def signals(self, request: Request) -> Response:
         row = self._access.authenticate(request, SIGNALS)
+        in_session = params.flag(request, "in_session")
         blob = self._file(True, "api/v1/signals.json", "no_data", "no signals built yet")
-        return await self._answer(request, row, blob)
+        return await self._answer(request, row, blob, cut=None if in_session is None else (
+            lambda b: self._cut(b, ("in_session", in_session),
+                                lambda doc: _in_session(doc, in_session))))
 
     async def signal_history(self, request: Request) -> Response:
         row = self._access.authenticate(request, SIGNALS)
+        in_session = params.flag(request, "in_session")
         blob = self._file(True, "api/v1/signals/history.json", "no_data", "no signal history yet")
         hours = TIERS[row.tier].history_hours
+
+        def cut(b: Blob) -> Blob:
+            b = self._window(b, hours)
+            return b if in_session is None else self._cut(
+                b, ("in_session", in_session), lambda doc: _in_session(doc, in_session))
         return await self._answer(request, row, blob, {"x-nettrace-window-hours": str(hours)},
-                                  lambda b: self._window(b, hours))
+                                  cut)
+
+    async def sessions(self, request: Request) -> Response:
+        row = self._access.authenticate(request, SESSIONS)
+        host = self._target(request)
+        blob = self._file(True, f"api/v1/sessions/{host}.json", "no_data",
+                          f"no session figures of {host} yet")
+        return await self._answer(request, row, blob)
+
+    async def colocation(self, request: Request) -> Response:
+        """Every target's best region: the free file."""
+        row = self._access.authenticate(request, LATENCY)
+        blob = self._file(False, "api/v1/colocation.json", "no_data", "no colocation built yet")
+        return await self._answer(request, row, blob)
+
+    async def colocation_target(self, request: Request) -> Response:
+        row = self._access.authenticate(request, COLOCATION)
+        host = self._target(request)
+        blob = self._file(True, f"api/v1/colocation/{host}.json", "no_data",
+                          f"no colocation of {host} yet")
+        return await self._answer(request, row, blob)
+
+    async def colocation_pairs(self, request: Request) -> Response:
+        row = self._access.authenticate(request, COLOCATION)
+        blob = self._category_file(request, True, "api/v1/colocation/pairs.json",
+                                   "api/v1/colocation/pairs")
+        return await self._answer(request, row, blob)
 
     async def routes(self, request: Request) -> Response:
         row = self._access.authenticate(request, ROUTES)
@@ -129,3 +168,9 @@ class Api:
         chosen = frozenset(hosts)
         return await self._answer(request, row, blob, cut=lambda b: self._cut(
             b, ("targets", chosen), lambda doc: pick_targets(doc, chosen)))
+
+
+def _in_session(doc: dict, in_session: bool) -> dict:
+    """doc with only the signal events that opened in (True) or out of (False) a session."""
+    return {**doc, "signals": [e for e in doc.get("signals", [])
+                               if isinstance(e, dict) and bool(e.get("in_session")) == in_session]}

@@ -73,6 +73,10 @@ def _routes(config: ServeConfig, access: Access, hub: StreamHub, files: FileCach
         Route("/api/v1/signals", api.signals, methods=get),
         Route("/api/v1/signals/history", api.signal_history, methods=get),
         Route("/api/v1/routes/{host}", api.routes, methods=get),
+        Route("/api/v1/sessions/{host}", api.sessions, methods=get),
+        Route("/api/v1/colocation", api.colocation, methods=get),
+        Route("/api/v1/colocation/pairs", api.colocation_pairs, methods=get),  # before {host}
+        Route("/api/v1/colocation/{host}", api.colocation_target, methods=get),
         Route("/api/v1/compare", api.compare, methods=get),
         Route("/api/v1/export", export.export, methods=get),
         Route("/api/v1/stream", stream.http, methods=get),

@@ -12,7 +12,6 @@ from api.contract import SIGNALS
 from build.render.atom import MAX_ENTRIES, FeedOptions, render_signals_atom
 from proxy import params
 from proxy.access import Access
-from proxy.errors import ApiError
 from proxy.files import Blob, blob_response
 
 ATOM_TYPE = "application/atom+xml"
@@ -45,10 +44,7 @@ class Feeds:
 
     async def signals(self, request: Request) -> Response:
         row = self._access.authenticate(request, SIGNALS)
-        flag = params.text(request, "in_session")
-        if flag not in (None, "true", "false"):
-            raise ApiError(400, "bad_parameter", "in_session must be true or false")
-        in_session = None if flag is None else flag == "true"
+        in_session = params.flag(request, "in_session")
         headers = await self._access.charge(row)
         events = recent_events(self._reader, in_session, MAX_ENTRIES)
         options = FeedOptions(delay_s=0, global_only=False, in_session=in_session,

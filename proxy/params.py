@@ -30,6 +30,14 @@ def text(conn: HTTPConnection, name: str, default: str | None = None) -> str | N
     return value
 
 
+def flag(conn: HTTPConnection, name: str) -> bool | None:
+    """true or false; None when absent."""
+    raw = text(conn, name)
+    if raw not in (None, "true", "false"):
+        raise ApiError(400, "bad_parameter", f"{name} must be true or false")
+    return None if raw is None else raw == "true"
+
+
 def integer(conn: HTTPConnection, name: str, default: int, low: int, high: int) -> int:
     raw = text(conn, name)
     if raw is None:

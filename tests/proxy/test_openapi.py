@@ -15,9 +15,6 @@ from tests.proxy.support import HOSTS, ROOT
 ST = ROOT / ".venv" / "bin" / "st"
 ORDER = list(TIERS)
 KEYED = [e for e in ENDPOINTS if e.served_by == "proxy"]
-# In the contract, not yet routed by the proxy (issue 12): they answer 404 until they land, and
-# this test fails once one of them answers otherwise, to be taken off this list.
-NOT_SERVED_YET = {"/api/v1/colocation", "/api/v1/colocation/{host}", "/api/v1/colocation/pairs"}
 
 
 def _example(path: str) -> str:
@@ -37,10 +34,6 @@ def test_every_keyed_endpoint_answers_each_tier_as_the_contract_says(server, key
     with httpx.Client(base_url=server.url) as client:
         for e in KEYED:
             url = _example(e.path + e.query_example)
-            if e.path in NOT_SERVED_YET:
-                assert client.get(url, headers={"Authorization": f"Bearer {keys['enterprise']}"}
-                                  ).status_code == 404, f"{e.path} is served: drop it from NOT_SERVED_YET"
-                continue
             assert client.request(e.method, url).status_code == 401, url
             for tier, key in keys.items():
                 r = client.request(e.method, url, headers={"Authorization": f"Bearer {key}"})
@@ -64,8 +57,7 @@ def test_schemathesis_finds_no_failure_against_the_running_server(server, keys, 
         [str(ST), "--config-file", str(config), "run", str(spec), "--url", server.url,
          "--checks", "all", "--max-examples", "25",
          "--seed", "7", "--generation-database", "none", "--no-color",
-         "-H", f"Authorization: Bearer {keys['enterprise']}",
-         *(arg for path in sorted(NOT_SERVED_YET) for arg in ("--exclude-path", path))],
+         "-H", f"Authorization: Bearer {keys['enterprise']}"],
         capture_output=True, text=True, timeout=280, cwd=tmp_path)
     tail = "\n".join(run.stdout.splitlines()[-40:])
     assert run.returncode == 0, tail
