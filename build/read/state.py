@@ -1,7 +1,8 @@
 """The one state a build carries to the next: `state.npz` in the state folder, holding the
 checkpoint (the newest results row the build read) and each part's saved work: the raw
-window's columns, the week's hourly columns, the long-history index, the output manifest and
-the last round the signal detector judged.
+window's columns, the week's hourly columns, the long-history index, the output manifest, the
+last round the signal detector judged, the trading-session table ("sessions") and 30 days of
+session rollups ("session_hours").
 
 It is an optimisation, never the truth (a test deletes it and gets the same bytes): a missing,
 corrupt or older-version file, or one whose checkpoint row the database no longer holds as it
