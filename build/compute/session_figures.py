@@ -34,7 +34,7 @@ class SessionHours:
 
     keys: tuple[Key, ...]
     first_hour_ts: int
-    median_ms: np.ndarray  # float64 (keys, hours)
+    median_ms: np.ndarray  # float (keys, hours)
     ok_count: np.ndarray  # int (keys, hours): results that got an answer
     count: np.ndarray  # int (keys, hours): results
 

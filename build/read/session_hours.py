@@ -22,8 +22,12 @@ from build.read.queries import (count_hours, read_counted_hours, read_dirty_hour
 from build.read.state import Checkpoint, Part
 
 PRUNE_CHECK_HOURS = 2  # retention deletes the oldest rollups first: these hours are recounted
+ROW_CHUNK = 256  # rows moved at a time: numpy buffers an overlapping copy whole
 MAX_SLIDE_HOURS = 24  # more new hours than this are read per series (the hour index is slow)
 _ARRAYS = ("median_ms", "ok_count", "count")
+# float32 medians and int16 counts (a round every 15 min: at most 4 an hour) keep the grid at 8
+# bytes a cell, 8 MB for 100 targets
+_DTYPES = (np.float32, np.int16, np.int16)
 
 
 def read_session_hours(conn: sqlite3.Connection, hosts: tuple[str, ...],
@@ -37,7 +41,8 @@ def read_session_hours(conn: sqlite3.Connection, hosts: tuple[str, ...],
     if now is not None and before is not None and carried is not None:
         grid = _slid(conn, hosts, regions, first, end_hour, before.rowid, carried)
     if grid is None:
-        grid = _with_series(conn, _blank(first), _keys(hosts, regions), end_hour)
+        keys = _keys(hosts, regions)
+        grid = _with_series(conn, _blank(first, tuple(keys)), keys, end_hour)
     dirty = read_dirty_hour(conn)
     complete = end_hour if dirty is None else min(end_hour, dirty - HOUR_S)
     return grid, _part(grid, complete, hosts, regions)
@@ -55,7 +60,10 @@ def _slid(conn: sqlite3.Connection, hosts: tuple[str, ...], regions: tuple[str, 
         complete, old_hosts = int(meta["complete"]), set(meta["hosts"])
         old = SessionHours(tuple(tuple(k) for k in meta["keys"]), int(meta["first"]),
                            *(part.arrays[n] for n in _ARRAYS))
-        if meta["regions"] != list(regions) or old.median_ms.shape[1] != SESSION_HOURS:
+        arrays = (old.median_ms, old.ok_count, old.count)
+        if meta["regions"] != list(regions) or any(
+                a.shape != (len(old.keys), SESSION_HOURS) or a.dtype != dtype
+                or not a.flags.writeable for a, dtype in zip(arrays, _DTYPES)):
             return None
     except (KeyError, TypeError, ValueError):
         return None
@@ -74,22 +82,25 @@ def _slid(conn: sqlite3.Connection, hosts: tuple[str, ...], regions: tuple[str, 
     return _with_series(conn, grid, _keys(redo, regions), end_hour)
 
 
-def _blank(first: int, keys: tuple[Key, ...] = ()) -> SessionHours:
+def _blank(first: int, keys: tuple[Key, ...]) -> SessionHours:
     shape = (len(keys), SESSION_HOURS)
-    return SessionHours(keys, first, np.full(shape, np.nan), np.zeros(shape, dtype=np.int32),
-                        np.zeros(shape, dtype=np.int32))
+    return SessionHours(keys, first, *(np.full(shape, blank, dtype=dtype)
+                                       for blank, dtype in zip((np.nan, 0, 0), _DTYPES)))
 
 
 def _moved(old: SessionHours, first: int, complete: int) -> SessionHours:
-    """old's hours from first to complete on the grid starting at first; the rest blank."""
-    grid = _blank(first, old.keys)
+    """old's hours from first (at or after old's first) to complete on the grid starting at
+    first, the rest blank: old's arrays moved in place (the carried state's, this build's
+    alone), so the build never holds two grids."""
     shift = (first - old.first_hour_ts) // HOUR_S
     n = (complete - first) // HOUR_S + 1
-    src = np.arange(n) + shift
-    keep = (src >= 0) & (src < old.median_ms.shape[1])
-    for name in _ARRAYS:
-        getattr(grid, name)[:, np.flatnonzero(keep)] = getattr(old, name)[:, src[keep]]
-    return grid
+    for name, blank in zip(_ARRAYS, (np.nan, 0, 0)):
+        values = getattr(old, name)
+        for row in range(0, values.shape[0], ROW_CHUNK):
+            chunk = values[row:row + ROW_CHUNK]
+            chunk[:, :n] = chunk[:, shift:shift + n]
+            chunk[:, n:] = blank
+    return SessionHours(old.keys, first, old.median_ms, old.ok_count, old.count)
 
 
 def _grown(grid: SessionHours, keys: Iterable[Key]) -> SessionHours:
@@ -137,6 +148,7 @@ def _part(grid: SessionHours, complete: int, hosts: tuple[str, ...],
           regions: tuple[str, ...]) -> Part:
     """The grid's series with a rollup in the window; hours after complete are read again."""
     kept = np.flatnonzero((grid.count > 0).any(axis=1))
+    every = kept.size == len(grid.keys)  # then the arrays themselves, not a copy
     return Part({"first": grid.first_hour_ts, "complete": complete, "hosts": list(hosts),
                  "regions": list(regions), "keys": [list(grid.keys[i]) for i in kept.tolist()]},
-                {n: getattr(grid, n)[kept] for n in _ARRAYS})
+                {n: getattr(grid, n) if every else getattr(grid, n)[kept] for n in _ARRAYS})
