@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from build.compute.sessions import (DAY_S, LatencyPoints, MarketState, SessionStats, SessionTable,
-                                    compute_session_stats, market_state, session_spans)
+                                    compute_rows_session_stats, market_state, session_spans)
 from collect.records import Target
 
 HOUR_S = 3600
@@ -60,12 +60,6 @@ class TargetSessions:
     # () for a market open 24/7, which has nothing to mark
 
 
-def empty_session_hours(first_hour_ts: int) -> SessionHours:
-    """No rollups at all: every figure None."""
-    nothing = np.zeros((0, SESSION_HOURS), dtype=np.int64)
-    return SessionHours((), first_hour_ts, nothing.astype(float), nothing, nothing)
-
-
 def compute_target_sessions(targets: tuple[Target, ...], regions: tuple[str, ...],
                             table: SessionTable, hours: SessionHours, ranked: dict[str, str | None],
                             at_ts: int) -> dict[str, TargetSessions]:
@@ -76,24 +70,29 @@ def compute_target_sessions(targets: tuple[Target, ...], regions: tuple[str, ...
     n_hours = hours.median_ms.shape[1]
     ts = hours.first_hour_ts + HOUR_S * np.arange(n_hours, dtype=np.int64)
     end_ts = hours.first_hour_ts + n_hours * HOUR_S
-    nothing_f, nothing_i = np.full(n_hours, np.nan), np.zeros(n_hours, dtype=np.int64)
     out = {}
     for t in targets:
         sessions = table.of(t)
         probe = ranked.get(t.host) or next(
             (p for p in PROBES for r in regions
              if (t.host, r, p) in row and hours.count[row[(t.host, r, p)]].any()), None)
-        points = {}
-        for region in regions:
-            i = row.get((t.host, region, probe))
-            points[region] = LatencyPoints(
-                HOUR_S, ts, nothing_f if i is None else hours.median_ms[i],
-                nothing_i if i is None else hours.ok_count[i],
-                nothing_i if i is None else hours.count[i])
-        windows = tuple(SessionWindow(w, end_ts, tuple(
-            (r, compute_session_stats(points[r], sessions, end_ts, w)) for r in regions))
+        points = _region_points(hours, row, ts, [(t.host, r, probe) for r in regions])
+        windows = tuple(SessionWindow(w, end_ts, tuple(zip(
+            regions, compute_rows_session_stats(points, sessions, end_ts, w))))
             for w in WINDOWS_S)
         spans = () if t.calendar is None else session_spans(sessions, at_ts - DAY_S, at_ts)
         out[t.host] = TargetSessions(t.calendar, at_ts, market_state(sessions, at_ts), probe,
                                      windows, spans)
     return out
+
+
+def _region_points(hours: SessionHours, row: dict[Key, int], ts: np.ndarray,
+                   keys: list[Key]) -> LatencyPoints:
+    """The hours of keys as rows (NaN and 0 for a key without rollups)."""
+    found = [i for i, k in enumerate(keys) if k in row]
+    rows = [row[keys[i]] for i in found]
+    shape = (len(keys), len(ts))
+    rtt, ok, count = np.full(shape, np.nan), np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    rtt[found], ok[found], count[found] = (hours.median_ms[rows], hours.ok_count[rows],
+                                           hours.count[rows])
+    return LatencyPoints(HOUR_S, ts, rtt, ok, count)

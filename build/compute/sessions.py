@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
+from build.compute.colocation import masked_median
 from collect.records import Target
 
 DAY_S = 86400
@@ -68,13 +69,14 @@ class MarketState:
 @dataclass(frozen=True, slots=True, eq=False)
 class LatencyPoints:
     """One target's measurements over time, columnar: per round (step_s 900) or per hourly
-    rollup (step_s 3600). Arrays have one entry per point."""
+    rollup (step_s 3600). Arrays have one entry per point; or, for compute_rows_session_stats,
+    one row of them per series (rtt_ms, ok_count, count) over the shared ts."""
 
     step_s: int
     ts: np.ndarray  # int64 unix s, the start of each round or hour
-    rtt_ms: np.ndarray  # float64, the round's median RTT or the hour's median; NaN when none
-    ok_count: np.ndarray  # int64, successful probes in the point (a round: 0 or 1)
-    count: np.ndarray  # int64, probes attempted in the point
+    rtt_ms: np.ndarray  # float, the round's median RTT or the hour's median; NaN when none
+    ok_count: np.ndarray  # int, successful probes in the point (a round: 0 or 1)
+    count: np.ndarray  # int, probes attempted in the point
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,27 +249,41 @@ def compute_session_stats(points: LatencyPoints, sessions: Sessions | None, end_
     """In-session and all-hours figures of the points in [end_ts - window_s, end_ts). A point is
     in session when the middle of the round or hour it covers is (an hour half inside a session
     counts as the half its middle falls in)."""
+    one_row = LatencyPoints(points.step_s, points.ts, *(np.asarray(a)[None, :] for a in (
+        points.rtt_ms, points.ok_count, points.count)))
+    return compute_rows_session_stats(one_row, sessions, end_ts, window_s)[0]
+
+
+def compute_rows_session_stats(points: LatencyPoints, sessions: Sessions | None, end_ts: int,
+                               window_s: int) -> tuple[SessionStats, ...]:
+    """compute_session_stats of each row of points' 2-D arrays (series x points, one ts): the
+    session mask is found once for all of them."""
     ts = np.asarray(points.ts, dtype=np.int64)
     window = (ts >= end_ts - window_s) & (ts < end_ts)
     live = session_mask(sessions, ts + points.step_s // 2) & window
     rtt = np.asarray(points.rtt_ms, dtype=float)
     ok, count = np.asarray(points.ok_count), np.asarray(points.count)
-    return SessionStats(
-        window_s=window_s,
-        session_median_ms=_median(rtt[live]), all_median_ms=_median(rtt[window]),
-        session_availability_ratio=_ratio(ok[live], count[live]),
-        all_availability_ratio=_ratio(ok[window], count[window]),
+    medians = [_medians(rtt[:, live]), _medians(rtt[:, window])]
+    sums = [m.sum(axis=1, dtype=np.int64).tolist() for m in
+            (ok[:, live], count[:, live], ok[:, window], count[:, window])]
+    return tuple(SessionStats(
+        window_s=window_s, session_median_ms=medians[0][i], all_median_ms=medians[1][i],
+        session_availability_ratio=_ratio(sums[0][i], sums[1][i]),
+        all_availability_ratio=_ratio(sums[2][i], sums[3][i]),
         session_points=int(live.sum()), all_points=int(window.sum()))
+        for i in range(rtt.shape[0]))
 
 
-def _median(values: np.ndarray) -> float | None:
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if len(values) else None
+def _medians(values: np.ndarray) -> list[float | None]:
+    """The median of each row's finite values, None for a row without any."""
+    if values.shape[1] == 0:
+        return [None] * values.shape[0]
+    median, n = masked_median(values)
+    return [None if k == 0 else m for m, k in zip(median.tolist(), n.tolist())]
 
 
-def _ratio(ok: np.ndarray, count: np.ndarray) -> float | None:
-    total = int(count.sum())
-    return int(ok.sum()) / total if total else None
+def _ratio(ok: int, count: int) -> float | None:
+    return ok / count if count else None
 
 
 def session_table_to_json(table: SessionTable) -> dict:
