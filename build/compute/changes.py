@@ -13,8 +13,10 @@ change, while a drop below the floor is.
 z (the figure users see) is a round's distance from the level in that side's scale.
 
 The change rule (SHIFT_TESTS): the last k rounds (k = 3, 4, 5) have a mean clipped z beyond
-c_k, and all but one of them lie beyond CONSISTENT_Z on that side (one of 4 or 5 may be
-missing). Clipping bounds what one outlier (a retransmitted packet) adds, and no single round,
+c_k, and all but one of them lie beyond the baseline's 90th percentile (10th for a drop) and
+beyond CONSISTENT_Z on that side (one of 4 or 5 may be missing): whatever the noise's shape,
+4 of 5 rounds beyond it happen by chance with probability below 5e-4, so a skewed series
+sitting at its floor, or a heavy tail's cluster, rarely passes. Clipping bounds what one outlier (a retransmitted packet) adds, and no single round,
 nor two, can open an event: k = 3 takes a large change, k = 5 a moderate one held for
 75 minutes. The onset is the first of the latest run of rounds beyond ONSET_Z on that side.
 
@@ -45,6 +47,7 @@ TREND_STEP_Z = 1.5  # each quarter's median beyond the previous quarter's by thi
 TREND_HOLD_Z = 0.5  # ... and by this much while a trend holds (both in the noise scale of
 # round-to-round differences, which a ramp does not widen)
 TREND_AWAY_Z = 3.0  # the last quarter's median this many scales away from the level
+TREND_LEVEL_SCALE = 0.75  # the trend's scale is at least this share of the level's
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class RttWindow:
     scale_up: np.ndarray  # [n_series] the scale of y above level
     scale_down: np.ndarray  # [n_series] ... and below it
     z: np.ndarray  # [n_series, GUARD_ROUNDS] z of the latest rounds (NaN: no y, or too short)
+    z_outer: np.ndarray  # [n_series, 2] z of the baseline's 10th and 90th percentiles
 
 
 def compute_residuals(rtt_ms: np.ndarray, season_ms: np.ndarray) -> np.ndarray:
@@ -82,8 +86,9 @@ def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray) -> RttWindow:
     up = np.maximum(_side_rms(dev, dev > 0), floor)
     down = np.maximum(_side_rms(dev, dev < 0), floor)
     level = np.where(n < MIN_BASELINE, np.nan, level)
-    w = RttWindow(y, level, up, down, np.empty((y.shape[0], 0)))
-    return RttWindow(y, level, up, down, z_of(w, slice(None), y.shape[1] - GUARD_ROUNDS))
+    outer = np.stack([(low - level) / down, (high - level) / up], axis=1)
+    w = RttWindow(y, level, up, down, np.empty((y.shape[0], 0)), outer)
+    return RttWindow(y, level, up, down, z_of(w, slice(None), y.shape[1] - GUARD_ROUNDS), outer)
 
 
 def z_of(w: RttWindow, rows, start: int) -> np.ndarray:
@@ -110,11 +115,13 @@ def _side_rms(dev: np.ndarray, side: np.ndarray) -> np.ndarray:
     return np.sqrt(total / np.maximum(count, 1))
 
 
-def compute_shift_tests(z: np.ndarray) -> np.ndarray:
+def compute_shift_tests(w: RttWindow) -> np.ndarray:
     """[n_series] +1 / -1 where the latest rounds changed up / down by SHIFT_TESTS, else 0.
     The latest round must have a z (a series silent this round changes nothing)."""
+    z = w.z
     out = np.zeros(z.shape[0], dtype=np.int64)
     for sign in (1, -1):
+        outer = np.maximum(CONSISTENT_Z, sign * w.z_outer[:, 1 if sign > 0 else 0])[:, None]
         hit = np.zeros(z.shape[0], dtype=bool)
         for rounds, beyond, clip in SHIFT_TESTS:
             last = sign * z[:, -rounds:]
@@ -123,7 +130,7 @@ def compute_shift_tests(z: np.ndarray) -> np.ndarray:
             clipped = np.where(finite, np.minimum(last, clip), 0.0)
             mean = clipped.sum(axis=1) / np.maximum(count, 1)
             allowed = 1 if rounds > 2 else 0  # one missing or contrary round among 3 or more
-            consistent = (finite & (last > CONSISTENT_Z)).sum(axis=1) >= count - allowed
+            consistent = (finite & (last > outer)).sum(axis=1) >= count - allowed
             hit |= (count >= rounds - allowed) & (mean >= beyond) & consistent
         out[hit & np.isfinite(z[:, -1]) & (out == 0)] = sign
     return out
@@ -183,14 +190,21 @@ def ramp_medians(y: np.ndarray) -> np.ndarray:
 
 def _ramp_direction(w: RttWindow, step_z: float, away_z: float) -> np.ndarray:
     """Steps and distance measured in the noise scale of round-to-round differences (a ramp
-    or a step in the baseline would widen the level's scales, not this one)."""
+    or a step in the baseline would widen the level's scales, not this one), or in
+    TREND_LEVEL_SCALE of the level's when larger (noise that stays for an hour, as an
+    imperfect hour-of-week baseline leaves, hardly shows in round-to-round differences);
+    the level's spread is taken before the trend's rounds, which a ramp would widen."""
     m = ramp_medians(w.y)
     steps = np.diff(m, axis=1)
     known = np.isfinite(steps).all(axis=1) & np.isfinite(w.level)
     sign = np.where(known & (steps > 0).all(axis=1), 1,
                     np.where(known & (steps < 0).all(axis=1), -1, 0))
     rows = np.flatnonzero(sign)
-    scale = diff_scale(w.y[rows])
+    before = w.y[rows, :max(0, w.y.shape[1] - TREND_ROUNDS)]
+    count = np.isfinite(before).sum(axis=1)
+    ordered = np.sort(before, axis=1)
+    spread = (_quantile(ordered, count, 0.9) - _quantile(ordered, count, 0.1)) / (2 * Q90_SIGMA)
+    scale = np.maximum(diff_scale(w.y[rows]), TREND_LEVEL_SCALE * np.nan_to_num(spread))
     d = sign[rows]
     steady = (d[:, None] * steps[rows] / scale[:, None] >= step_z).all(axis=1)
     steady &= d * (m[rows, -1] - w.level[rows]) / scale >= away_z
@@ -221,20 +235,30 @@ class LevelHold:
     before: float  # median y before the onset (log units)
     during: float  # median y since the onset
     peak_z: float  # the largest z since the onset on the change's side (signed)
+    level_z: float  # how far the level since moved from the level before, in that side's scale
 
 
 def compute_level_hold(w: RttWindow, row: int, onset_col: int, direction: int) -> LevelHold:
     """A level change holds until its last RESOLVE_ROUNDS measured rounds all lie nearer the
     level before its onset than the level since (the midpoint between the two medians)."""
     onset_col = max(onset_col, 0)
-    y, zs = w.y[row], direction * z_of(w, row, onset_col)
+    y = w.y[row]
     before, since = y[:onset_col], y[onset_col:]
     before, since = before[np.isfinite(before)], since[np.isfinite(since)]
-    peak = direction * float(np.nanmax(zs)) if np.isfinite(zs).any() else 0.0
-    if before.size == 0 or since.size == 0:
-        return LevelHold(True, float("nan"), float("nan"), peak)
-    b, d = float(np.median(before)), float(np.median(since))
+    scale = w.scale_up[row] if direction > 0 else w.scale_down[row]
+    if before.size == 0 or since.size == 0 or not np.isfinite(w.level[row]):
+        return LevelHold(True, float("nan"), float("nan"), 0.0, 0.0)
+    far = since[np.argmax(direction * since)] - w.level[row]
+    peak = float(far / (w.scale_up[row] if far >= 0 else w.scale_down[row]))
+    b, d = _median(before), _median(since)
     mid = (b + d) / 2
     recent = since[-RESOLVE_ROUNDS:]
     back = recent.size >= RESOLVE_ROUNDS and bool((direction * (recent - mid) < 0).all())
-    return LevelHold(direction * (d - b) > 0 and not back, b, d, peak)
+    return LevelHold(direction * (d - b) > 0 and not back, b, d, peak, float((d - b) / scale))
+
+
+def _median(values: np.ndarray) -> float:
+    """The median of a non-empty 1-D array without NaN (np.median's overhead is ~10x this)."""
+    ordered = np.sort(values)
+    n = ordered.size
+    return float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2)

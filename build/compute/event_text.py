@@ -1,9 +1,10 @@
 """An event's one-line description and its severity. Pure.
 
-Severity:
+Severity (it never falls while an event is open):
 - RTT changes (level_shift, divergence, trend, route_change with an RTT change): critical
-  when the peak |z| is at least Z_CRITICAL and the level moved by CRITICAL_CHANGE of itself,
-  warning at Z_WARNING and WARNING_CHANGE, else info;
+  when the level moved Z_CRITICAL of its noise scales (the median since the onset against the
+  median before it, not one round's peak) and CRITICAL_CHANGE of itself, warning at Z_WARNING
+  and WARNING_CHANGE, else info;
 - loss: critical at CRITICAL_LOSS or more, warning at WARNING_LOSS, else info;
 - spike and a route_change alone: info;
 - an event seen from GLOBAL_MIN_REGIONS regions (global scope) is at least a warning.
@@ -24,9 +25,10 @@ def scope_of(regions: tuple[str, ...]) -> str:
     return "global" if len(regions) >= GLOBAL_MIN_REGIONS else "regional"
 
 
-def severity_of(kind: str, z: float | None, before_ms: float | None, during_ms: float | None,
-                detail: dict | None, scope: str) -> str:
-    level = 0
+def severity_of(kind: str, level_z: float | None, before_ms: float | None,
+                during_ms: float | None, detail: dict | None, scope: str) -> str:
+    """level_z: the level's move in noise scales (None: not judged this round)."""
+    level, z = 0, level_z
     if kind == "loss":
         ratio = float((detail or {}).get("loss_during_ratio", 0.0))
         level = 2 if ratio >= CRITICAL_LOSS else 1 if ratio >= WARNING_LOSS else 0

@@ -159,20 +159,21 @@ def _judge(ws: Windows, e: Event, round_ts: int) -> Event:
     zs = [h.z for h in holds.values() if h.z is not None]
     if zs:
         peak = round(max([peak or 0.0, *zs], key=abs), 2)
-    new = _finish(ws, replace(e, during_ms=during, detail=detail, peak_z=peak))
-    new = replace(new, severity=max(new.severity, e.severity, key=LEVELS.index))
+    moved = [abs(h.level_z) for h in holds.values() if h.level_z is not None]
+    new = _finish(ws, replace(e, during_ms=during, detail=detail, peak_z=peak),
+                  max(moved) if moved else None)
     return new if new == e else replace(new, updated_at=round_ts)
 
 
-def _finish(ws: Windows, e: Event) -> Event:
-    """Scope, severity and description from the event's figures."""
+def _finish(ws: Windows, e: Event, level_z: float | None = None) -> Event:
+    """Scope, severity (never lower than before) and description from the event's figures;
+    level_z: the level's move in noise scales, when judged this round."""
     scope = scope_of(e.regions)
     figures = {"z": e.peak_z, "before_ms": e.before_ms, "during_ms": e.during_ms,
                "detail": e.detail}
     name = ws.panel.names.get(e.target, e.target)
-    return replace(e, scope=scope,
-                   severity=severity_of(e.type, e.peak_z, e.before_ms, e.during_ms, e.detail,
-                                        scope),
+    severity = severity_of(e.type, level_z, e.before_ms, e.during_ms, e.detail, scope)
+    return replace(e, scope=scope, severity=max(severity, e.severity, key=LEVELS.index),
                    description=describe(e.type, name, e.region, e.probe, figures, e.regions))
 
 
@@ -194,6 +195,7 @@ def _open(ws: Windows, kept: list[Event], round_ts: int) -> list[Event]:
             if weak is not None and abs(int(p.round_ts[weak.onset_col]) - started) \
                     <= JOIN_ROUNDS * ROUND_S:
                 f = replace(weak, z=f.z, before_ms=f.before_ms, during_ms=f.during_ms,
+                            level_z=f.level_z,
                             detail={**weak.detail, "shift": {"probe": f.probe,
                                                              "direction": f.direction}})
                 started = int(p.round_ts[f.onset_col])
@@ -219,7 +221,7 @@ def _new_event(ws: Windows, f: Finding, started: int, round_ts: int) -> Event:
               f.region, (f.region,), "regional", f.probe, started, round_ts if spike else None,
               "resolved" if spike else "open", f.before_ms, f.during_ms,
               None if f.z is None else round(f.z, 2), "info", "", detail, round_ts)
-    return _finish(ws, e)
+    return _finish(ws, e, f.level_z)
 
 
 def _covered(events: list[Event], f: Finding) -> bool:
@@ -247,7 +249,7 @@ def _join_shift(ws: Windows, route: Event, f: Finding) -> Event:
     detail = {**(route.detail or {}), "shift": {"probe": f.probe, "direction": f.direction}}
     return _finish(ws, replace(route, detail=detail, before_ms=f.before_ms,
                                during_ms=f.during_ms, peak_z=None if f.z is None
-                               else round(f.z, 2)))
+                               else round(f.z, 2)), f.level_z)
 
 
 def _join_target(events: list[Event], f: Finding, started: int) -> Event | None:

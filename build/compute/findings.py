@@ -49,10 +49,11 @@ class Finding:
     probe: str
     onset_col: int
     direction: int  # +1 up, -1 down, 0 for a route
-    z: float | None
+    z: float | None  # the peak z, signed
     before_ms: float | None
     during_ms: float | None
     detail: dict | None
+    level_z: float | None = None  # the level's move in its side's scale (RTT changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ def find_rtt_changes(ws: Windows) -> list[Finding]:
     """level_shift and divergence findings (route joins are made by events.py)."""
     p, w = ws.panel, ws.rtt
     rtt_rows = np.array([k[2] in RTT_PROBES for k in p.keys], dtype=bool)
-    direction = np.where(rtt_rows, compute_shift_tests(w.z), 0)
+    direction = np.where(rtt_rows, compute_shift_tests(w), 0)
     onset = compute_onsets(w, direction)
     rows = np.flatnonzero(direction).tolist()
     groups = _peer_groups(p) if rows else {}
@@ -82,7 +83,7 @@ def find_rtt_changes(ws: Windows) -> list[Finding]:
                  if p.keys[i][0] != target]
         kind = "divergence" if _calm(z_of(w, peers, col)) else "level_shift"
         out.append(Finding(kind, target, region, probe, col, d, hold.peak_z, _ms(hold.before),
-                           _ms(hold.during), None))
+                           _ms(hold.during), None, hold.level_z))
     return out
 
 
@@ -117,7 +118,7 @@ def find_trends(ws: Windows) -> list[Finding]:
         d = int(direction[row])
         hold = compute_level_hold(w, row, start, d)
         out.append(Finding("trend", target, region, probe, start, d, hold.peak_z,
-                           _ms(hold.before), _ms(hold.during), _slope(w, row)))
+                           _ms(hold.before), _ms(hold.during), _slope(w, row), hold.level_z))
     return out
 
 
@@ -187,6 +188,7 @@ class Hold:
     z: float | None  # the largest |z| seen this round, signed
     during_ms: float | None
     during_ratio: float | None  # loss only
+    level_z: float | None = None  # RTT changes: the level's move in its side's scale
 
 
 def hold_of(ws: Windows, kind: str, key: tuple, onset_col: int, direction: int,
@@ -203,7 +205,9 @@ def hold_of(ws: Windows, kind: str, key: tuple, onset_col: int, direction: int,
             return Hold(holds, None, None, None)
         level = hold_of(ws, "level_shift", (*key[:2], shift["probe"]), onset_col,
                         int(shift["direction"]), None)
-        return Hold(holds, level.z if level else None, level.during_ms if level else None, None)
+        if level is None:
+            return Hold(holds, None, None, None)
+        return Hold(holds, level.z, level.during_ms, None, level.level_z)
     row = ws.rows.get(key)
     if row is None:
         return None
@@ -213,7 +217,7 @@ def hold_of(ws: Windows, kind: str, key: tuple, onset_col: int, direction: int,
         return Hold(holds, None, None, _loss_since(ws.panel, row, onset_col))
     level = compute_level_hold(ws.rtt, row, onset_col, direction)
     holds = ramp_holds(ws.rtt, row, direction) if kind == "trend" else level.holds
-    return Hold(holds, level.peak_z, _ms(level.during), None)
+    return Hold(holds, level.peak_z, _ms(level.during), None, level.level_z)
 
 
 def _loss_since(p: Panel, row: int, col: int) -> float | None:

@@ -3,11 +3,11 @@
 Two binomial tests against the series' own baseline (the window before its last GUARD_ROUNDS):
 - packets: the samples lost in the last LOSS_ROUNDS answered rounds (rounds with at least one
   reply) against the baseline's lost-sample rate, which counts half a lost sample when it has
-  none (a rate never seen is not a rate of zero); the hour-of-week loss of earlier weeks
-  (its mean over the window) raises that rate when it is higher.
+  none (a rate never seen is not a rate of zero); the hour-of-week loss of earlier weeks (its
+  median over the window) raises that rate when it is higher.
 - rounds: the wholly lost rounds among the last LOSS_ROUNDS against the baseline's share of
-  them, so the 1-2 % of lost rounds a quiet series has never add up to an event, while an
-  outage of 2-3 rounds does.
+  them, at least LOST_ROUND_FLOOR: 1-2 % of lost rounds is a quiet series, and never adds up
+  to an event, while an outage of 3 rounds does.
 Either fires when its tail probability is at most LOSS_ALPHA, at least 2 samples (or rounds)
 were lost, and the recent rate is LOSS_MIN_RISE above the baseline's.
 """
@@ -21,9 +21,10 @@ import numpy as np
 
 from build.compute.changes import GUARD_ROUNDS, MIN_BASELINE
 
-LOSS_ROUNDS = 4  # the latest rounds judged
-LOSS_ALPHA = 3e-4  # tail probability of the lost count under the baseline rate
+LOSS_ROUNDS = 5  # the latest rounds judged
+LOSS_ALPHA = 5e-4  # tail probability of the lost count under the baseline rate
 LOSS_MIN_RISE = 0.02  # the recent loss rate is at least this much above the baseline's
+LOST_ROUND_FLOOR = 0.02  # the share of wholly lost rounds a quiet series may have
 LOSS_HOLD_ROUNDS = 8  # an event holds while these last rounds lose LOSS_MIN_RISE / 2 more
 LOST = 1.0 - 1e-9  # a round with this loss ratio lost every sample
 Z_MAX = 40.0
@@ -34,35 +35,50 @@ class LossWindow:
     fires: np.ndarray  # [n_series] bool
     z: np.ndarray  # [n_series] normal score of the tail probability (0 where not fired)
     onset: np.ndarray  # [n_series] column of the first lossy round judged
-    base_ratio: np.ndarray  # [n_series] the baseline's loss (lost rounds included)
-    recent_ratio: np.ndarray  # [n_series] the judged rounds' loss (lost rounds included)
+    base_ratio: np.ndarray  # [n_series] the baseline's loss, lost rounds included (0: unjudged)
 
 
 def compute_loss_window(loss_ratio: np.ndarray, samples: np.ndarray,
                         season_loss_ratio: np.ndarray) -> LossWindow:
-    n_rounds = loss_ratio.shape[1]
+    """Only series that lost something in the judged rounds are judged."""
+    n_series, n_rounds = loss_ratio.shape
+    fires, z = np.zeros(n_series, dtype=bool), np.zeros(n_series)
+    onset, base_ratio = np.full(n_series, n_rounds - 1), np.zeros(n_series)
+    recent = loss_ratio[:, -LOSS_ROUNDS:]
+    lossy = np.where(np.isfinite(recent), recent > 0, False)
+    rows = np.flatnonzero(lossy.sum(axis=1) >= 1)
+    if rows.size == 0:
+        return LossWindow(fires, z, onset, base_ratio)
     split = max(0, n_rounds - GUARD_ROUNDS)
-    base, recent = loss_ratio[:, :split], loss_ratio[:, -LOSS_ROUNDS:]
-    sent = samples[:, None].astype(float)
-    base_ratio, recent_ratio = _mean(base), _mean(recent)
-    season = _mean(season_loss_ratio)
+    base, recent = loss_ratio[rows, :split], recent[rows]
+    sent = samples[rows, None].astype(float)
     packets = _counts(base, recent, sent, answered=True)
     rounds = _counts(base, recent, np.ones_like(sent), answered=False)
+    season = np.nan_to_num(_median(season_loss_ratio[rows]))
     rate_p = np.maximum((packets[0] + 0.5) / (packets[1] + 1.0), season)
-    rate_r = (rounds[0] + 0.5) / (rounds[1] + 1.0)
+    rate_r = np.maximum((rounds[0] + 0.5) / (rounds[1] + 1.0), LOST_ROUND_FLOOR)
     enough = np.isfinite(base).sum(axis=1) >= MIN_BASELINE
-    z = np.zeros(loss_ratio.shape[0])
     for lost, count, rate, base_rate in ((packets[2], packets[3], rate_p, packets[4]),
                                          (rounds[2], rounds[3], rate_r, rounds[4])):
         candidate = enough & (lost >= 2) & (lost >= count * (base_rate + LOSS_MIN_RISE))
-        for i in np.flatnonzero(candidate):
+        for i in np.flatnonzero(candidate).tolist():
             tail = binomial_tail(int(count[i]), float(rate[i]), int(lost[i]))
             if tail <= LOSS_ALPHA:
-                z[i] = max(z[i], normal_score(tail))
+                z[rows[i]] = max(z[rows[i]], normal_score(tail))
     fires = z > 0
-    lossy = np.where(np.isfinite(recent), recent > 0, False)
-    first = np.where(lossy.any(axis=1), lossy.argmax(axis=1), LOSS_ROUNDS - 1)
-    return LossWindow(fires, z, n_rounds - LOSS_ROUNDS + first, base_ratio, recent_ratio)
+    onset[rows] = n_rounds - LOSS_ROUNDS + lossy[rows].argmax(axis=1)
+    base_ratio[rows] = _mean(base)
+    return LossWindow(fires, z, onset, base_ratio)
+
+
+def _median(values: np.ndarray) -> np.ndarray:
+    """Row medians of the finite values, NaN for a row without any."""
+    count = np.isfinite(values).sum(axis=1)
+    ordered = np.sort(values, axis=1)
+    at = np.maximum(count - 1, 0)
+    lo = np.take_along_axis(ordered, (at // 2)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(ordered, ((at + 1) // 2)[:, None], axis=1)[:, 0]
+    return np.where(count > 0, (lo + hi) / 2, np.nan)
 
 
 def _mean(values: np.ndarray) -> np.ndarray:

@@ -3,8 +3,9 @@ first, ending at the round being judged. Pure: no SQLite, no clock.
 
 A Panel holds at most WINDOW_ROUNDS raw rounds (the 24 h the build keeps); longer memory comes
 only from the hourly rollups, as a same-hour-of-week baseline (`season_*`): the median of the
-hourly rollups at the same hour 1..SEASON_WEEKS weeks earlier, NaN with fewer than
-MIN_SEASON_WEEKS of them. Those hours are at least a week old, so the baseline is causal.
+hourly rollups at the same hour 1..SEASON_WEEKS weeks earlier (NaN with fewer than
+MIN_SEASON_WEEKS of them), interpolated between neighbouring hours. Those hours are at least
+six days old, so the baseline is causal.
 
 PanelHistory is a longer record on the same grid (the backtest reads one from the database);
 panel_at(history, round_ts) cuts from it exactly the Panel a build at round_ts would see.
@@ -25,6 +26,7 @@ WEEK_S = 7 * 86400
 SEASON_WEEKS = 4
 MIN_SEASON_WEEKS = 2
 NO_ROUTE = -1  # route_code of a round without a trace fingerprint
+HOUR_MIDDLE_S = 1350  # an hourly rollup's rounds start 0, 15, 30 and 45 minutes in
 
 Key = tuple[str, str, str]  # (target, region, probe)
 Pair = tuple[str, str]  # (target, region)
@@ -76,19 +78,30 @@ def round_grid(first_ts: int, last_ts: int) -> np.ndarray:
 def season_hours(round_ts: np.ndarray) -> np.ndarray:
     """The hourly rollups the season of these rounds needs, sorted unique hour_ts."""
     hours = np.unique(round_ts // HOUR_S * HOUR_S)
+    hours = np.unique(np.concatenate([hours - HOUR_S, hours, hours + HOUR_S]))
     back = WEEK_S * np.arange(1, SEASON_WEEKS + 1)
     return np.unique((hours[:, None] - back[None, :]).ravel())
 
 
 def compute_season(round_ts: np.ndarray, hour_ts: np.ndarray,
                    hourly: np.ndarray) -> np.ndarray:
-    """[n_series, n_rounds] median of hourly[:, h - k weeks] (k = 1..SEASON_WEEKS) at each
-    round's hour h; NaN with fewer than MIN_SEASON_WEEKS finite values. hour_ts: sorted hours
-    of hourly's columns (missing hours count as NaN)."""
-    out = np.full((hourly.shape[0], round_ts.size), np.nan)
+    """[n_series, n_rounds] the same-hour-of-week baseline of each round: the median of
+    hourly[:, h - k weeks] (k = 1..SEASON_WEEKS, NaN with fewer than MIN_SEASON_WEEKS values)
+    for the round's hour h and its neighbours, interpolated linearly between the hours'
+    middles (a daily swing moves within an hour too). hour_ts: sorted hours of hourly's
+    columns (missing hours count as NaN)."""
     if hour_ts.size == 0 or round_ts.size == 0:
-        return out
+        return np.full((hourly.shape[0], round_ts.size), np.nan)
     hours = round_ts // HOUR_S * HOUR_S
+    offset = (round_ts - hours) - HOUR_MIDDLE_S  # the round against its hour's middle
+    other = np.where(offset >= 0, hours + HOUR_S, hours - HOUR_S)
+    here, there = _weekly_median(hour_ts, hourly, hours), _weekly_median(hour_ts, hourly, other)
+    weight = np.abs(offset) / HOUR_S
+    mixed = here + (there - here) * weight[None, :]
+    return np.where(np.isfinite(there), mixed, here)
+
+
+def _weekly_median(hour_ts: np.ndarray, hourly: np.ndarray, hours: np.ndarray) -> np.ndarray:
     stack = []
     for k in range(1, SEASON_WEEKS + 1):
         want = hours - k * WEEK_S
@@ -100,8 +113,7 @@ def compute_season(round_ts: np.ndarray, hour_ts: np.ndarray,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
         median = np.nanmedian(weeks, axis=0)
-    out[enough] = median[enough]
-    return out
+    return np.where(enough, median, np.nan)
 
 
 def panel_at(history: PanelHistory, round_ts: int) -> Panel:

@@ -37,7 +37,7 @@ def _window(tail_z: list[float], seed: int = 1) -> RttWindow:
     ([6, 6, 6, 6, float("nan")], 0),  # a series silent this round changes nothing
 ])
 def test_the_change_rule_needs_a_held_change_not_single_rounds(tail, expected):
-    assert compute_shift_tests(_window(tail).z)[0] == expected
+    assert compute_shift_tests(_window(tail))[0] == expected
 
 
 def test_onset_is_the_first_round_of_the_latest_run_beyond_one_sigma():
@@ -57,7 +57,7 @@ def test_a_flat_series_has_a_floored_scale_and_still_sees_a_step():
     y[0, -3:] = 10.5
     w = compute_rtt_window(y, np.full((1, 96), np.nan))
     assert w.scale_up[0] == pytest.approx(0.005 * 1.0, rel=1e-6) or w.scale_up[0] > 0
-    assert compute_shift_tests(w.z)[0] == 1
+    assert compute_shift_tests(w)[0] == 1
 
 
 def test_a_right_tail_widens_only_the_upper_scale():

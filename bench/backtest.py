@@ -1,0 +1,91 @@
+"""Backtest benchmark on a SYNTHETIC database (bench/gen_db.py with --days of raw results: 100
+targets x 7 regions, icmp, tcp and trace every 15 minutes, hourly rollups for 90 days; every
+figure made up by a seeded generator). Times one `nettrace signals backtest` process over the
+whole history: wall and CPU time, peak RSS, events found. Bar (issue 11): 90 days in <= 60 s.
+
+    .venv/bin/python bench/backtest.py [--db EXISTING.sqlite] [--days 90] [--keep PATH]
+
+Generating 90 days takes long (about 18M results, ~10 GB): --keep PATH keeps the database for
+the next run (--db PATH).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gen_db import DEFAULT_END, N_TARGETS, generate, write_catalog  # noqa: E402
+from collect.targets import CATALOG_PATH  # noqa: E402
+from db.connection import connect  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BAR_S = 60.0
+
+
+def timed_backtest(db: Path, catalog: Path) -> dict:
+    """One backtest process over the whole database, its events as JSON lines."""
+    cmd = [sys.executable, "-m", "nettrace", "signals", "backtest", "--db", str(db),
+           "--targets", str(catalog), "--json"]
+    with tempfile.TemporaryFile("w+") as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - started
+        if status != 0:
+            err.seek(0)
+            sys.exit(f"backtest failed ({status}): {err.read().strip()}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "rss_mb": usage.ru_maxrss / 1024, "events": len(out.splitlines())}
+
+
+def stored_rounds(db: Path) -> tuple[int, int]:
+    """(series, rounds) the database holds: (target, region, probe) triples and 15-min slots."""
+    conn = connect(db, readonly=True)
+    try:
+        first, last = conn.execute("SELECT min(round_ts), max(round_ts) FROM results").fetchone()
+        series = conn.execute("SELECT count(*) FROM (SELECT DISTINCT target, region, probe "
+                              "FROM hourly)").fetchone()[0]
+    finally:
+        conn.close()
+    return series, (last - first) // 900 + 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", type=Path, help="a database made by this script (--keep)")
+    p.add_argument("--days", type=int, default=90, help="days of raw results to generate")
+    p.add_argument("--keep", type=Path, help="generate into this path and keep it")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="nettrace-bench-backtest-") as tmp:
+        db = args.db or args.keep or Path(tmp) / "bench.sqlite"
+        catalog = write_catalog(Path(tmp) / "targets.toml", CATALOG_PATH, N_TARGETS)
+        if args.db is None:
+            if db.exists():
+                sys.exit(f"{db}: exists; refusing to add synthetic rows to it")
+            started = time.monotonic()
+            generate(db, CATALOG_PATH, DEFAULT_END, n_targets=N_TARGETS, raw_days=args.days)
+            print(f"synthetic database ready in {time.monotonic() - started:.0f} s "
+                  f"({db.stat().st_size / 2**30:.1f} GB)")
+        os.sync()
+        load = os.getloadavg()[0]
+        r = timed_backtest(db, catalog)
+        series, rounds = stored_rounds(db)
+    print("\n| replay | series x rounds | events | wall s | CPU s | peak RSS MB | bar |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    ok = r["wall_s"] <= BAR_S
+    print(f"| {rounds / 96:.0f} days, {N_TARGETS} targets x 7 regions (icmp, tcp, trace) | "
+          f"{series} x {rounds:,} | {r['events']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+          f"{r['rss_mb']:.0f} | {'pass' if ok else 'MISSED'} (<= {BAR_S:.0f} s) |")
+    print(f"\n(load average {load:.1f} at the start)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
