@@ -215,8 +215,10 @@ def permitted_probes() -> list[str]:
 
 def proxy_cmd(cfg: RunConfig) -> list[str]:
     trust = ["--trust-fly-client-ip"] if cfg.trust_fly_client_ip else []
+    # On one machine, webhooks may reach a receiver on it (README); never on the central one.
+    local = [] if cfg.region is None else ["--webhook-allow-local"]
     return nettrace("serve", "--public", cfg.public, "--private", cfg.private, "--db", cfg.db,
-                    "--listen", f"{cfg.host}:{cfg.proxy_port}", *trust)
+                    "--listen", f"{cfg.host}:{cfg.proxy_port}", *trust, *local)
 
 
 def build_cmd(cfg: RunConfig) -> list[str]:
