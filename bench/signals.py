@@ -46,9 +46,10 @@ def replay(h: PanelHistory, first: int, last: int,
     with updates, every later change of an open one)."""
     open_events: tuple[Event, ...] = ()
     out = []
+    memo: dict = {}
     for i in range(first, last + 1):
         ts = int(h.round_ts[i])
-        step = compute_events(panel_at(h, ts), open_events, ts)
+        step = compute_events(panel_at(h, ts), open_events, ts, memo)
         out += [(i, e) for e in step.opened + (step.updated if updates else ())]
         open_events = step.open
     return out

@@ -106,8 +106,9 @@ def replay(h) -> list[Event]:
     """The last state of every event opened while replaying every round of h."""
     latest: dict[str, Event] = {}
     open_events: tuple[Event, ...] = ()
+    memo: dict = {}
     for ts in h.round_ts.tolist():
-        step = compute_events(panel_at(h, ts), open_events, ts)
+        step = compute_events(panel_at(h, ts), open_events, ts, memo)
         for e in step.opened + step.updated + step.resolved:
             latest[e.id] = e
         open_events = step.open

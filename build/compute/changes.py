@@ -1,12 +1,13 @@
 """RTT change statistics on a Panel's window, vectorised over series. Pure numpy.
 
 The transform: y = log(RTT) minus the series' same-hour-of-week deviation (log of the season
-minus its mean over the window), so multiplicative noise is additive and a market's daily
+minus its mean over the baseline), so multiplicative noise is additive and a market's daily
 and weekly rhythm is not a change.
 
-The baseline of round t is the window before its last GUARD_ROUNDS rounds (at most 88 rounds,
-at least MIN_BASELINE finite ones, else the series is judged on nothing): its median is the
-level; the scale is taken on each side of it (the winsorised RMS of the deviations above, and
+The baseline of round t is fixed for t's hour: the 21 h (84 rounds) ending 2 h before the hour
+began (baseline_span; always inside the 24 h window), at least MIN_BASELINE finite rounds, else
+the series is judged on nothing. The rounds after it (8 to 11) are the ones judged. Its median
+is the level; the scale is taken on each side of it (the winsorised RMS of the deviations above, and
 of those below), because RTT noise is skewed: a right tail above a floor is not a sign of
 change, while a drop below the floor is.
 
@@ -30,7 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-GUARD_ROUNDS = 8  # the latest rounds, judged against the baseline before them
+HOUR_S = 3600
+BASELINE_GAP_S = 2 * HOUR_S  # the baseline ends this long before the judged round's hour
+BASELINE_S = 21 * HOUR_S  # ... and spans this long
+GUARD_ROUNDS = 8  # the latest rounds an onset is looked for in (at least 8 are judged)
 MIN_BASELINE = 32  # finite baseline rounds (8 h) before a series may open anything
 SCALE_FLOOR_RATIO = 0.005  # a flat series still has 0.5 % of noise ...
 SCALE_FLOOR_MS = 0.05  # ... or 0.05 ms, whichever is larger
@@ -58,24 +62,47 @@ class RttWindow:
     level: np.ndarray  # [n_series] median of the baseline's y (NaN: too little history)
     scale_up: np.ndarray  # [n_series] the scale of y above level
     scale_down: np.ndarray  # [n_series] ... and below it
-    z: np.ndarray  # [n_series, GUARD_ROUNDS] z of the latest rounds (NaN: no y, or too short)
+    z: np.ndarray  # [n_series, 8..11] z of the rounds after the baseline (NaN: no y, too short)
     z_outer: np.ndarray  # [n_series, 2] z of the baseline's 10th and 90th percentiles
 
 
-def compute_residuals(rtt_ms: np.ndarray, season_ms: np.ndarray) -> np.ndarray:
-    """log(rtt) minus the season's deviation from its own window mean (0 without season)."""
+def baseline_span(round_ts: np.ndarray) -> tuple[int, int]:
+    """Columns [start, end) of the baseline of the window's last round (see the module)."""
+    end_ts = int(round_ts[-1]) // HOUR_S * HOUR_S - BASELINE_GAP_S
+    return (int(np.searchsorted(round_ts, end_ts - BASELINE_S)),
+            int(np.searchsorted(round_ts, end_ts)))
+
+
+def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray, round_ts: np.ndarray,
+                       memo: dict | None = None) -> RttWindow:
+    """Residuals, baseline figures and the judged rounds' z of every series. memo: a dict a
+    caller replaying one PanelHistory keeps across rounds; a baseline serves a whole hour, so
+    it is computed once (the results are the same without it)."""
+    start, end = baseline_span(round_ts)
+    key = int(round_ts[-1]) // HOUR_S
+    if memo is not None and key in memo:
+        centre, level, up, down, outer = memo[key]
+    else:
+        centre, level, up, down, outer = _baseline(rtt_ms[:, start:end], season_ms[:, start:end])
+        if memo is not None:
+            memo.clear()  # one hour's baseline at a time
+            memo[key] = (centre, level, up, down, outer)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(np.where(rtt_ms > 0, rtt_ms, np.nan))
+        log_season = np.log(np.where(season_ms > 0, season_ms, np.nan))
+    y = y - np.where(np.isfinite(log_season), log_season - centre[:, None], 0.0)
+    w = RttWindow(y, level, up, down, np.empty((y.shape[0], 0)), outer)
+    return RttWindow(y, level, up, down, z_of(w, slice(None), end), outer)
+
+
+def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(season centre, level, scale up, scale down, z of the 10th and 90th percentiles)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.log(np.where(rtt_ms > 0, rtt_ms, np.nan))
         log_season = np.log(np.where(season_ms > 0, season_ms, np.nan))
     known = np.isfinite(log_season)
     centre = np.where(known, log_season, 0.0).sum(axis=1) / np.maximum(known.sum(axis=1), 1)
-    return y - np.where(known, log_season - centre[:, None], 0.0)
-
-
-def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray) -> RttWindow:
-    """Residuals, baseline and z of every series; the baseline is all but GUARD_ROUNDS."""
-    y = compute_residuals(rtt_ms, season_ms)
-    base = y[:, :max(0, y.shape[1] - GUARD_ROUNDS)]
+    base = y - np.where(known, log_season - centre[:, None], 0.0)
     n = np.isfinite(base).sum(axis=1)
     ordered = np.sort(base, axis=1)  # NaN last
     low, level, high = (_quantile(ordered, n, q) for q in (0.1, 0.5, 0.9))
@@ -87,8 +114,7 @@ def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray) -> RttWindow:
     down = np.maximum(_side_rms(dev, dev < 0), floor)
     level = np.where(n < MIN_BASELINE, np.nan, level)
     outer = np.stack([(low - level) / down, (high - level) / up], axis=1)
-    w = RttWindow(y, level, up, down, np.empty((y.shape[0], 0)), outer)
-    return RttWindow(y, level, up, down, z_of(w, slice(None), y.shape[1] - GUARD_ROUNDS), outer)
+    return centre, level, up, down, outer
 
 
 def z_of(w: RttWindow, rows, start: int) -> np.ndarray:

@@ -105,11 +105,14 @@ def event_id(kind: str, target: str, region: str, probe: str, started_at: int) -
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def compute_events(panel: Panel, open_events: tuple[Event, ...], round_ts: int) -> EventStep:
-    """Raises ValueError when the panel does not end at round_ts."""
+def compute_events(panel: Panel, open_events: tuple[Event, ...], round_ts: int,
+                   memo: dict | None = None) -> EventStep:
+    """memo: a dict a caller replaying one PanelHistory round by round may keep across calls
+    (the hour's baselines are computed once; results are the same without it). Raises
+    ValueError when the panel does not end at round_ts."""
     if panel.round_ts.size == 0 or int(panel.round_ts[-1]) != round_ts:
         raise ValueError(f"the panel does not end at round {round_ts}")
-    ws = _windows(panel)
+    ws = _windows(panel, memo)
     judged = [_judge(ws, e, round_ts) for e in sorted(open_events, key=_order)]
     kept = [e for e in judged if e.status == "open"]
     opened = _open(ws, kept, round_ts)
@@ -120,10 +123,10 @@ def compute_events(panel: Panel, open_events: tuple[Event, ...], round_ts: int) 
                      tuple(sorted(kept + [e for e in opened if e.status == "open"], key=_order)))
 
 
-def _windows(p: Panel) -> Windows:
-    return Windows(p, compute_rtt_window(p.rtt_ms, p.season_ms),
-                   compute_loss_window(p.loss_ratio, p.samples, p.season_loss_ratio),
-                   compute_route_window(p.route_code),
+def _windows(p: Panel, memo: dict | None) -> Windows:
+    return Windows(p, compute_rtt_window(p.rtt_ms, p.season_ms, p.round_ts, memo),
+                   compute_loss_window(p.loss_ratio, p.samples, p.season_loss_ratio, p.round_ts),
+                   compute_route_window(p.route_code, p.round_ts),
                    {k: i for i, k in enumerate(p.keys)},
                    {k: i for i, k in enumerate(p.route_keys)})
 

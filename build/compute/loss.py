@@ -1,6 +1,6 @@
 """Loss statistics on a Panel's window, vectorised over series. Pure.
 
-Two binomial tests against the series' own baseline (the window before its last GUARD_ROUNDS):
+Two binomial tests against the series' own baseline (changes.baseline_span):
 - packets: the samples lost in the last LOSS_ROUNDS answered rounds (rounds with at least one
   reply) against the baseline's lost-sample rate, which counts half a lost sample when it has
   none (a rate never seen is not a rate of zero); the hour-of-week loss of earlier weeks (its
@@ -19,7 +19,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from build.compute.changes import GUARD_ROUNDS, MIN_BASELINE
+from build.compute.changes import MIN_BASELINE, baseline_span
 
 LOSS_ROUNDS = 5  # the latest rounds judged
 LOSS_ALPHA = 5e-4  # tail probability of the lost count under the baseline rate
@@ -39,7 +39,7 @@ class LossWindow:
 
 
 def compute_loss_window(loss_ratio: np.ndarray, samples: np.ndarray,
-                        season_loss_ratio: np.ndarray) -> LossWindow:
+                        season_loss_ratio: np.ndarray, round_ts: np.ndarray) -> LossWindow:
     """Only series that lost something in the judged rounds are judged."""
     n_series, n_rounds = loss_ratio.shape
     fires, z = np.zeros(n_series, dtype=bool), np.zeros(n_series)
@@ -49,8 +49,8 @@ def compute_loss_window(loss_ratio: np.ndarray, samples: np.ndarray,
     rows = np.flatnonzero(lossy.sum(axis=1) >= 1)
     if rows.size == 0:
         return LossWindow(fires, z, onset, base_ratio)
-    split = max(0, n_rounds - GUARD_ROUNDS)
-    base, recent = loss_ratio[rows, :split], recent[rows]
+    start, end = baseline_span(round_ts)
+    base, recent = loss_ratio[rows, start:end], recent[rows]
     sent = samples[rows, None].astype(float)
     packets = _counts(base, recent, sent, answered=True)
     rounds = _counts(base, recent, np.ones_like(sent), answered=False)

@@ -1,7 +1,7 @@
 """Route changes from trace fingerprints on a Panel's window, vectorised over (target, region)
 pairs. Pure.
 
-A fingerprint is new when the baseline (the window before its last GUARD_ROUNDS) never saw
+A fingerprint is new when the baseline (changes.baseline_span) never saw
 it, so ECMP or anycast flapping among known paths changes nothing. A route change is a run of
 new fingerprints ending at the latest traced round; it opens once ROUTE_PERSIST_ROUNDS traced
 rounds are new (one suffices to join an RTT change of the same pair). Rounds without a
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from build.compute.changes import GUARD_ROUNDS, MIN_BASELINE
+from build.compute.changes import MIN_BASELINE, baseline_span
 from build.compute.panel import NO_ROUTE
 
 ROUTE_PERSIST_ROUNDS = 3  # an RTT change (3 rounds at least) joins it before it opens
@@ -28,10 +28,10 @@ class RouteWindow:
     new_code: np.ndarray  # [n_routes] the fingerprint the run began with
 
 
-def compute_route_window(codes: np.ndarray) -> RouteWindow:
-    n_routes, n = codes.shape
-    split = max(0, n - GUARD_ROUNDS)
-    base, tail = codes[:, :split], codes[:, split:]
+def compute_route_window(codes: np.ndarray, round_ts: np.ndarray) -> RouteWindow:
+    n_routes = codes.shape[0]
+    start, split = baseline_span(round_ts)
+    base, tail = codes[:, start:split], codes[:, split:]
     traced = tail != NO_ROUTE
     seen = (tail[:, :, None] == base[:, None, :]).any(axis=2)
     new = traced & ~seen

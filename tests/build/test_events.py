@@ -20,12 +20,13 @@ WARM = 4 * WEEK  # the hour-of-week baseline's weeks
 ONSET = WARM + 120  # a changed round, a day into the raw window
 
 
-def replay(h: PanelHistory, first: int, last: int, open_events=()) -> tuple[list, tuple]:
+def replay(h: PanelHistory, first: int, last: int, open_events=(),
+           memo: dict | None = None) -> tuple[list, tuple]:
     """Every EventStep of rounds first..last, and the open set after them."""
     steps = []
     for i in range(first, last + 1):
         ts = int(h.round_ts[i])
-        step = compute_events(panel_at(h, ts), open_events, ts)
+        step = compute_events(panel_at(h, ts), open_events, ts, memo)
         steps.append(step)
         open_events = step.open
     return steps, open_events
@@ -170,6 +171,14 @@ def test_restart_mid_event_with_the_stored_open_set_gives_no_duplicate_and_the_s
     assert [e.id for e in opened(before + after)] == [e.id for e in opened(straight)]
     assert [(e.id, e.ended_at) for e in resolved(before + after)] == [
         (e.id, e.ended_at) for e in resolved(straight)]
+
+
+def test_a_replay_keeping_the_hourly_baselines_gives_the_same_events():
+    c = corpus(extra=90)
+    shift(c, [0, 1], 6.0, end=ONSET + 40)
+    c.loss_ratio[4, ONSET + 10:ONSET + 30] = 0.2
+    h = to_history(c)
+    assert replay(h, ONSET - 4, ONSET + 80, memo={})[0] == replay(h, ONSET - 4, ONSET + 80)[0]
 
 
 def _regions_history(regions: tuple[str, ...], shifted: int, seed: int = 4) -> PanelHistory:

@@ -14,7 +14,9 @@ from build.compute.panel import NO_ROUTE, compute_season
 from build.compute.route_events import compute_route_window, describe_hops, route_holds
 
 ROUND = 900
-NOW = 1_800_000_000 // ROUND * ROUND
+NOW = 1_800_000_000 // 3600 * 3600  # on the hour: the latest 8 rounds are judged
+GRID = NOW - ROUND * np.arange(95, -1, -1)
+NAN = np.full((1, 96), np.nan)
 
 
 def _window(tail_z: list[float], seed: int = 1) -> RttWindow:
@@ -22,7 +24,7 @@ def _window(tail_z: list[float], seed: int = 1) -> RttWindow:
     rng = np.random.default_rng(seed)
     y = 40 * np.exp(0.01 * rng.standard_normal(96))
     y[-len(tail_z):] = 40 * np.exp(0.01 * np.array(tail_z, dtype=float))
-    return compute_rtt_window(y[None, :], np.full((1, 96), np.nan))
+    return compute_rtt_window(y[None, :], NAN, GRID)
 
 
 @pytest.mark.parametrize("tail, expected", [
@@ -48,14 +50,14 @@ def test_onset_is_the_first_round_of_the_latest_run_beyond_one_sigma():
 def test_too_short_a_baseline_gives_no_level_and_no_z():
     y = np.full((1, 96), np.nan)
     y[0, -(GUARD_ROUNDS + MIN_BASELINE - 1):] = 40.0
-    w = compute_rtt_window(y, np.full((1, 96), np.nan))
+    w = compute_rtt_window(y, NAN, GRID)
     assert np.isnan(w.level[0]) and np.isnan(w.z).all()
 
 
 def test_a_flat_series_has_a_floored_scale_and_still_sees_a_step():
     y = np.full((1, 96), 10.0)
     y[0, -3:] = 10.5
-    w = compute_rtt_window(y, np.full((1, 96), np.nan))
+    w = compute_rtt_window(y, NAN, GRID)
     assert w.scale_up[0] == pytest.approx(0.005 * 1.0, rel=1e-6) or w.scale_up[0] > 0
     assert compute_shift_tests(w)[0] == 1
 
@@ -63,7 +65,7 @@ def test_a_flat_series_has_a_floored_scale_and_still_sees_a_step():
 def test_a_right_tail_widens_only_the_upper_scale():
     rng = np.random.default_rng(2)
     y = 20 + rng.exponential(1.0, (1, 96))
-    w = compute_rtt_window(y, np.full((1, 96), np.nan))
+    w = compute_rtt_window(y, NAN, GRID)
     assert w.scale_up[0] > 2 * w.scale_down[0]
 
 
@@ -81,13 +83,13 @@ def test_a_steady_ramp_is_a_trend_and_noise_is_not(slope, expected):
     rng = np.random.default_rng(4)
     y = 40 * np.exp(0.01 * (rng.standard_normal(96) + slope * np.maximum(
         np.arange(96) - 60, 0)))
-    assert compute_ramps(compute_rtt_window(y[None, :], np.full((1, 96), np.nan)))[0] == expected
+    assert compute_ramps(compute_rtt_window(y[None, :], NAN, GRID))[0] == expected
 
 
 def test_a_step_is_not_a_trend():
     rng = np.random.default_rng(5)
     y = 40 * np.exp(0.01 * (rng.standard_normal(96) + 8.0 * (np.arange(96) >= 84)))
-    assert compute_ramps(compute_rtt_window(y[None, :], np.full((1, 96), np.nan)))[0] == 0
+    assert compute_ramps(compute_rtt_window(y[None, :], NAN, GRID))[0] == 0
 
 
 @pytest.mark.parametrize("n, p, k, expected", [
@@ -106,7 +108,7 @@ def _loss(base_lost_rounds: int, recent: list[float], samples: int = 20):
     loss = np.zeros((1, 96))
     loss[0, :base_lost_rounds] = 1.0
     loss[0, -len(recent):] = recent
-    return compute_loss_window(loss, np.array([samples]), np.full((1, 96), np.nan))
+    return compute_loss_window(loss, np.array([samples]), NAN, GRID)
 
 
 @pytest.mark.parametrize("base_lost, recent, fires", [
@@ -123,9 +125,9 @@ def test_loss_fires_on_a_sustained_rise_not_on_the_usual_lost_rounds(base_lost, 
 def test_route_flapping_among_known_paths_is_no_change_and_a_new_path_is():
     rng = np.random.default_rng(6)
     codes = rng.integers(0, 2, (1, 96))  # ECMP: paths 0 and 1 at random
-    assert compute_route_window(codes).new_rounds[0] == 0
+    assert compute_route_window(codes, GRID).new_rounds[0] == 0
     codes[0, -3:] = [5, NO_ROUTE, 5]
-    w = compute_route_window(codes)
+    w = compute_route_window(codes, GRID)
     assert w.new_rounds[0] == 2 and w.onset[0] == 93 and w.new_code[0] == 5
     assert route_holds(codes[0], 93)
     codes[0, -2:] = [0, 1]
