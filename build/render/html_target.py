@@ -134,7 +134,8 @@ def _shaded_label(s: TargetSessions | None) -> str | None:
     return None if s is None or not s.spans else f"{s.calendar} session hours (UTC)"
 
 
-def build_session_block(s: TargetSessions | None, regions: dict[str, RegionStatus]) -> SessionBlock | None:
+def build_session_block(s: TargetSessions | None,
+                        regions: dict[str, RegionStatus]) -> SessionBlock | None:
     if s is None:
         return None
     m = s.market

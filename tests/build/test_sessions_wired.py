@@ -129,7 +129,8 @@ def _hand_figures(db: Path, region: str, end_ts: int) -> dict:
     for round_ts, ok, samples in rows:
         hour = round_ts // HOUR_S * HOUR_S
         if end_ts - 24 * HOUR_S <= hour < end_ts:
-            hours.setdefault(hour, []).append((ok, [s for s in json.loads(samples) if s is not None]))
+            received = [s for s in json.loads(samples) if s is not None]
+            hours.setdefault(hour, []).append((ok, received))
     medians = {h: float(np.median(sum((s for _, s in rs), []))) for h, rs in hours.items()
                if any(s for _, s in rs)}
     session = [h for h in hours if NOV25_OPEN <= h + HOUR_S // 2 < NOV25_CLOSE]
