@@ -10,17 +10,21 @@ and onset error, an event matching a label of its target, region and probe (a ro
 any probe of its pair) whose onset is within MATCH_ROUNDS rounds.
 
 The replay starts WARMUP_S before --from, so events open at --from are open as the builds
-had them (an event of older onset than that is not). The database is opened read-only.
+had them (an event of older onset than that is not). The database is opened read-only. With
+--jobs N, N processes replay whole categories each (a target's regions and a category's
+peers are judged together), which gives the same events as one.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import os
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +36,7 @@ from build.errors import BuildError
 from build.read.panel import read_panel_history, read_span
 from collect.errors import CollectError
 from collect.records import PROBES, ROUND_S, iso_utc
-from collect.targets import CATALOG_PATH, load_catalog
+from collect.targets import CATALOG_PATH, Catalog, load_catalog
 from db.connection import connect
 
 WARMUP_S = 2 * 86400
@@ -53,6 +57,8 @@ def register(subparsers) -> None:
     bt.add_argument("--json", action="store_true", help="one event per line")
     bt.add_argument("--targets", type=Path, default=CATALOG_PATH,
                     help="the catalog (names and categories)")
+    bt.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="processes, each replaying whole categories (default: 2)")
     bt.set_defaults(func=run)
 
 
@@ -67,6 +73,8 @@ class Label:
 def run(args: argparse.Namespace) -> int:
     labels = read_labels(args.labels) if args.labels else None
     start, end = (_iso_arg(args.from_iso, "--from"), _iso_arg(args.to_iso, "--to"))
+    if args.jobs < 1:
+        raise BuildError(f"--jobs: {args.jobs} is not a positive number of processes")
     try:
         catalog = load_catalog(args.targets)
     except CollectError as exc:
@@ -76,17 +84,24 @@ def run(args: argparse.Namespace) -> int:
     conn = connect(args.db, readonly=True)
     try:
         span = read_span(conn)
-        if span.first_ts is None:
-            raise BuildError(f"{args.db}: holds no results")
-        start = span.first_ts if start is None else -(-start // ROUND_S) * ROUND_S
-        end = span.last_ts if end is None else end // ROUND_S * ROUND_S
-        if end < start:
-            raise BuildError(f"--to {iso_utc(end)} is before --from {iso_utc(start)}")
-        got = read_panel_history(conn, max(span.first_ts, start - WARMUP_S), end, catalog)
     finally:
         conn.close()
-    events = [e for e in replay(got.history) if e.started_at >= start]
-    series = len(got.history.keys) + len(got.history.route_keys)
+    if span.first_ts is None:
+        raise BuildError(f"{args.db}: holds no results")
+    start = span.first_ts if start is None else -(-start // ROUND_S) * ROUND_S
+    end = span.last_ts if end is None else end // ROUND_S * ROUND_S
+    if end < start:
+        raise BuildError(f"--to {iso_utc(end)} is before --from {iso_utc(start)}")
+    jobs = [(args.db, max(span.first_ts, start - WARMUP_S), end, part)
+            for part in split_catalog(catalog, args.jobs)]
+    if len(jobs) == 1:
+        done = [replay_part(jobs[0])]
+    else:
+        with get_context("fork").Pool(len(jobs)) as pool:
+            done = pool.map(replay_part, jobs)
+    events = sorted((e for part, _, _ in done for e in part if e.started_at >= start),
+                    key=_order)
+    series, left_out = sum(d[1] for d in done), sum(d[2] for d in done)
     if args.json:
         for e in events:
             print(json.dumps(event_line(e)))
@@ -95,11 +110,36 @@ def run(args: argparse.Namespace) -> int:
     if labels is not None:
         summary = score(events, labels)
         print(json.dumps({"labels": summary}) if args.json else _summary_text(summary))
-    if got.left_out:
-        print(f"nettrace signals: left out {got.left_out} results the builds leave out "
+    if left_out:
+        print(f"nettrace signals: left out {left_out} results the builds leave out "
               "(probe started after its round's slot, or off the 15-minute grid)",
               file=sys.stderr)
     return 0
+
+
+def split_catalog(catalog: Catalog, parts: int) -> list[Catalog]:
+    """The catalog in up to `parts` catalogs of whole categories (divergence compares a
+    target with its category's peers, and regions join per target), balanced by targets."""
+    groups = sorted(((c, [t for t in catalog.targets if t.category == c])
+                     for c in catalog.categories), key=lambda g: (-len(g[1]), g[0]))
+    bins: list[list] = [[] for _ in range(max(1, min(parts, len(groups))))]
+    for category, targets in groups:
+        smallest = min(bins, key=lambda b: sum(len(t) for _, t in b))
+        smallest.append((category, targets))
+    return [replace(catalog, categories=tuple(c for c, _ in b),
+                    targets=tuple(t for _, ts in b for t in ts)) for b in bins if b]
+
+
+def replay_part(job: tuple) -> tuple[list[Event], int, int]:
+    """(events, series, rows left out) of one catalog part, on its own connection."""
+    db, first_ts, last_ts, catalog = job
+    conn = connect(db, readonly=True)
+    try:
+        got = read_panel_history(conn, first_ts, last_ts, catalog)
+    finally:
+        conn.close()
+    h = got.history
+    return replay(h), len(h.keys) + len(h.route_keys), got.left_out
 
 
 def replay(h) -> list[Event]:
@@ -112,8 +152,11 @@ def replay(h) -> list[Event]:
         for e in step.opened + step.updated + step.resolved:
             latest[e.id] = e
         open_events = step.open
-    return sorted(latest.values(), key=lambda e: (e.started_at, e.type, e.target, e.region,
-                                                  e.probe))
+    return sorted(latest.values(), key=_order)
+
+
+def _order(e: Event) -> tuple:
+    return (e.started_at, e.type, e.target, e.region, e.probe)
 
 
 def event_line(e: Event) -> dict:

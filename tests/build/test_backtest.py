@@ -65,7 +65,8 @@ def test_backtest_equals_what_the_incremental_builds_stored(history, tmp_path):
                                 "ended_at", "severity", "z", "before_ms", "during_ms"}
 
 
-def test_history_stored_in_any_order_replays_to_the_same_events(history, tmp_path):
+def test_history_stored_in_any_order_and_one_or_two_processes_replay_the_same_events(
+        history, tmp_path):
     fx, catalog = history
     shuffled = tmp_path / "backfilled.sqlite"
     connect(shuffled).close()  # the schema, as ingest makes it
@@ -73,8 +74,8 @@ def test_history_stored_in_any_order_replays_to_the_same_events(history, tmp_pat
         conn.execute("ATTACH DATABASE ? AS src", (str(fx.path),))
         conn.execute("INSERT INTO results SELECT * FROM src.results ORDER BY round_ts DESC")
         conn.execute("INSERT INTO hourly SELECT * FROM src.hourly")
-    again = backtest(type(fx)(shuffled, fx.catalog, fx.spec), catalog, "--json")
-    assert json_events(again) == json_events(backtest(fx, catalog, "--json"))
+    again = backtest(type(fx)(shuffled, fx.catalog, fx.spec), catalog, "--json", "--jobs", "1")
+    assert json_events(again) == json_events(backtest(fx, catalog, "--json", "--jobs", "2"))
 
 
 def test_table_counts_events_per_series_week_by_type_and_severity(history):
