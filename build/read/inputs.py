@@ -23,10 +23,11 @@ from build.compute.sessions import (SessionTable, session_table_covers, session_
                                     session_table_span, session_table_to_json)
 from build.errors import BuildError
 from build.read.long_history import LongHistoryInput, read_long_history
-from build.read.queries import (read_events, read_hour_values, read_hops, read_last_event_round,
+from build.read.queries import (read_events, read_hops, read_last_event_round,
                                 read_latest_round,
                                 read_region_last_round, read_trace_details)
 from build.read.session_hours import read_session_hours
+from build.read.season import read_season
 from build.read.state import CarriedState, Checkpoint, Part, read_checkpoint
 from build.read.week import HourlyColumns, read_week_hourly
 from build.read.window import read_recent_window
@@ -100,7 +101,7 @@ def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
     # first, while this process is small: the child's memory adds to the build's
     sessions, sessions_part = read_sessions(catalog, ref, part("sessions"))
     with ThreadPoolExecutor(1) as pool:
-        season = _start_season(pool, conn, ref)
+        season = _start_season(pool, conn, ref, before, part("season"))
         window, window_part = read_recent_window(conn, ref - RAW_WINDOW_S, until, checkpoint,
                                                  before, part("window"))
         codes = tuple(r.code for r in catalog.regions)
@@ -121,10 +122,12 @@ def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
         judged = (part("events") or Part({})).meta.get("round")
         if judged is None:
             judged = read_last_event_round(conn)
-        return BuildInputs(catalog, clock, latest, window, season.result(), hops, hourly,
+        season_values, season_part = season.result()
+        return BuildInputs(catalog, clock, latest, window, season_values, hops, hourly,
                            last_rounds, events, judged, routes, history,
                            read_measured_quality(MEASURED_QUALITY), checkpoint,
-                           {"window": window_part, "week": week_part, "sessions": sessions_part,
+                           {"window": window_part, "week": week_part, "season": season_part,
+                            "sessions": sessions_part,
                             "session_hours": session_hours_part},
                            sessions, session_hours)
 
@@ -170,19 +173,21 @@ def read_measured_quality(path: Path) -> dict | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _start_season(pool: ThreadPoolExecutor, conn: sqlite3.Connection, ref: int) -> Future:
-    """The rollups of the same hours 1..4 weeks before the window's rounds, read by pool's
-    thread on a read-only connection of its own (SQLite releases the GIL) while the caller
-    reads the raw window."""
+def _start_season(pool: ThreadPoolExecutor, conn: sqlite3.Connection, ref: int,
+                  before: Checkpoint | None, carried: Part | None) -> Future:
+    """The rollups of the same hours 1..4 weeks before the window's rounds (build/read/
+    season.py), read by pool's thread on a read-only connection of its own (SQLite releases
+    the GIL) while the caller reads the raw window."""
     rounds = np.arange(ref - RAW_WINDOW_S + ROUND_S, ref + 1, ROUND_S, dtype=np.int64)
     path = conn.execute("PRAGMA database_list").fetchone()[2]  # the main database's file
-    return pool.submit(_read_season, path, season_hours(rounds).tolist())
+    return pool.submit(_read_season, path, season_hours(rounds).tolist(), before, carried)
 
 
-def _read_season(path: str, hours: list[int]) -> HourValues:
+def _read_season(path: str, hours: list[int], before: Checkpoint | None,
+                 carried: Part | None) -> tuple[HourValues, Part]:
     conn = connect(path, readonly=True)
     try:
-        return read_hour_values(conn, hours)
+        return read_season(conn, hours, before, carried)
     finally:
         conn.close()
 

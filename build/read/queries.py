@@ -33,16 +33,16 @@ def read_region_last_round(conn: sqlite3.Connection, region: str, until_ts: int)
 def read_trace_details(conn: sqlite3.Connection,
                        wanted: list[tuple[str, str, int]]) -> dict[tuple[str, str, int], dict]:
     """The detail of the trace result of each (target, region, round_ts) in wanted, by that
-    key ({} when it has none), in one query over the unique key."""
+    key ({} when it has none): one query per distinct round, over the unique key's round_ts
+    prefix (most pairs' latest trace is the same round)."""
     out: dict[tuple[str, str, int], dict] = {}
-    for start in range(0, len(wanted), _BATCH):
-        chunk = wanted[start:start + _BATCH]
-        marks = ", ".join(["(?, ?, ?)"] * len(chunk))
-        sql = ("SELECT target, region, round_ts, detail FROM results WHERE probe = 'trace' AND "
-               f"(round_ts, region, target) IN (VALUES {marks})")
-        args = [v for target, region, round_ts in chunk for v in (round_ts, region, target)]
-        for target, region, round_ts, detail in conn.execute(sql, args):
-            out[(target, region, round_ts)] = json.loads(detail) if detail else {}
+    keys = set(wanted)
+    sql = ("SELECT target, region, round_ts, detail FROM results "
+           "WHERE round_ts = ? AND probe = 'trace'")
+    for round_ts in sorted({k[2] for k in keys}):
+        for target, region, _, detail in conn.execute(sql, (round_ts,)):
+            if (target, region, round_ts) in keys:
+                out[(target, region, round_ts)] = json.loads(detail) if detail else {}
     return out
 
 
@@ -99,6 +99,14 @@ def read_late_targets(conn: sqlite3.Connection, after_rowid: int, before_ts: int
     # NOT INDEXED: walk the rowid range; the planner would otherwise scan the unique key's
     # round_ts range, which is nearly the whole table
     sql = "SELECT DISTINCT target FROM results NOT INDEXED WHERE rowid > ? AND round_ts < ?"
+    return {r[0] for r in conn.execute(sql, (after_rowid, before_ts))}
+
+
+def read_late_hours(conn: sqlite3.Connection, after_rowid: int, before_ts: int) -> set[int]:
+    """The hours of results stored after after_rowid for rounds before before_ts (their hourly
+    rollups changed). A rowid range: only the new rows are read."""
+    sql = ("SELECT DISTINCT round_ts - round_ts % 3600 FROM results NOT INDEXED "
+           "WHERE rowid > ? AND round_ts < ?")
     return {r[0] for r in conn.execute(sql, (after_rowid, before_ts))}
 
 
