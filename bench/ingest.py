@@ -1,6 +1,7 @@
 """Ingest benchmark: N results pushed over HTTP by 7 concurrent simulated regions in signed
-batches of 700 to a real `nettrace ingest serve`, against a raw executemany ceiling, and the
-cost of durability (synchronous=FULL: an fsync of the WAL per commit) measured beside it.
+batches of 700 to a real `nettrace ingest serve`, against a raw executemany ceiling, and what
+durability costs when the fsync sits inside each commit (synchronous=FULL) rather than in the
+writer's WAL-sync thread (ingest/wal_sync.py), as ingest does it.
 
     .venv/bin/python bench/ingest.py              # the issue's 1,000,000 results
     .venv/bin/python bench/ingest.py --results 100000
@@ -95,7 +96,7 @@ def run_http(db_path: Path, per_region: dict[str, list[bytes]]) -> tuple[float, 
 def run_raw(path: Path, rows: list[tuple], batch: int, schema: bool, durable: bool) -> float:
     """Seconds to executemany rows into an empty file, a transaction per batch: into a bare
     table (schema=False, the ceiling) or into the real results table with its indexes;
-    durable: synchronous=FULL as ingest runs, else NORMAL (no fsync at commit)."""
+    durable: synchronous=FULL (an fsync inside each commit), else NORMAL (none)."""
     conn = db.connect(path) if schema else sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
@@ -150,15 +151,15 @@ def main() -> int:
     print(f"| ingest: {args.results:,} results, {len(REGIONS)} regions, batches of {args.batch}, "
           f"{os.cpu_count()} cores | value | bar |")
     print("| --- | --- | --- |")
-    print(f"| end to end over HTTP, durable (200 only once on disk) | {rate:,.0f} results/s "
-          f"({elapsed:.1f} s) | ≥ 30,000 |")
+    print(f"| end to end over HTTP, durable (a 200 only once its rows are on disk) "
+          f"| {rate:,.0f} results/s ({elapsed:.1f} s) | ≥ 30,000 |")
     print(f"| batch latency p50 / p99 | {p50:.1f} ms / {p99:.1f} ms | |")
     print(f"| bytes per stored result (results + hourly + indexes) | {size / stored:,.0f} | |")
     print(f"| raw executemany ceiling (bare table) | {ceiling:,.0f} rows/s ({raw_s:.1f} s) | |")
     print(f"| raw executemany into the real schema (its indexes, no rollups) "
           f"| {args.results / schema_s:,.0f} rows/s | |")
     commits = -(-args.results // args.batch)
-    print(f"| the same, durable (synchronous=FULL, as ingest runs): a commit per batch "
+    print(f"| the same with an fsync inside each commit (synchronous=FULL) "
           f"| {args.results / durable_s:,.0f} rows/s, {(durable_s - schema_s) / commits * 1000:.1f} "
           f"ms more per commit | |")
     print(f"| end to end / ceiling | {rate / ceiling:.2f} | ≥ 0.15 |")

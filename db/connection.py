@@ -9,16 +9,15 @@ from pathlib import Path
 from db.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 10_000
-SYNCHRONOUS_FULL = 2  # PRAGMA synchronous: 2 FULL, 3 EXTRA
 
 
 def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     """Open the central database. Writers get WAL and pending migrations applied;
     readers open read-only (mode=ro) so they can never change stored data.
     Writers run synchronous=FULL: each commit syncs the WAL before it returns, so what a
-    writer has committed (an acknowledged push, a revoked key, a counted call) survives an
-    OS crash or power loss; NORMAL could lose the last commits. Group commits keep it cheap
-    (bench/ingest.py)."""
+    writer has committed (a revoked key, a counted call, an import) survives an OS crash or
+    power loss; NORMAL could lose the last commits. The ingest writer gets the same guarantee
+    from a sync off its write path (ingest/wal_sync.py)."""
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                check_same_thread=False)
@@ -26,7 +25,7 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={SYNCHRONOUS_FULL}")
+        conn.execute("PRAGMA synchronous=FULL")
         migrate(conn)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys=ON")

@@ -16,10 +16,14 @@ class DiskUse:
     volume_bytes: int
 
 
+def wal_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + WAL_SUFFIX)
+
+
 def read_disk_use(db_path: Path) -> DiskUse:
     """A few system calls: cheap enough for every push."""
     size = 0
-    for path in (db_path, db_path.with_name(db_path.name + WAL_SUFFIX)):
+    for path in (db_path, wal_path(db_path)):
         try:
             size += path.stat().st_size
         except FileNotFoundError:

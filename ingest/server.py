@@ -9,7 +9,7 @@ unavailable, 507 disk nearly full (503 and 507 with Retry-After; the collector k
 Region, timestamp and the head signature authenticate a push from its headers; they, the push
 limit and the free space are checked before a byte of the body is read.
 A rejected batch writes nothing: the only write is the writer process's one transaction
-(ingest/writer.py), and it answers only once that transaction is on disk (synchronous=FULL).
+(ingest/writer.py), and it answers only once that transaction is on disk (ingest/wal_sync.py).
 """
 from __future__ import annotations
 
@@ -165,8 +165,7 @@ class Ingest:
                 return disk_full()
             log(f"database unavailable: {exc!r}")
             return error(503, "database_unavailable", "try again", retry_after_s=BUSY_RETRY_S)
-        return JSONResponse({"stored": stored, "duplicates": duplicates,
-                             "durable": self.writer.durable})
+        return JSONResponse({"stored": stored, "duplicates": duplicates, "durable": True})
 
     async def metrics(self, request: Request) -> PlainTextResponse:
         use = await anyio.to_thread.run_sync(read_disk_use, self.config.db_path)

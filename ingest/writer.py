@@ -8,7 +8,8 @@ them; the server passes the bytes through unopened and gets (stored, duplicates)
 In the writer: all batches waiting together commit together (group commit), each still
 all-or-nothing because any failure fails the whole transaction. Rollups are refreshed
 coalesced (when pushes pause, at most FLUSH_EVERY_S apart, on start and on close) from folds
-kept in memory (ingest/live_rollups.py); checkpoints run in their own thread.
+kept in memory (ingest/live_rollups.py); checkpoints run in their own thread, and answers are
+sent only once their rows are on disk (ingest/wal_sync.py).
 """
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from db import connection as db
+from ingest.disk import wal_path
 from ingest.live_rollups import LiveRollups
 from ingest.rollup import flush_rollups
 from ingest.store import store_batches
+from ingest.wal_sync import WalSyncer
 
 WRITER_CACHE_KIB = 256 * 1024  # index pages stay in memory as the file grows
 WRITER_MMAP_BYTES = 1 << 30
@@ -55,7 +58,6 @@ class WriterProcess:
         self.lock = threading.Lock()
         self.closing = False
         self.broken: Exception | None = None  # a replacement writer that failed to start
-        self.durable = False  # the writer's commits reach the disk before it answers
 
     def start(self) -> None:
         self.jobs = _ctx.Queue()
@@ -87,7 +89,7 @@ class WriterProcess:
         try:
             if not answers.poll(START_TIMEOUT_S):
                 raise RuntimeError(f"ingest writer did not start in {START_TIMEOUT_S:g} s")
-            _, self.durable = answers.recv()  # ("ready", durable)
+            answers.recv()  # "ready"
         except EOFError:
             raise RuntimeError(f"ingest writer exited with {self.proc.exitcode}") from None
         self.reader = threading.Thread(target=self._read, args=(answers,), daemon=True,
@@ -124,11 +126,11 @@ class WriterProcess:
 
 
 def writer_main(db_path: Path, jobs, answers, parent_pid: int) -> None:
-    """The writer process: open, catch up with marks a killed writer left, answer ("ready",
-    durable), then write until the None job."""
+    """The writer process: open, catch up with marks a killed writer left, answer "ready",
+    then write until the None job."""
     exit_with_parent(parent_pid)
     conn = db.connect(db_path)
-    durable = conn.execute("PRAGMA synchronous").fetchone()[0] >= db.SYNCHRONOUS_FULL
+    conn.execute("PRAGMA synchronous=NORMAL")  # the WalSyncer syncs before anything is answered
     conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
     conn.execute(f"PRAGMA mmap_size={WRITER_MMAP_BYTES}")
     conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (and fsyncs) never inside a push
@@ -136,10 +138,12 @@ def writer_main(db_path: Path, jobs, answers, parent_pid: int) -> None:
     stopping = threading.Event()
     checkpointer = threading.Thread(target=_checkpoint, args=(db_path, stopping), daemon=True)
     checkpointer.start()
-    answers.send(("ready", durable))
+    answers.send("ready")
+    syncer = WalSyncer(wal_path(db_path), answers)
     try:
-        Writer(conn, jobs, answers).run()
+        Writer(conn, jobs, syncer).run()
     finally:
+        syncer.close()
         stopping.set()
         checkpointer.join()
         conn.close()
@@ -167,8 +171,8 @@ def _try_checkpoint(conn: sqlite3.Connection, mode: str) -> None:
 class Writer:
     """The write loop of the writer process."""
 
-    def __init__(self, conn: sqlite3.Connection, jobs, answers):
-        self.conn, self.jobs, self.answers = conn, jobs, answers
+    def __init__(self, conn: sqlite3.Connection, jobs, syncer: WalSyncer):
+        self.conn, self.jobs, self.syncer = conn, jobs, syncer
         self.live = LiveRollups()
 
     def run(self) -> None:
@@ -212,7 +216,8 @@ class Writer:
         return True
 
     def _write(self, group: list) -> bool:
-        """Store group and answer its requests; True if anything was stored."""
+        """Store group and have its requests answered once it is on disk; True if anything
+        was stored."""
         if not group:
             return False
         try:
@@ -220,11 +225,9 @@ class Writer:
                                    max(at for _, _, at in group), refresh=False, live=self.live)
         except Exception as exc:  # each waiting request answers 503 with the cause
             error = exc if isinstance(exc, sqlite3.Error) else RuntimeError(repr(exc))
-            for job_id, _, _ in group:
-                self.answers.send((job_id, False, error))
+            self.syncer.put([(job_id, False, error) for job_id, _, _ in group])
             return False
-        for (job_id, _, _), count in zip(group, counts):
-            self.answers.send((job_id, True, count))
+        self.syncer.put([(job_id, True, count) for (job_id, _, _), count in zip(group, counts)])
         return any(stored for stored, _ in counts)
 
 

@@ -1,44 +1,93 @@
-"""An acknowledged push survives power loss: the ingest writer syncs the WAL after writing a
-batch's rows and before it answers. Checked on the writer's own system calls (strace): every
-answer it sends follows an fsync/fdatasync of the WAL that came after the WAL's last write."""
+"""An acknowledged push survives power loss: the ingest writer answers a push only after an
+fsync of the WAL that began once the push's transaction was written. Checked on the writer's
+own system calls (strace -f): pushes go one at a time, each one transaction whose commit frame
+is visible in the WAL writes; every answer must follow, in the thread that sends it, a WAL
+sync that started after that commit."""
 from __future__ import annotations
 
+import codecs
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import need_tool
-from tests.ingest.ingest_fixtures import body_of, push, results, running, writer_pid
+from tests.ingest.ingest_fixtures import (body_of, push, results, running, wait_for_rollups,
+                                          writer_pid)
 
-CALL = re.compile(r"^(\w+)\((\d+)<([^>]*)>")
+CALL = re.compile(r'(\w+)\((\d+)<([^>]*)>(?:, "((?:[^"\\]|\\.)*)")?')
+FRAME_HEADER_BYTES = 24  # a WAL frame header; bytes 4-8 are non-zero on a commit frame
 
 
-def unsynced_answers(trace: str) -> tuple[int, int]:
-    """(answers sent, answers sent while WAL writes were not yet synced) in a strace log of
-    the writer's main thread: answers go down a pipe, rows into the -wal file."""
-    answers = unsynced = 0
-    dirty = False
-    for line in trace.splitlines():
-        match = CALL.match(line)
+@dataclass
+class Call:
+    tid: str
+    name: str
+    fd: str
+    path: str
+    data: bytes
+    entry: int  # line numbers in the trace
+    exit: int = -1
+
+
+def calls(trace: str) -> list[Call]:
+    """The system calls of a `strace -f -y -s 24` log, with entry and exit lines (a call
+    another thread interrupted is split into `<unfinished ...>` and `<... resumed>`)."""
+    done, open_by_tid = [], {}
+    for n, line in enumerate(trace.splitlines()):
+        tid, _, rest = line.partition(" ")
+        if rest.startswith("<... "):
+            call = open_by_tid.pop(tid, None)
+            if call is not None:
+                call.exit = n
+            continue
+        match = CALL.match(rest)
         if not match:
             continue
-        call, fd, target = match.groups()
-        if target.endswith("-wal"):
-            dirty = call.startswith("pwrite") or (dirty and call not in ("fsync", "fdatasync"))
-        elif call == "write" and target.startswith("pipe:") and fd != "2":
-            answers += 1
-            unsynced += dirty
-    return answers, unsynced
+        name, fd, path, data = match.groups()
+        call = Call(tid, name, fd, path, codecs.escape_decode(data or "")[0], n)
+        done.append(call)
+        if rest.endswith("<unfinished ...>"):
+            open_by_tid[tid] = call
+        else:
+            call.exit = n
+    return done
 
 
-def test_every_answer_of_the_writer_follows_a_sync_of_the_rows_it_wrote(tmp_path):
+def answers_without_a_sync(trace: str) -> tuple[int, int]:
+    """(answers, answers that no WAL sync of their own thread preceded which began after the
+    first commit written since the previous answer)."""
+    wal = [c for c in calls(trace) if c.path.endswith("-wal")]
+    commits, header_seen = [], set()
+    for c in wal:
+        if c.name.startswith("pwrite") and c.tid in header_seen:
+            commits.append(c.exit)  # the commit frame's page, written after its header
+            header_seen.discard(c.tid)
+        elif (c.name.startswith("pwrite") and len(c.data) == FRAME_HEADER_BYTES
+              and c.data[4:8] != bytes(4)):
+            header_seen.add(c.tid)
+    syncs = [c for c in wal if c.name in ("fsync", "fdatasync")]
+    answers = [c for c in calls(trace) if c.name == "write" and c.path.startswith("pipe:")
+               and c.fd != "2"]
+    unsynced, previous = 0, -1
+    for answer in answers:
+        commit = min((at for at in commits if at > previous), default=None)
+        if commit is None or not any(s.tid == answer.tid and s.entry > commit and s.exit < answer.entry
+                                     for s in syncs):
+            unsynced += 1
+        previous = answer.exit
+    return len(answers), unsynced
+
+
+def test_every_answer_of_the_writer_follows_a_sync_of_the_rows_it_acknowledges(tmp_path):
     strace = need_tool("strace", "strace")
     db = tmp_path / "central.db"
     log = tmp_path / "writer.strace"
     with running(db) as server:
         assert push(server.push_url, body_of(results(targets=1))).status_code == 200
-        writer = writer_pid(server.proc.pid, db)
-        tracer = subprocess.Popen([strace, "-y", "-p", str(writer), "-o", str(log),
+        wait_for_rollups(db)
+        tracer = subprocess.Popen([strace, "-f", "-y", "-s", str(FRAME_HEADER_BYTES), "-o", str(log),
+                                   "-p", str(writer_pid(server.proc.pid, db)),
                                    "-e", "trace=pwrite64,write,fsync,fdatasync"],
                                   stderr=subprocess.PIPE, text=True)
         try:
@@ -47,6 +96,6 @@ def test_every_answer_of_the_writer_follows_a_sync_of_the_rows_it_wrote(tmp_path
         finally:
             tracer.terminate()
             tracer.wait()
-    assert all(r.status_code == 200 and r.json()["durable"] is True for r in replies)
-    answers, unsynced = unsynced_answers(Path(log).read_text())
-    assert answers >= len(replies) and unsynced == 0
+    assert [(r.status_code, r.json()["durable"]) for r in replies] == [(200, True)] * 6
+    answers, unsynced = answers_without_a_sync(Path(log).read_text())
+    assert answers == len(replies) and unsynced == 0
