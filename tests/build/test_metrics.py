@@ -40,7 +40,7 @@ def test_promtool_accepts_the_exposition_with_only_kept_lint(tmp_path):
 
 
 def test_issue_metric_names_and_base_units_are_present(tmp_path):
-    text = _metrics(tmp_path, rounds=40, route_change=("api.kraken.com", "fra", 37))  # 30 min ago
+    text = _metrics(tmp_path, rounds=48, route_change=("api.kraken.com", "fra", 45))  # 30 min ago
     for name in ("nettrace_target_rtt_ms", "nettrace_target_hops", "nettrace_route_changes_1h",
                  "nettrace_quant_signals_1h", "nettrace_target_rtt_seconds",
                  "nettrace_target_loss_ratio", "nettrace_target_last_measured_timestamp_seconds",
