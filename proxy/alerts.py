@@ -20,8 +20,8 @@ from proxy.webhooks import Catalog, Webhooks
 class Alerts:
     def __init__(self, db_path: Path, public_dir: Path, pepper: bytes, policy: DeliveryPolicy,
                  access: Access, reader: sqlite3.Connection, clock: Callable[[], float]):
-        self._conn = connect(db_path)  # the worker's and the webhook routes' own writer
-        db = Store(self._conn)
+        self._db = Store(connect(db_path), connect(db_path, readonly=True))  # of their own
+        db = self._db
         catalog = Catalog(public_dir, FileCache())
         self._worker = DeliveryWorker(db, pepper, catalog.hosts_of, policy, clock)
         webhooks = Webhooks(db, access, catalog, policy, self._worker, pepper, clock)
@@ -34,4 +34,4 @@ class Alerts:
 
     async def stop(self) -> None:
         await self._worker.stop()
-        self._conn.close()
+        self._db.close()

@@ -9,7 +9,8 @@ each queued delivery, at least once, until it is delivered or 24 h have passed.
 - Retries: after a failure (no 2xx, a timeout, a refused address), exponential backoff from
   first_retry_s doubling to max_retry_s, with +-20 % jitter; given up after give_up_s.
 - After max_failures consecutive failed attempts the webhook is disabled, with the reason.
-- Attempts are stored in group commits: whatever finished while the last commit ran.
+- Attempts are stored in group commits (whatever finished while the last commit ran) by a
+  task of their own, so sending never waits for a commit.
 """
 from __future__ import annotations
 
@@ -75,8 +76,10 @@ class DeliveryWorker:
         self._done: list[Attempt] = []
         self._last_qid = 0
         self._kick = asyncio.Event()
+        self._flush_kick = asyncio.Event()
         self._changed = True
         self._task: asyncio.Task | None = None
+        self._flusher: asyncio.Task | None = None
         self._sending: set[asyncio.Task] = set()
         self._clients: list[httpx.AsyncClient] = []
         self._idle: list[httpx.AsyncClient] = []  # most recently used last: its connections live
@@ -89,9 +92,10 @@ class DeliveryWorker:
             for _ in range(self._policy.max_in_flight)]
         self._idle = list(self._clients)
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._sending) if t is not None]
+        tasks = [t for t in (self._task, self._flusher, *self._sending) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -112,10 +116,6 @@ class DeliveryWorker:
                     next_poll = time.monotonic() + self._policy.poll_s
                     await self._poll()
                 await self._dispatch()
-                if self._done:
-                    batch = list(self._done)  # attempts finishing meanwhile are appended
-                    await self._db.run(store.record_attempts, batch)
-                    self._done = self._done[len(batch):]
             except sqlite3.Error as exc:  # busy or locked: the queue is intact, try again
                 log.warning("webhook worker: %s", exc)
                 await asyncio.sleep(self._policy.poll_s)
@@ -123,14 +123,28 @@ class DeliveryWorker:
                 log.exception("webhook worker failed; retrying")
                 await asyncio.sleep(self._policy.poll_s)
             wait_s = next_poll - time.monotonic()
-            if self._ready:
+            if self._ready and len(self._busy) < self._policy.max_in_flight:  # else: a kick
                 wait_s = min(wait_s, self._ready[0][0] - self._clock())
-            if not self._done:
-                try:
-                    await asyncio.wait_for(self._kick.wait(), max(wait_s, 0.0))
-                except TimeoutError:
-                    pass
+            try:
+                await asyncio.wait_for(self._kick.wait(), max(wait_s, 0.0))
+            except TimeoutError:
+                pass
             self._kick.clear()
+
+    async def _flush(self) -> None:
+        """Store finished attempts, a batch per commit, until stopped."""
+        while True:
+            await self._flush_kick.wait()
+            self._flush_kick.clear()
+            while self._done:
+                batch = list(self._done)  # attempts finishing meanwhile are appended
+                try:
+                    await self._db.run(store.record_attempts, batch)
+                except Exception as exc:  # noqa: BLE001 - busy, locked or a bug: kept, tried again
+                    log.warning("webhook attempts not stored yet: %r", exc)
+                    await asyncio.sleep(self._policy.poll_s)
+                    continue
+                self._done = self._done[len(batch):]
 
     async def _poll(self) -> None:
         """Read the webhooks (keys may have been revoked), fan out new transitions, and take
@@ -177,7 +191,7 @@ class DeliveryWorker:
             chosen.append(heapq.heappop(heap)[2])
             self._busy.add(hook_id)
         if chosen:
-            found = await self._db.run(store.bodies, [q.qid for q in chosen])
+            found = await self._db.run(store.bodies, [q.qid for q in chosen], readonly=True)
             for q in chosen:
                 if q.qid in found:
                     task = asyncio.get_running_loop().create_task(self._send(q, found[q.qid]))
@@ -256,6 +270,7 @@ class DeliveryWorker:
             heapq.heappush(self._queues.setdefault(hook.id, []), (q.next_at, q.qid, q))
         self._release(hook.id)
         self._kick.set()
+        self._flush_kick.set()
 
 
 async def _read_some(response: httpx.Response) -> None:

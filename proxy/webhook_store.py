@@ -277,12 +277,17 @@ def record_attempts(conn: sqlite3.Connection, attempts: list[Attempt]) -> None:
 
 
 class Store:
-    """One connection used by one thread call at a time, so SQLite never blocks the event loop."""
+    """A writer and a read-only connection, each used by one thread call at a time, so SQLite
+    never blocks the event loop and reads never wait for a commit."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-        self._lock = asyncio.Lock()
+    def __init__(self, writer: sqlite3.Connection, reader: sqlite3.Connection):
+        self._conns = {False: (writer, asyncio.Lock()), True: (reader, asyncio.Lock())}
 
-    async def run(self, fn, *args):
-        async with self._lock:
-            return await asyncio.to_thread(fn, self.conn, *args)
+    async def run(self, fn, *args, readonly: bool = False):
+        conn, lock = self._conns[readonly]
+        async with lock:
+            return await asyncio.to_thread(fn, conn, *args)
+
+    def close(self) -> None:
+        for conn, _ in self._conns.values():
+            conn.close()
