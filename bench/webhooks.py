@@ -216,6 +216,7 @@ def main() -> int:
         for proc in (proxy, receiver):
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
     drain_s = done - committed
     n = len(arrivals)
     print(f"\n| webhooks: {args.webhooks}, transitions in one round: {args.transitions}, "
