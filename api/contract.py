@@ -143,6 +143,11 @@ ENDPOINTS = (
                          "series-week by type, median duration, and the share global in scope."),
     Endpoint("/metrics", "cdn", None, "Prometheus text exposition (version 0.0.4)",
              answer="Prometheus"),
+    Endpoint("/feeds/signals.atom", "cdn", None,
+             "Atom feed of global-scope signal events, an hour late", answer="Atom",
+             description="The latest 100 events seen from 4 or more regions, each as it stood "
+                         "an hour before the build (the real-time feed of every scope is "
+                         "/api/v1/feeds/signals.atom, Pro)."),
     Endpoint("/widget/{host}.svg", "cdn", None, "Latency badge of a target's best region",
              (HOST,), "Svg"),
     Endpoint("/widget/{host}.png", "cdn", None, "The same badge as a PNG", (HOST,), "Png"),

@@ -63,7 +63,7 @@ _SIGNAL_EVENT = {
         "severity": {"type": "string", "enum": ["info", "warning", "critical"]},
         "description": {"type": "string", "description": "one line, e.g. \"route via 10.0.3.1 "
                         "replaced 10.0.2.1 at hop 4; RTT +38 ms\""},
-        "detail": {"type": "object", "description": "what the type adds, e.g. the hops a route "
+        "detail": {"type": ["object", "null"], "description": "what the type adds, e.g. the hops a route "
                    "change replaced"},
         "in_session": {"type": "boolean", "description": "whether it opened while the target's "
                        "market was in session (always true for 24/7 venues)"},
@@ -121,8 +121,11 @@ _SCHEMAS = {
                        "message": {"type": "string"}, "color": {"type": "string"},
                        "cacheSeconds": {"type": "integer"}}},
     "Signals": {"allOf": [{"$ref": "#/components/schemas/Document"}, {
-        "properties": {"events": {"type": "array",
-                                  "items": {"$ref": "#/components/schemas/SignalEvent"}}}}]},
+        "required": ["event_schema", "detector", "signals"],
+        "properties": {"event_schema": {"const": 1, "description": "the version of the event shape"},
+                       "detector": {"type": "string", "description": "the detector's version"},
+                       "signals": {"type": "array",
+                                   "items": {"$ref": "#/components/schemas/SignalEvent"}}}}]},
     "SignalEvent": _SIGNAL_EVENT,
     "WebhookRequest": {
         "type": "object", "required": ["url"], "additionalProperties": False,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from build.compute.assemble import Assembled, build_site_model
@@ -23,6 +23,7 @@ from build.read.cache import CACHE_VERSION, OutputCache, digest
 from build.read.inputs import BuildClock, BuildInputs, read_inputs
 from build.read.state import Part, carry, load_state, save_state
 from build.render.api_docs import render_index, render_openapi
+from build.render.atom import render_signals_atom
 from build.render.badges import render_badge_pngs, render_badges
 from build.render.colocation import render_colocation_json
 from build.render.histories import render_long_histories
@@ -37,6 +38,7 @@ from build.write import Output, merge_outputs, write_events, write_tree
 from collect.targets import Catalog
 from db.connection import connect
 
+FEED_S = 7 * 86400  # the events the public Atom feed is made from
 DURATION_PART = "duration"  # the state part where the CLI records how long a build took
 
 
@@ -105,7 +107,7 @@ def _render(inputs: BuildInputs, model: SiteModel, opts: BuildOptions,
     public = merge_outputs(render_index(model), render_openapi(model),
                            render_metrics(model, previous_duration_s), badges,
                            render_public_json(model), render_html(model),
-                           render_quality_json(model))
+                           render_quality_json(model), _public_feed(model))
     histories, history_part = ({}, None) if inputs.long_history is None else (
         render_long_histories(inputs.long_history, cache, inputs.checkpoint.rowid))
     colocation = ({}, {}) if model.colocation is None else render_colocation_json(
@@ -131,6 +133,14 @@ def _write(opts: BuildOptions, inputs: BuildInputs, assembled: Assembled,
     model = assembled.model
     return BuildReport(n_public, n_private, rendered.reused, stored, model.generated_at,
                        model.skipped)
+
+
+def _public_feed(model: SiteModel) -> dict[str, bytes]:
+    """feeds/signals.atom: global-scope events an hour late (build/render/atom.py applies the
+    scope, the delay and the 100-entry cap), from the last week's events and the open ones."""
+    recent = [asdict(e) for e in model.event_history
+              if e.status == "open" or e.started_at > model.generated_at - FEED_S]
+    return {"feeds/signals.atom": render_signals_atom(recent, model.generated_at)}
 
 
 def _badge_svgs(model: SiteModel, badges: dict[str, bytes]) -> dict[str, bytes]:

@@ -46,7 +46,8 @@ def test_outputs_land_at_the_documented_paths(built):
     _, root, _ = built
     public, private = _tree(root / "public"), _tree(root / "private")
     expected_public = ["api/v1/index.json", "api/v1/targets.json", "api/v1/openapi.json",
-                       "api/v1/rankings.json", "api/v1/rankings/crypto-exchanges.json", "metrics"]
+                       "api/v1/rankings.json", "api/v1/rankings/crypto-exchanges.json", "metrics",
+                       "feeds/signals.atom"]
     for host in HOSTS:
         expected_public += [f"api/v1/latency/{host}.json", f"api/v1/latency/{host}/history.json",
                             f"api/v1/badge/{host}.json", f"widget/{host}.svg",
