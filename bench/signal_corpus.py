@@ -94,7 +94,7 @@ def _daily_weekly(rng, level, sigma, ts):
     weekend = np.repeat(rng.uniform(2.0, 6.0, n // 2), 2)[:, None] * sigma
     phase = np.repeat(rng.uniform(0, 2 * np.pi, n // 2), 2)[:, None]
     day = 2 * np.pi * (ts % DAY_S) / DAY_S
-    is_weekend = (((ts // DAY_S) + 4) % 7 >= 5)  # 1970-01-01 was a Thursday
+    is_weekend = (((ts // DAY_S) + 3) % 7 >= 5)  # Monday 0: 1970-01-01 was a Thursday
     cycle = daily * np.sin(day[None, :] + phase) - weekend * is_weekend[None, :]
     return level + cycle + sigma * rng.standard_normal((n, ts.size)), None
 

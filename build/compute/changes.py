@@ -2,7 +2,9 @@
 
 The transform: y = log(RTT) minus the series' same-hour-of-week deviation (log of the season
 minus its mean over the baseline), so multiplicative noise is additive and a market's daily
-and weekly rhythm is not a change.
+and weekly rhythm is not a change; where the season moves less than SEASON_MIN_SPREAD noise
+scales over the baseline there is no rhythm to remove, and plain log RTT is kept (the season
+would only add its own noise).
 
 The baseline of round t is fixed for t's hour: the 21 h (84 rounds) ending 2 h before the hour
 began (baseline_span; always inside the 24 h window), at least MIN_BASELINE finite rounds, else
@@ -39,6 +41,7 @@ MIN_BASELINE = 32  # finite baseline rounds (8 h) before a series may open anyth
 SCALE_FLOOR_RATIO = 0.005  # a flat series still has 0.5 % of noise ...
 SCALE_FLOOR_MS = 0.05  # ... or 0.05 ms, whichever is larger
 WINSOR_SIGMAS = 4.0  # deviations beyond this many symmetric sigmas count as this many
+SEASON_MIN_SPREAD = 2.0  # the season is used where it moves this many noise scales (10-90 %)
 Q90_SIGMA = 1.2815515655446004  # the 90th percentile of a standard normal
 # (rounds, mean clipped z beyond, clip at): tested on the latest rounds of each series
 SHIFT_TESTS = ((3, 3.2, 4.5), (4, 2.4, 4.0), (5, 2.0, 4.0))
@@ -81,28 +84,43 @@ def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray, round_ts: np.n
     start, end = baseline_span(round_ts)
     key = int(round_ts[-1]) // HOUR_S
     if memo is not None and key in memo:
-        centre, level, up, down, outer = memo[key]
+        shift, level, up, down, outer = memo[key]
     else:
-        centre, level, up, down, outer = _baseline(rtt_ms[:, start:end], season_ms[:, start:end])
+        shift, level, up, down, outer = _baseline(rtt_ms[:, start:end], season_ms[:, start:end])
         if memo is not None:
             memo.clear()  # one hour's baseline at a time
-            memo[key] = (centre, level, up, down, outer)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.log(np.where(rtt_ms > 0, rtt_ms, np.nan))
-        log_season = np.log(np.where(season_ms > 0, season_ms, np.nan))
-    y = y - np.where(np.isfinite(log_season), log_season - centre[:, None], 0.0)
+            memo[key] = (shift, level, up, down, outer)
+    y = _residuals(rtt_ms, season_ms, shift)
     w = RttWindow(y, level, up, down, np.empty((y.shape[0], 0)), outer)
     return RttWindow(y, level, up, down, z_of(w, slice(None), end), outer)
 
 
-def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(season centre, level, scale up, scale down, z of the 10th and 90th percentiles)."""
+def _residuals(rtt_ms: np.ndarray, season_ms: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """log RTT minus the season's log deviation from centre (per series; NaN: no season)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.log(np.where(rtt_ms > 0, rtt_ms, np.nan))
         log_season = np.log(np.where(season_ms > 0, season_ms, np.nan))
+    deviation = log_season - centre[:, None]
+    return y - np.where(np.isfinite(deviation), deviation, 0.0)
+
+
+def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(season centre, level, scale up, scale down, z of the 10th and 90th percentiles). The
+    season is used where its own 10-90 % spread over the baseline is SEASON_MIN_SPREAD noise
+    scales at least (centre NaN elsewhere): a series without a rhythm would only get the
+    season's noise. The noise scale is the round-to-round one, which a level shift in the
+    baseline does not widen."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_season = np.log(np.where(season_ms > 0, season_ms, np.nan))
     known = np.isfinite(log_season)
-    centre = np.where(known, log_season, 0.0).sum(axis=1) / np.maximum(known.sum(axis=1), 1)
-    base = y - np.where(known, log_season - centre[:, None], 0.0)
+    count = known.sum(axis=1)
+    centre = np.where(known, log_season, 0.0).sum(axis=1) / np.maximum(count, 1)
+    ordered = np.sort(log_season, axis=1)
+    rhythm = _quantile(ordered, count, 0.9) - _quantile(ordered, count, 0.1)
+    adjusted = _residuals(rtt_ms, season_ms, centre)
+    seasonal = (count > 0) & (rhythm >= SEASON_MIN_SPREAD * diff_scale(adjusted))
+    centre = np.where(seasonal, centre, np.nan)
+    base = np.where(seasonal[:, None], adjusted, _residuals(rtt_ms, season_ms, centre))
     n = np.isfinite(base).sum(axis=1)
     ordered = np.sort(base, axis=1)  # NaN last
     low, level, high = (_quantile(ordered, n, q) for q in (0.1, 0.5, 0.9))

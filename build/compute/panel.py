@@ -4,7 +4,7 @@ first, ending at the round being judged. Pure: no SQLite, no clock.
 A Panel holds at most WINDOW_ROUNDS raw rounds (the 24 h the build keeps); longer memory comes
 only from the hourly rollups, as a same-hour-of-week baseline (`season_*`): the median of the
 hourly rollups at the same hour 1..SEASON_WEEKS weeks earlier (NaN with fewer than
-MIN_SEASON_WEEKS of them), interpolated between neighbouring hours. Those hours are at least
+MIN_SEASON_WEEKS of them), moved along the hour by the slope its neighbours agree on. Those hours are at least
 six days old, so the baseline is causal.
 
 PanelHistory is a longer record on the same grid (the backtest reads one from the database);
@@ -87,18 +87,19 @@ def compute_season(round_ts: np.ndarray, hour_ts: np.ndarray,
                    hourly: np.ndarray) -> np.ndarray:
     """[n_series, n_rounds] the same-hour-of-week baseline of each round: the median of
     hourly[:, h - k weeks] (k = 1..SEASON_WEEKS, NaN with fewer than MIN_SEASON_WEEKS values)
-    for the round's hour h and its neighbours, interpolated linearly between the hours'
-    middles (a daily swing moves within an hour too). hour_ts: sorted hours of hourly's
-    columns (missing hours count as NaN)."""
+    at the round's hour h, moved along the hour by the minmod of its slopes to the neighbouring
+    hours (a daily swing moves within an hour; a step between two hours stays a step). hour_ts:
+    sorted hours of hourly's columns (missing hours count as NaN)."""
     if hour_ts.size == 0 or round_ts.size == 0:
         return np.full((hourly.shape[0], round_ts.size), np.nan)
     hours = round_ts // HOUR_S * HOUR_S
-    offset = (round_ts - hours) - HOUR_MIDDLE_S  # the round against its hour's middle
-    other = np.where(offset >= 0, hours + HOUR_S, hours - HOUR_S)
-    here, there = _weekly_median(hour_ts, hourly, hours), _weekly_median(hour_ts, hourly, other)
-    weight = np.abs(offset) / HOUR_S
-    mixed = here + (there - here) * weight[None, :]
-    return np.where(np.isfinite(there), mixed, here)
+    here = _weekly_median(hour_ts, hourly, hours)
+    before = here - _weekly_median(hour_ts, hourly, hours - HOUR_S)
+    after = _weekly_median(hour_ts, hourly, hours + HOUR_S) - here
+    slope = np.where(before * after > 0, np.sign(after) * np.minimum(np.abs(before),
+                                                                      np.abs(after)), 0.0)
+    offset = ((round_ts - hours) - HOUR_MIDDLE_S) / HOUR_S  # from the hour's middle, in hours
+    return here + np.nan_to_num(slope) * offset[None, :]
 
 
 def _weekly_median(hour_ts: np.ndarray, hourly: np.ndarray, hours: np.ndarray) -> np.ndarray:
