@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import need_tool
 from tests.proxy.support import ProxyProcess, new_key
-from tests.site.conftest import PAGES, browser, public_dir  # noqa: F401 - the site's fixtures
-from tests.site.serve import PageWatch
+from tests.site.conftest import PAGES, public_dir  # noqa: F401 - the site's fixture
+from tests.site.serve import PageWatch, chromium
 
 pytestmark = pytest.mark.browser
 # Recorded from the first script of every page on, before the page's own scripts run.
@@ -18,6 +19,14 @@ OPEN_STREAM = """([url, key]) => new Promise((resolve, reject) => {
     ws.onmessage = (e) => { resolve({protocol: ws.protocol, message: JSON.parse(e.data)}); ws.close(); };
     ws.onerror = () => reject(new Error("the stream refused the connection"));
 })"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for this module only: Playwright's sync API keeps an event loop running in this
+    thread while it is open, which would break every later test that calls asyncio.run."""
+    with chromium(need_tool("chromium", "chromium")) as b:
+        yield b
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from tests.site.htmlcheck import NS, parse_strict
 MARKED = Target("marker.example.net", "Marker Venue", "Crypto Exchanges")
 OLD_ROUTE = ("198.51.100.71", "198.51.100.72", "198.51.100.73")  # documentation ranges (RFC 5737)
 NEW_ROUTE = ("203.0.113.81", "203.0.113.82", "203.0.113.83", "203.0.113.84")
-ROUTE_ROUNDS = 40  # the last ROUTE_ROUNDS rounds trace MARKED (the detector needs 8 h of baseline)
-NEW_ROUTE_ROUNDS = 3  # the new route holds in the last ones
+ROUTE_ROUNDS = 48  # the last ROUTE_ROUNDS rounds trace MARKED (the detector needs 8 h of baseline)
+NEW_ROUTE_ROUNDS = 5  # the new route holds in the last ones (3 traced rounds open a change)
 DAY_S = 86_400
 # (age, RTT, its JSON, chart and metrics forms): one round too old for the free 24 h, and a value
 # that the 7-day chart showed
