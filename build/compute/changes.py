@@ -99,9 +99,11 @@ def _residuals(rtt_ms: np.ndarray, season_ms: np.ndarray, centre: np.ndarray) ->
     """log RTT minus the season's log deviation from centre (per series; NaN: no season)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.log(np.where(rtt_ms > 0, rtt_ms, np.nan))
-        log_season = np.log(np.where(season_ms > 0, season_ms, np.nan))
-    deviation = log_season - centre[:, None]
-    return y - np.where(np.isfinite(deviation), deviation, 0.0)
+        rows = np.flatnonzero(np.isfinite(centre))
+        deviation = np.log(np.where(season_ms[rows] > 0, season_ms[rows], np.nan))
+    deviation -= centre[rows, None]
+    y[rows] -= np.where(np.isfinite(deviation), deviation, 0.0)
+    return y
 
 
 def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray) -> tuple[np.ndarray, ...]:
