@@ -49,11 +49,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("signals", help="signal events: replay the detector on history")
     sub = p.add_subparsers(dest="signals_command", required=True, metavar="ACTION")
     bt = sub.add_parser("backtest", help="replay stored rounds through the event detector",
-                        description=__doc__.splitlines()[0])
+                        description="Replay stored history round by round through the event "
+                                    "detector, as the builds judged it, and report its events.")
     bt.add_argument("--db", type=Path, required=True, help="the central SQLite file (read-only)")
     bt.add_argument("--from", dest="from_iso", metavar="ISO", help="first onset reported")
     bt.add_argument("--to", dest="to_iso", metavar="ISO", help="last round replayed")
-    bt.add_argument("--labels", type=Path, help="CSV target,region,probe,onset_iso")
+    bt.add_argument("--labels", type=Path, metavar="FILE",
+                    help="CSV target,region,probe,onset_iso: precision, recall, onset error")
     bt.add_argument("--json", action="store_true", help="one event per line")
     bt.add_argument("--targets", type=Path, default=CATALOG_PATH,
                     help="the catalog (names and categories)")
