@@ -37,6 +37,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "signal_quality.json"
 BARS = {"false_per_week": 1.0, "severe_per_30d": 1.0, "shift3": 0.9, "shift6": 0.97,
         "joined": 0.95, "loss5": 0.9, "onset_error": 1.0, "precision": 0.9}
 RTT_TYPES = ("level_shift", "divergence")
+COMMAND = ".venv/bin/python bench/signals.py"
 MATCH_ROUNDS = 3
 
 
@@ -218,9 +219,9 @@ def summarize(m: dict) -> dict:
     errors = [e for s in shapes for k in ("shift3", "shift6", "joined", "loss5")
               for e in m["power"][s][k]["onset_errors"]]
     p = m["precision"]
-    return {
+    return with_types({
         "detector_version": DETECTOR_VERSION, "event_schema": EVENT_SCHEMA,
-        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "measured_on": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "command": COMMAND,
         "corpus": "synthetic (bench/signal_corpus.py): " + ", ".join(shapes),
         "series_rounds": {s: m["noise"][s]["series_rounds"] for s in shapes},
         "false_events_per_series_week": {t: {s: round(m["noise"][s]["per_type"][t], 4)
@@ -235,7 +236,30 @@ def summarize(m: dict) -> dict:
         "recall": {s: round(p[s]["recall"], 4) for s in shapes},
         "labelled_events_per_series_3d": round(float(np.mean(
             [p[s]["label_rate_per_series_3d"] for s in shapes])), 3),
-        "bars": BARS}
+        "bars": BARS})
+
+
+_POWER_OF = {"level_shift": (("recall, 3σ shift, delay ≤ 4", "shift3_within_4"),
+                             ("recall, 6σ shift, delay ≤ 2", "shift6_within_2")),
+             "route_change": (("recall, route + 3σ shift joined, delay ≤ 4", "joined_within_4"),),
+             "loss": (("recall, loss 0 → 5 %, delay ≤ 4", "loss5_within_4"),),
+             "trend": (("recall, 1.5σ/h ramp, 12 h", "trend_1.5_sigma_per_h_within_12h"),)}
+
+
+def with_types(r: dict) -> dict:
+    """r with `types`: per event type the figures the quality page shows (false events per
+    series-week, worst and mean over the noise shapes; recall pooled over them)."""
+    types = {}
+    for t, by_shape in r["false_events_per_series_week"].items():
+        row = {"false per series-week, worst shape": round(max(by_shape.values()), 3),
+               "false per series-week, mean": round(float(np.mean(list(by_shape.values()))), 3)}
+        row |= {name: round(r["power"][key]["pooled"], 3) for name, key in _POWER_OF.get(t, ())}
+        types[t] = row
+    types["all"] = {"warning or critical per series-30 d, worst shape":
+                    round(max(r["warning_or_critical_per_series_30d"].values()), 3),
+                    "precision (1 real event per series per 3 days)": r["precision"]["pooled"],
+                    "median onset error, rounds": r["median_onset_error_rounds"]}
+    return r | {"types": types}
 
 
 def print_tables(r: dict) -> None:
