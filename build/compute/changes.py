@@ -1,10 +1,12 @@
 """RTT change statistics on a Panel's window, vectorised over series. Pure numpy.
 
-The transform: y = log(RTT) minus the series' same-hour-of-week deviation (log of the season
-minus its mean over the baseline), so multiplicative noise is additive and a market's daily
-and weekly rhythm is not a change; where the season moves less than SEASON_MIN_SPREAD noise
-scales over the baseline there is no rhythm to remove, and plain log RTT is kept (the season
-would only add its own noise).
+The transform: y = RTT minus the series' same-hour-of-week deviation (the season minus its
+mean over the baseline), in ms: RTT noise is queueing and jitter, which a longer path or a
+busier hour adds to rather than scales (on log RTT, a weekend's lower level would look noisier
+than the weekdays its baseline learnt from). A market's daily and weekly rhythm is thus not a
+change; where the season moves less than SEASON_MIN_SPREAD noise scales from the baseline's
+start to this hour there is no rhythm to remove, and plain RTT is kept (the season would only
+add its own noise).
 
 The baseline of round t is fixed for t's hour: the 21 h (84 rounds) ending 2 h before the hour
 began (baseline_span; always inside the 24 h window), at least MIN_BASELINE finite rounds, else
@@ -16,9 +18,9 @@ change, while a drop below the floor is.
 z (the figure users see) is a round's distance from the level in that side's scale.
 
 The change rule (SHIFT_TESTS): the last k rounds (k = 3, 4, 5) have a mean clipped z beyond
-c_k, and all but one of them lie beyond the baseline's 90th percentile (10th for a drop) and
+c_k, and all but one of them lie beyond the baseline's 93rd percentile (7th for a drop) and
 beyond CONSISTENT_Z on that side (one of 4 or 5 may be missing): whatever the noise's shape,
-4 of 5 rounds beyond it happen by chance with probability below 5e-4, so a skewed series
+4 of 5 rounds beyond it happen by chance with probability below 2e-4, so a skewed series
 sitting at its floor, or a heavy tail's cluster, rarely passes. Clipping bounds what one outlier (a retransmitted packet) adds, and no single round,
 nor two, can open an event: k = 3 takes a large change, k = 5 a moderate one held for
 75 minutes. The onset is the first of the latest run of rounds beyond ONSET_Z on that side.
@@ -41,11 +43,12 @@ MIN_BASELINE = 32  # finite baseline rounds (8 h) before a series may open anyth
 SCALE_FLOOR_RATIO = 0.005  # a flat series still has 0.5 % of noise ...
 SCALE_FLOOR_MS = 0.05  # ... or 0.05 ms, whichever is larger
 WINSOR_SIGMAS = 4.0  # deviations beyond this many symmetric sigmas count as this many
-SEASON_MIN_SPREAD = 2.0  # the season is used where it moves this many noise scales (10-90 %)
+SEASON_MIN_SPREAD = 2.0  # the season is used where it moves this many noise scales
 Q90_SIGMA = 1.2815515655446004  # the 90th percentile of a standard normal
 # (rounds, mean clipped z beyond, clip at): tested on the latest rounds of each series
 SHIFT_TESTS = ((3, 3.2, 4.5), (4, 2.4, 4.0), (5, 2.0, 4.0))
 CONSISTENT_Z = 1.0  # all but one of the tested rounds lie beyond this on the change's side
+OUTER_QUANTILE = 0.93  # ... and beyond this quantile of the baseline (1 - it for a drop)
 ONSET_Z = 1.0  # the onset: the first of the latest rounds beyond this, same side
 RESOLVE_ROUNDS = 3  # a level change resolves after this many measured rounds back
 TREND_ROUNDS = 24  # a trend is judged over 6 h, in quarters of 1.5 h
@@ -61,12 +64,12 @@ TREND_LEVEL_SCALE = 0.75  # the trend's scale is at least this share of the leve
 class RttWindow:
     """Residuals and z of every series over the window; baseline figures per series."""
 
-    y: np.ndarray  # [n_series, n_rounds] log residuals, NaN where no RTT
+    y: np.ndarray  # [n_series, n_rounds] residual RTT in ms, NaN where no RTT
     level: np.ndarray  # [n_series] median of the baseline's y (NaN: too little history)
     scale_up: np.ndarray  # [n_series] the scale of y above level
     scale_down: np.ndarray  # [n_series] ... and below it
     z: np.ndarray  # [n_series, 8..11] z of the rounds after the baseline (NaN: no y, too short)
-    z_outer: np.ndarray  # [n_series, 2] z of the baseline's 10th and 90th percentiles
+    z_outer: np.ndarray  # [n_series, 2] z of the baseline's OUTER_QUANTILE on each side
 
 
 def baseline_span(round_ts: np.ndarray) -> tuple[int, int]:
@@ -86,7 +89,9 @@ def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray, round_ts: np.n
     if memo is not None and key in memo:
         shift, level, up, down, outer = memo[key]
     else:
-        shift, level, up, down, outer = _baseline(rtt_ms[:, start:end], season_ms[:, start:end])
+        hour_col = int(np.searchsorted(round_ts, key * HOUR_S))  # this hour's first round
+        shift, level, up, down, outer = _baseline(rtt_ms[:, start:end], season_ms[:, start:end],
+                                                  season_ms[:, start:hour_col + 1])
         if memo is not None:
             memo.clear()  # one hour's baseline at a time
             memo[key] = (shift, level, up, down, outer)
@@ -96,29 +101,28 @@ def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray, round_ts: np.n
 
 
 def _residuals(rtt_ms: np.ndarray, season_ms: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """log RTT minus the season's log deviation from centre (per series; NaN: no season)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.log(np.where(rtt_ms > 0, rtt_ms, np.nan))
-        rows = np.flatnonzero(np.isfinite(centre))
-        deviation = np.log(np.where(season_ms[rows] > 0, season_ms[rows], np.nan))
-    deviation -= centre[rows, None]
+    """RTT minus the season's deviation from centre (per series; NaN centre: no season)."""
+    y = np.where(rtt_ms > 0, rtt_ms, np.nan)
+    rows = np.flatnonzero(np.isfinite(centre))
+    deviation = season_ms[rows] - centre[rows, None]
     y[rows] -= np.where(np.isfinite(deviation), deviation, 0.0)
     return y
 
 
-def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray) -> tuple[np.ndarray, ...]:
+def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray,
+              season_ahead: np.ndarray) -> tuple[np.ndarray, ...]:
     """(season centre, level, scale up, scale down, z of the 10th and 90th percentiles). The
-    season is used where its own 10-90 % spread over the baseline is SEASON_MIN_SPREAD noise
-    scales at least (centre NaN elsewhere): a series without a rhythm would only get the
+    season is used where it moves SEASON_MIN_SPREAD noise scales at least (its range from the
+    baseline's first round to this hour's first, season_ahead: a step the judged rounds will
+    meet counts) and centre is NaN elsewhere: a series without a rhythm would only get the
     season's noise. The noise scale is the round-to-round one, which a level shift in the
     baseline does not widen."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_season = np.log(np.where(season_ms > 0, season_ms, np.nan))
-    known = np.isfinite(log_season)
+    known = np.isfinite(season_ms)
     count = known.sum(axis=1)
-    centre = np.where(known, log_season, 0.0).sum(axis=1) / np.maximum(count, 1)
-    ordered = np.sort(log_season, axis=1)
-    rhythm = _quantile(ordered, count, 0.9) - _quantile(ordered, count, 0.1)
+    centre = np.where(known, season_ms, 0.0).sum(axis=1) / np.maximum(count, 1)
+    ahead = np.isfinite(season_ahead)
+    rhythm = (np.where(ahead, season_ahead, -np.inf).max(axis=1)
+              - np.where(ahead, season_ahead, np.inf).min(axis=1))
     adjusted = _residuals(rtt_ms, season_ms, centre)
     seasonal = (count > 0) & (rhythm >= SEASON_MIN_SPREAD * diff_scale(adjusted))
     centre = np.where(seasonal, centre, np.nan)
@@ -126,14 +130,15 @@ def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray) -> tuple[np.ndarray, ..
     n = np.isfinite(base).sum(axis=1)
     ordered = np.sort(base, axis=1)  # NaN last
     low, level, high = (_quantile(ordered, n, q) for q in (0.1, 0.5, 0.9))
-    floor = np.maximum(SCALE_FLOOR_RATIO, SCALE_FLOOR_MS / np.exp(np.nan_to_num(level)))
+    floor = np.maximum(SCALE_FLOOR_RATIO * np.abs(np.nan_to_num(level)), SCALE_FLOOR_MS)
     symmetric = np.maximum((high - low) / (2 * Q90_SIGMA), floor)
     dev = np.clip(base - level[:, None], -WINSOR_SIGMAS * symmetric[:, None],
                   WINSOR_SIGMAS * symmetric[:, None])
     up = np.maximum(_side_rms(dev, dev > 0), floor)
     down = np.maximum(_side_rms(dev, dev < 0), floor)
     level = np.where(n < MIN_BASELINE, np.nan, level)
-    outer = np.stack([(low - level) / down, (high - level) / up], axis=1)
+    outer = np.stack([(_quantile(ordered, n, 1 - OUTER_QUANTILE) - level) / down,
+                      (_quantile(ordered, n, OUTER_QUANTILE) - level) / up], axis=1)
     return centre, level, up, down, outer
 
 
@@ -272,13 +277,15 @@ def diff_scale(y: np.ndarray) -> np.ndarray:
     centre = _quantile(np.sort(d, axis=1), count, 0.5)
     spread = np.abs(d - centre[:, None])
     mad = _quantile(np.sort(spread, axis=1), count, 0.5)
-    return np.maximum(1.4826 * mad / np.sqrt(2.0), SCALE_FLOOR_RATIO)
+    level = _quantile(np.sort(y, axis=1), np.isfinite(y).sum(axis=1), 0.5)
+    floor = np.maximum(SCALE_FLOOR_RATIO * np.abs(np.nan_to_num(level)), SCALE_FLOOR_MS)
+    return np.maximum(1.4826 * mad / np.sqrt(2.0), floor)
 
 
 @dataclass(frozen=True, slots=True)
 class LevelHold:
     holds: bool
-    before: float  # median y before the onset (log units)
+    before: float  # median y before the onset (ms)
     during: float  # median y since the onset
     peak_z: float  # the largest z since the onset on the change's side (signed)
     level_z: float  # how far the level since moved from the level before, in that side's scale

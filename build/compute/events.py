@@ -26,7 +26,8 @@ The JSON shape (Event.to_json, schema EVENT_SCHEMA):
   status       open | resolved
   before_ms    RTT level before the onset, ms (null when unknown)
   during_ms    RTT level since the onset, ms (null when nothing came back)
-  peak_z       the largest |z| seen, signed (robust z of log RTT against its baseline; for
+  peak_z       the largest |z| seen, signed (robust z of RTT, less its hour-of-week rhythm,
+               against its baseline; for
                loss the normal score of the lost count's tail probability); null for routes
   severity     info | warning | critical;  description: one line
   detail       object or null: route_change: old_hops, new_hops, old_fingerprint,

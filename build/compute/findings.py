@@ -16,7 +16,6 @@ Types and their rules:
 """
 from __future__ import annotations
 
-import math
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
@@ -126,7 +125,7 @@ def _slope(w: RttWindow, row: int) -> dict:
     """ms/h between the medians of the first and last quarters of the trend's 6 h."""
     m = ramp_medians(w.y[row:row + 1])[0]
     hours = (TREND_ROUNDS - TREND_ROUNDS // 4) * ROUND_S / 3600
-    return {"slope_ms_per_h": round((math.exp(m[-1]) - math.exp(m[0])) / hours, 2)}
+    return {"slope_ms_per_h": round(float(m[-1] - m[0]) / hours, 2)}
 
 
 def find_spikes(ws: Windows) -> list[Finding]:
@@ -227,5 +226,5 @@ def _loss_since(p: Panel, row: int, col: int) -> float | None:
     return round(float(since.mean()), 4) if since.size else None
 
 
-def _ms(log_level: float) -> float | None:
-    return round(math.exp(log_level), 2) if np.isfinite(log_level) else None
+def _ms(level_ms: float) -> float | None:
+    return round(float(level_ms), 2) if np.isfinite(level_ms) else None
