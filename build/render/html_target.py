@@ -87,6 +87,7 @@ class TargetPage:
     chart_24h: Markup
     shaded_label: str | None  # what the chart's shading marks; None: nothing shaded
     session: SessionBlock | None
+    where_to_host: str | None  # the best region only (free); None before 7 days of data
     open_signals: int
     keyed: tuple[KeyedOffer, ...]
     tls: TlsItem | None
@@ -182,6 +183,7 @@ def build_target_page(target: TargetView, model: SiteModel) -> TargetPage:
         chart_24h=build_chart(target, model.generated_at),
         shaded_label=_shaded_label(target.sessions),
         session=build_session_block(target.sessions, regions),
+        where_to_host=_where_to_host(model, target.host),
         open_signals=target.open_events,
         keyed=target_offers(target.host),
         tls=build_tls(target),
@@ -191,3 +193,10 @@ def build_target_page(target: TargetView, model: SiteModel) -> TargetPage:
         badge_html=f'<a href="{page}"><img src="{badge}" alt="NetTrace latency" height="20"></a>',
         social_url=f"../../{social_path(target.host)}",
     )
+
+
+def _where_to_host(model: SiteModel, host: str) -> str | None:
+    """The colocation advice's free summary for host (the full ranking is Pro)."""
+    advice = model.colocation
+    found = None if advice is None else next((c for c in advice.targets if c.host == host), None)
+    return None if found is None or found.best is None else found.summary

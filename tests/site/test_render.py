@@ -119,3 +119,11 @@ def test_every_page_has_landmarks_labels_and_text_alternatives(public_dir):
             assert field.get("type") == "radio" or field.get("id") in labelled, f"{path}: {field.get('id')}"
         for table in tags("table"):
             assert list(table.iter(f"{NS}th")), f"{path}: table without headers"
+
+
+def test_a_target_page_names_its_best_region_and_leaves_the_ranking_to_the_keyed_api(small_model, small_site):
+    advice = {c.host: c for c in small_model.colocation.targets}
+    for t in small_model.targets:
+        text = small_site[f"status/{t.host}/index.html"].decode()
+        assert advice[t.host].summary in text.replace("&#39;", "'")
+        assert "slower" not in text and f"/api/v1/colocation/{t.host}" in text
