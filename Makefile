@@ -47,6 +47,7 @@ bench: $(STAMP) debian-bench
 	$(BIN)/python bench/collector.py
 	$(BIN)/python bench/lab_rounds.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/proxy.py
 	$(BIN)/python bench/disk.py
