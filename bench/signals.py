@@ -241,7 +241,8 @@ def summarize(m: dict) -> dict:
 
 _POWER_OF = {"level_shift": (("recall, 3σ shift, delay ≤ 4", "shift3_within_4"),
                              ("recall, 6σ shift, delay ≤ 2", "shift6_within_2")),
-             "route_change": (("recall, route + 3σ shift joined, delay ≤ 4", "joined_within_4"),),
+             "route_change": (("recall, route + 3σ shift joined, delay ≤ 4",
+                               "joined_within_4"),),
              "loss": (("recall, loss 0 → 5 %, delay ≤ 4", "loss5_within_4"),),
              "trend": (("recall, 1.5σ/h ramp, 12 h", "trend_1.5_sigma_per_h_within_12h"),)}
 

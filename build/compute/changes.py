@@ -21,13 +21,15 @@ The change rule (SHIFT_TESTS): the last k rounds (k = 3, 4, 5) have a mean clipp
 c_k, and all but one of them lie beyond the baseline's 93rd percentile (7th for a drop) and
 beyond CONSISTENT_Z on that side (one of 4 or 5 may be missing): whatever the noise's shape,
 4 of 5 rounds beyond it happen by chance with probability below 2e-4, so a skewed series
-sitting at its floor, or a heavy tail's cluster, rarely passes. Clipping bounds what one outlier (a retransmitted packet) adds, and no single round,
-nor two, can open an event: k = 3 takes a large change, k = 5 a moderate one held for
-75 minutes. The onset is the first of the latest run of rounds beyond ONSET_Z on that side.
+sitting at its floor, or a heavy tail's cluster, rarely passes. Clipping bounds what one
+outlier (a retransmitted packet) adds, and no single round, nor two, can open an event: k = 3
+takes a large change, k = 5 a moderate one held for 75 minutes. The onset is the first of the
+latest run of rounds beyond ONSET_Z on that side.
 
 A level change holds until RESOLVE_ROUNDS measured rounds in a row are back nearer the level
 before it than the level since; a trend (a steady rise or fall over TREND_ROUNDS, in three
-steps between quarter medians of at least TREND_STEP_Z scales) holds while the steps stay above TREND_HOLD_Z.
+steps between quarter medians of at least TREND_STEP_Z scales) holds while the steps stay
+above TREND_HOLD_Z.
 """
 from __future__ import annotations
 

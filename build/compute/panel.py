@@ -4,8 +4,8 @@ first, ending at the round being judged. Pure: no SQLite, no clock.
 A Panel holds at most WINDOW_ROUNDS raw rounds (the 24 h the build keeps); longer memory comes
 only from the hourly rollups, as a same-hour-of-week baseline (`season_*`): the median of the
 hourly rollups at the same hour 1..SEASON_WEEKS weeks earlier (NaN with fewer than
-MIN_SEASON_WEEKS of them), moved along the hour by the slope its neighbours agree on. Those hours are at least
-six days old, so the baseline is causal.
+MIN_SEASON_WEEKS of them), moved along the hour by the slope its neighbours agree on. Those
+hours are at least six days old, so the baseline is causal.
 
 PanelHistory is a longer record on the same grid (the backtest reads one from the database);
 panel_at(history, round_ts) cuts from it exactly the Panel a build at round_ts would see.

@@ -128,7 +128,8 @@ def test_bad_arguments_fail_with_one_line(history, tmp_path):
     fx, catalog = history
     missing = backtest(type(fx)(tmp_path / "none.sqlite", fx.catalog, fx.spec), catalog)
     assert missing.returncode == 2
-    assert missing.stderr.strip() == f"nettrace signals: {tmp_path / 'none.sqlite'}: no such database file"
+    assert missing.stderr.strip() == (
+        f"nettrace signals: {tmp_path / 'none.sqlite'}: no such database file")
     bad = backtest(fx, catalog, "--from", "soon")
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "nettrace signals: --from: 'soon' is not an ISO 8601 time")
