@@ -4,9 +4,11 @@ incremental builds per catalog size: wall time, peak RSS summed over all the bui
 (sampled every 20 ms: central's 512 MB is shared by ingest, build and proxy, so what counts is
 the sum, not the largest process) and files written. Each build is a `nettrace build` process.
 
-    .venv/bin/python bench/build.py [--targets 100,400,1000] [--db EXISTING.sqlite]
+    .venv/bin/python bench/build.py [--targets 100,400,1000] [--db EXISTING.sqlite] [--keep DIR]
 
---db (a copy is used) is a database of 100 targets made by gen_db.py. Bars (issue 14), at 100
+--db (a copy is used) is a database of 100 targets made by gen_db.py; --keep DIR keeps each
+generated database as DIR/bench-N.sqlite and builds on a copy of it in later runs (1,000
+targets take ~11 GB and long to generate). Bars (issue 14), at 100
 targets: full <= 60 s and <= 300 MB, incremental <= 5 s and <= 150 MB, on 2 cores.
 """
 from __future__ import annotations
@@ -76,6 +78,8 @@ def bench_size(work: Path, n_targets: int, db_copy: Path | None) -> list[tuple]:
     catalog = write_catalog(work / "targets.toml", CATALOG_PATH, n_targets)
     db = work / "bench.sqlite"
     started = time.monotonic()
+    if db_copy is not None and not db_copy.exists():
+        generate(db_copy, catalog, DEFAULT_END, n_targets=n_targets)
     if db_copy is not None:
         shutil.copyfile(db_copy, db)
     else:
@@ -99,11 +103,15 @@ def main() -> int:
     p.add_argument("--targets", default=str(N_TARGETS),
                    help="comma-separated catalog sizes, e.g. 100,400,1000")
     p.add_argument("--db", type=Path, help="a 100-target database made by bench/gen_db.py")
+    p.add_argument("--keep", type=Path, metavar="DIR",
+                   help="keep generated databases here (bench-N.sqlite) and reuse them")
     args = p.parse_args()
     rows = []
     for n in (int(x) for x in args.targets.split(",")):
-        with tempfile.TemporaryDirectory(prefix="nettrace-bench-build-") as tmp:
-            rows += bench_size(Path(tmp), n, args.db if n == N_TARGETS else None)
+        kept = None if args.keep is None else args.keep / f"bench-{n}.sqlite"
+        with tempfile.TemporaryDirectory(prefix="nettrace-bench-build-",
+                                         dir=args.keep) as tmp:
+            rows += bench_size(Path(tmp), n, args.db if args.db and n == N_TARGETS else kept)
     print("\n| targets | build | wall s | peak RSS MB, summed | largest process MB | "
           "files written | reused | bar (at 100 targets) |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -96,17 +97,20 @@ def hourly_rows(host: str, region: str, hours: np.ndarray, rng: np.random.Genera
 
 def write_catalog(out: Path, catalog_path: Path, n_targets: int) -> Path:
     """A catalog of n_targets: the real catalog's first ones, then numbered copies of them
-    (`s2-api.kraken.com`, ...) when n_targets is more than it holds; same regions."""
+    (`s2-api.kraken.com`, ...; of named hosts only, as a numbered IP address is no address)
+    when n_targets is more than it holds; same regions."""
     catalog = load_catalog(catalog_path)
     real = catalog.targets
-    picked = [real[i % len(real)] for i in range(n_targets)]
+    named = [t for t in real if not _is_address(t.host)]
+    picked = [*real[:n_targets], *(named[i % len(named)]
+                                   for i in range(max(0, n_targets - len(real))))]
     used = [c for c in catalog.categories if any(t.category == c for t in picked)]
     lines = [f"categories = {json.dumps(used)}", ""]  # the loader refuses an empty category
     for r in catalog.regions:
         lines += [f"[regions.{r.code}]", f"city = {json.dumps(r.city)}",
                   f"note = {json.dumps(r.note)}", f"lat = {r.lat}", f"lon = {r.lon}", ""]
     for i, t in enumerate(picked):
-        copy = i // len(real)
+        copy = 0 if i < len(real) else 1 + (i - len(real)) // len(named)
         host = t.host if copy == 0 else f"s{copy + 1}-{t.host}"
         name = t.name if copy == 0 else f"{t.name} #{copy + 1}"
         lines += ["[[targets]]", f"host = {json.dumps(host)}", f"name = {json.dumps(name)}",
@@ -114,6 +118,14 @@ def write_catalog(out: Path, catalog_path: Path, n_targets: int) -> Path:
         lines += [f"calendar = {json.dumps(t.calendar)}", ""] if t.calendar else [""]
     out.write_text("\n".join(lines))
     return out
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def generate(path: Path, catalog_path: Path, end_ts: int, seed: int = 42,
