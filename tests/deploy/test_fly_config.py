@@ -1,6 +1,7 @@
 """fly/: the Dockerfile and fly.toml files parse, agree with each other and with targets.toml."""
 from __future__ import annotations
 
+import fnmatch
 import re
 import shlex
 import subprocess
@@ -124,14 +125,36 @@ def test_dockerfile_builds_from_slim_python_312_with_the_pinned_dependencies():
     assert all("==" in d for d in deps), "the image installs exactly the pinned versions"
 
 
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parent folders
+    decides, and a leading ! re-includes."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    ignored = False
+    for pattern in patterns:
+        include = pattern.startswith("!")
+        if any(fnmatch.fnmatchcase(p, pattern.removeprefix("!")) for p in prefixes):
+            ignored = not include
+    return ignored
+
+
+def test_the_dockerignore_reading_follows_dockers_rules():
+    patterns = ["bench/*", "!bench/results", "tests"]
+    assert dockerignored("bench/signals.py", patterns)
+    assert not dockerignored("bench/results/signal_quality.json", patterns)
+    assert dockerignored("tests/build/test_write.py", patterns)
+    assert not dockerignored("build/pipeline.py", patterns)
+
+
 def test_every_file_the_dockerfile_copies_exists_and_is_not_dockerignored():
-    ignored = {line.strip() for line in (FLY / "Dockerfile.dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    patterns = [line.strip() for line in (FLY / "Dockerfile.dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
     sources = [src for c in docker_instructions() if c.cmd == "COPY" for src in c.value[:-1]]
     assert "fly/entrypoint.sh" in sources
+    assert "bench/results/signal_quality.json" in sources  # the Signal quality page shows it
     for src in sources:
         assert (ROOT / src).exists(), f"Dockerfile copies {src}, which does not exist"
-        assert src.split("/")[0] not in ignored
+        assert not dockerignored(src, patterns), f"{src} is dockerignored"
 
 
 def test_dockerfile_runs_the_entrypoint_and_declares_the_data_volume():
