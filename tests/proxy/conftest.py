@@ -9,6 +9,7 @@ import pytest
 
 from db.connection import connect
 from tests.proxy.support import ProxyProcess, new_key, write_site
+from tests.proxy.webhook_support import LOCAL_SERVER_ARGS, add_categories
 
 
 def _site(folder):
@@ -31,6 +32,15 @@ def keys(site):
 @pytest.fixture(scope="module")
 def server(site):
     proc = ProxyProcess(*site).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def webhook_server(site):
+    """A server that delivers webhooks to loopback, quickly retried (one per test module)."""
+    add_categories(site[0])
+    proc = ProxyProcess(*site, args=LOCAL_SERVER_ARGS).start()
     yield proc
     proc.stop()
 

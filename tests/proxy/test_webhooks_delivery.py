@@ -17,35 +17,27 @@ import pytest
 
 from tests.conftest import free_port, wait_for
 from tests.proxy.support import ROOT, ProxyProcess, new_key, write_site
-from tests.proxy.webhook_support import (LOCAL_SERVER_ARGS, Sink, add_categories, attempts,
+from tests.proxy.webhook_support import (LOCAL_SERVER_ARGS, Sink, attempts,
                                          listing, open_signal, register, resolve_signal,
                                          signature_ok)
 
 ROUND = 1_795_672_800  # 2026-11-26T06:00:00Z
 
 
-@pytest.fixture(scope="module")
-def local_server(site):
-    add_categories(site[0])
-    proc = ProxyProcess(*site, args=LOCAL_SERVER_ARGS).start()
-    yield proc
-    proc.stop()
-
-
 @pytest.fixture
-def hooks(local_server):
+def hooks(webhook_server):
     """register(key, url, **filters) -> the 201 body; every webhook is removed afterwards, so
     one test's receivers never see another's transitions."""
     made: list[tuple[str, str]] = []
 
     def make(key: str, url: str, **fields) -> dict:
-        r = register(local_server.url, key, url, **fields)
+        r = register(webhook_server.url, key, url, **fields)
         assert r.status_code == 201, r.text
         made.append((key, r.json()["id"]))
         return r.json()
     yield make
     for key, hook_id in made:
-        httpx.delete(f"{local_server.url}/api/v1/webhooks/{hook_id}",
+        httpx.delete(f"{webhook_server.url}/api/v1/webhooks/{hook_id}",
                      headers={"Authorization": f"Bearer {key}"})
 
 
@@ -75,7 +67,7 @@ def _lines(proc: subprocess.Popen, count: int, timeout_s: float) -> list[str]:
     return lines
 
 
-def test_a_transition_arrives_signed_and_the_readme_receiver_verifies_it(local_server, site,
+def test_a_transition_arrives_signed_and_the_readme_receiver_verifies_it(webhook_server, site,
                                                                           keys, hooks):
     port = free_port()
     hook = hooks(keys["pro"], f"http://127.0.0.1:{port}/")
@@ -107,7 +99,7 @@ def _connects(port: int) -> bool:
         return False
 
 
-def test_a_500_is_retried_with_the_same_id_and_body_until_it_is_taken(local_server, site, keys,
+def test_a_500_is_retried_with_the_same_id_and_body_until_it_is_taken(webhook_server, site, keys,
                                                                        hooks, sinks):
     sink = sinks("--plan", "500,500")
     hook = hooks(keys["pro"], sink.url)
@@ -116,7 +108,7 @@ def test_a_500_is_retried_with_the_same_id_and_body_until_it_is_taken(local_serv
     assert {r["headers"]["x-nettrace-delivery"] for r in got} == {f"dlv_{hook['id'][3:]}_{seq}"}
     assert len({r["body"] for r in got}) == 1
     assert all(signature_ok(hook["secret"], r["headers"], r["body"].encode()) for r in got)
-    log = wait_for(lambda: [a for a in attempts(local_server.url, keys["pro"], hook["id"])
+    log = wait_for(lambda: [a for a in attempts(webhook_server.url, keys["pro"], hook["id"])
                             if a["delivery_id"].endswith(f"_{seq}")][:3], 10, "the attempts' log")
     assert [(a["attempt"], a["status"], a["outcome"]) for a in reversed(log)] == [
         (1, 500, "retrying"), (2, 500, "retrying"), (3, 204, "delivered")]
@@ -125,13 +117,13 @@ def test_a_500_is_retried_with_the_same_id_and_body_until_it_is_taken(local_serv
     assert len(sink.events()) == 3
 
 
-def test_a_receiver_that_does_not_answer_in_time_is_retried(local_server, site, keys, hooks,
+def test_a_receiver_that_does_not_answer_in_time_is_retried(webhook_server, site, keys, hooks,
                                                              sinks):
     sink = sinks("--plan", "hang")
     hook = hooks(keys["pro"], sink.url)
     seq = open_signal(site[2], _sid(), ROUND)
     wait_for(lambda: len(sink.events()) >= 2, 15, "a retry after the timeout")
-    log = wait_for(lambda: [a for a in attempts(local_server.url, keys["pro"], hook["id"])
+    log = wait_for(lambda: [a for a in attempts(webhook_server.url, keys["pro"], hook["id"])
                             if a["delivery_id"].endswith(f"_{seq}")][:2], 10, "the attempts' log")
     first, second = reversed(log)
     assert (first["status"], first["outcome"]) == (None, "retrying")
@@ -139,7 +131,7 @@ def test_a_receiver_that_does_not_answer_in_time_is_retried(local_server, site, 
     assert (second["status"], second["outcome"]) == (204, "delivered")
 
 
-def test_each_transition_gets_exactly_one_delivery_id_per_webhook_in_order(local_server, site,
+def test_each_transition_gets_exactly_one_delivery_id_per_webhook_in_order(webhook_server, site,
                                                                            keys, hooks, sinks):
     first, second = sinks(), sinks()
     hook_a = hooks(keys["pro"], first.url)
@@ -162,23 +154,23 @@ def test_each_transition_gets_exactly_one_delivery_id_per_webhook_in_order(local
 
 
 def test_a_webhook_is_disabled_after_50_consecutive_failures_and_its_listing_says_why(
-        local_server, site, keys, hooks, sinks):
+        webhook_server, site, keys, hooks, sinks):
     sink = sinks("--then", "500")
     hook = hooks(keys["pro"], sink.url)
     for i in range(60):
         open_signal(site[2], _sid(), ROUND + i)
-    state = wait_for(lambda: (w := listing(local_server.url, keys["pro"])[hook["id"]])["status"]
+    state = wait_for(lambda: (w := listing(webhook_server.url, keys["pro"])[hook["id"]])["status"]
                      == "disabled" and w, 30, "the webhook to be disabled")
     assert state["consecutive_failures"] == 50 and state["queued"] == 0
     assert state["disabled_reason"].startswith("disabled after 50 consecutive failed deliveries")
     assert state["disabled_reason"].endswith("HTTP 500")
-    log = attempts(local_server.url, keys["pro"], hook["id"])
+    log = attempts(webhook_server.url, keys["pro"], hook["id"])
     assert log[0]["outcome"] == "disabled" and sum(a["status"] == 500 for a in log) == 50
     time.sleep(1.0)
     assert len(sink.events()) == 50
 
 
-def test_filters_choose_which_transitions_a_webhook_gets(local_server, site, keys, hooks, sinks):
+def test_filters_choose_which_transitions_a_webhook_gets(webhook_server, site, keys, hooks, sinks):
     routes, binance, critical, off_session, crypto = (sinks() for _ in range(5))
     hooks(keys["pro"], routes.url, types=["route_change"])
     hooks(keys["pro"], binance.url, targets=["api.binance.com"])
@@ -205,7 +197,7 @@ def test_filters_choose_which_transitions_a_webhook_gets(local_server, site, key
     assert names(crypto) == ["all", "binance", "route"]
 
 
-def test_slack_and_discord_get_their_own_body_shapes_signed_alike(local_server, site, keys,
+def test_slack_and_discord_get_their_own_body_shapes_signed_alike(webhook_server, site, keys,
                                                                   hooks, sinks):
     slack, discord = sinks(), sinks()
     slack_hook = hooks(keys["pro"], slack.url, format="slack")
@@ -222,17 +214,17 @@ def test_slack_and_discord_get_their_own_body_shapes_signed_alike(local_server, 
     assert doc["allowed_mentions"] == {"parse": []}
 
 
-def test_a_removed_webhook_gets_nothing_more(local_server, site, keys, hooks, sinks):
+def test_a_removed_webhook_gets_nothing_more(webhook_server, site, keys, hooks, sinks):
     sink = sinks()
     hook = hooks(keys["pro"], sink.url)
     wait_for(lambda: sink.received(), 10, "the ping")
     auth = {"Authorization": f"Bearer {keys['pro']}"}
-    gone = httpx.delete(f"{local_server.url}/api/v1/webhooks/{hook['id']}", headers=auth)
+    gone = httpx.delete(f"{webhook_server.url}/api/v1/webhooks/{hook['id']}", headers=auth)
     open_signal(site[2], _sid(), ROUND)
     time.sleep(1.5)
     assert gone.status_code == 204 and sink.events() == []
-    assert hook["id"] not in listing(local_server.url, keys["pro"])
-    again = httpx.get(f"{local_server.url}/api/v1/webhooks/{hook['id']}/deliveries", headers=auth)
+    assert hook["id"] not in listing(webhook_server.url, keys["pro"])
+    again = httpx.get(f"{webhook_server.url}/api/v1/webhooks/{hook['id']}/deliveries", headers=auth)
     assert (again.status_code, again.json()["error"]) == (404, "unknown_webhook")
 
 
@@ -289,7 +281,7 @@ def test_a_delivery_still_failing_24_hours_after_it_was_queued_is_given_up(tmp_p
     assert len(sink.events()) == tried and state["queued"] == 0 and state["status"] == "active"
 
 
-def test_a_malformed_stored_event_is_still_delivered_and_stops_nothing(local_server, site, keys,
+def test_a_malformed_stored_event_is_still_delivered_and_stops_nothing(webhook_server, site, keys,
                                                                         hooks, sinks):
     sink = sinks()
     hooks(keys["pro"], sink.url, format="slack")
