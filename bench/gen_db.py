@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from db.connection import connect  # noqa: E402
 from collect.records import ROUND_S  # noqa: E402
-from collect.targets import CATALOG_PATH, load_catalog  # noqa: E402
+from collect.targets import CATALOG_PATH, catalog_toml, load_catalog  # noqa: E402
 
 PROBES = ("icmp", "tcp", "trace")
 N_TARGETS = 100
@@ -86,7 +87,6 @@ def hourly_rows(host: str, region: str, hours: np.ndarray, rng: np.random.Genera
     level = level_ms(base, hours + HOUR_S / 2)
     out = []
     for probe in PROBES:
-        count = 4 * (1 if probe == "trace" else SAMPLES)
         med = level + 0.4 + rng.gamma(2.0, 0.02 * base + 0.05, hours.size)
         p95 = med + rng.gamma(2.0, 0.05 * base + 0.05, hours.size)
         for h, m, p in zip(hours.tolist(), np.round(med, 3).tolist(), np.round(p95, 3).tolist()):
@@ -102,21 +102,13 @@ def write_catalog(out: Path, catalog_path: Path, n_targets: int) -> Path:
     catalog = load_catalog(catalog_path)
     real = catalog.targets
     named = [t for t in real if not _is_address(t.host)]
-    picked = [*real[:n_targets], *(named[i % len(named)]
-                                   for i in range(max(0, n_targets - len(real))))]
-    used = [c for c in catalog.categories if any(t.category == c for t in picked)]
-    lines = [f"categories = {json.dumps(used)}", ""]  # the loader refuses an empty category
-    for r in catalog.regions:
-        lines += [f"[regions.{r.code}]", f"city = {json.dumps(r.city)}",
-                  f"note = {json.dumps(r.note)}", f"lat = {r.lat}", f"lon = {r.lon}", ""]
-    for i, t in enumerate(picked):
-        copy = 0 if i < len(real) else 1 + (i - len(real)) // len(named)
-        host = t.host if copy == 0 else f"s{copy + 1}-{t.host}"
-        name = t.name if copy == 0 else f"{t.name} #{copy + 1}"
-        lines += ["[[targets]]", f"host = {json.dumps(host)}", f"name = {json.dumps(name)}",
-                  f"category = {json.dumps(t.category)}"]
-        lines += [f"calendar = {json.dumps(t.calendar)}", ""] if t.calendar else [""]
-    out.write_text("\n".join(lines))
+    copies = []
+    for i in range(max(0, n_targets - len(real))):
+        t, number = named[i % len(named)], 2 + i // len(named)
+        copies.append(replace(t, host=f"s{number}-{t.host}", name=f"{t.name} #{number}"))
+    picked = (*real[:n_targets], *copies)
+    used = tuple(c for c in catalog.categories if any(t.category == c for t in picked))
+    out.write_text(catalog_toml(replace(catalog, categories=used, targets=picked)))
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import math
 import re
 import tomllib
@@ -80,6 +81,24 @@ def category_slug(name: str) -> str:
     """The URL form of a category: "NYSE & Financial" -> "nyse-financial" (ASCII a-z0-9-)."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+
+
+def catalog_toml(catalog: Catalog) -> str:
+    """The catalog as the TOML text load_catalog reads back to it (tests and benchmarks write
+    made-up catalogs this way)."""
+    lines = [f"categories = {json.dumps(list(catalog.categories))}", ""]
+    for r in catalog.regions:
+        lines += [f"[regions.{r.code}]", f"city = {json.dumps(r.city)}",
+                  f"note = {json.dumps(r.note)}", f"lat = {r.lat}", f"lon = {r.lon}", ""]
+    default = Target("", "", "")
+    for t in catalog.targets:
+        lines.append("[[targets]]")
+        for field in ("host", "name", "category", "port", "health_url", "probes", "calendar"):
+            value = getattr(t, field)
+            if field in _TARGET_REQUIRED or value != getattr(default, field):
+                lines.append(f"{field} = {json.dumps(list(value) if field == 'probes' else value)}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def load_catalog(path: str | Path) -> Catalog:

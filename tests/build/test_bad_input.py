@@ -15,6 +15,7 @@ from build.read.inputs import BuildClock
 from build.errors import BuildError
 from build.pipeline import BuildOptions, run_build
 from collect.records import Measurement
+from collect.targets import catalog_toml
 from tests.factories import END_ROUND_TS, make_db, result_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +94,7 @@ def test_a_missing_or_broken_database_is_a_build_error(tmp_path, content):
 def test_cli_reports_skips_on_stderr_and_fails_with_one_line(tmp_path):
     fx = make_db(tmp_path, silent_regions=("sin",))
     catalog = tmp_path / "targets.toml"
-    catalog.write_text(_toml(fx.catalog))
+    catalog.write_text(catalog_toml(fx.catalog))
     cmd = [sys.executable, "-m", "nettrace", "build", "--db", str(fx.path), "--out",
            str(tmp_path / "public"), "--private", str(tmp_path / "private"), "--targets",
            str(catalog), "--cache", str(tmp_path / "cache"), "--now", str(fx.round_ts + 30)]
@@ -107,13 +108,3 @@ def test_cli_reports_skips_on_stderr_and_fails_with_one_line(tmp_path):
     assert bad.stderr.strip().splitlines() == [
         f"nettrace build: {tmp_path / 'missing.sqlite'}: no such database file"]
 
-
-def _toml(catalog) -> str:
-    lines = ["categories = [" + ", ".join(json.dumps(c) for c in catalog.categories) + "]"]
-    for r in catalog.regions:
-        lines += [f"[regions.{r.code}]", f"city = {json.dumps(r.city)}",
-                  f"note = {json.dumps(r.note)}", f"lat = {r.lat}", f"lon = {r.lon}"]
-    for t in catalog.targets:
-        lines += ["[[targets]]", f"host = {json.dumps(t.host)}", f"name = {json.dumps(t.name)}",
-                  f"category = {json.dumps(t.category)}"]
-    return "\n".join(lines) + "\n"

@@ -11,7 +11,8 @@ import pytest
 
 from collect.errors import CatalogError
 from collect.records import PROBES, Region, Target
-from collect.targets import CALENDARS, CATALOG_PATH, Catalog, category_slug, load_catalog
+from collect.targets import (CALENDARS, CATALOG_PATH, Catalog, catalog_toml, category_slug,
+                             load_catalog)
 from collect.toml_lines import key_lines
 
 MIN_TARGETS = {
@@ -364,3 +365,13 @@ def test_key_lines_follow_strings_comments_dotted_keys_and_nested_arrays():
                                ("t", "u", "list", 0, "v"), ("t", "u", "list", 1, "v")]] == [
         1, 2, 3, 6, 7, 8, 9, 10, 12, 14]
     assert ("not",) not in lines and ("x",) not in lines and ("comment",) not in lines
+
+
+def test_catalog_toml_reads_back_to_the_same_catalog(tmp_path):
+    catalog = load_catalog(CATALOG_PATH)
+    path = tmp_path / "targets.toml"
+    path.write_text(catalog_toml(catalog))
+    again = load_catalog(path)
+    assert (again.categories, again.regions, again.targets) == (
+        catalog.categories, catalog.regions, catalog.targets)
+    assert any(t.calendar for t in again.targets) and any(t.port != 443 for t in again.targets)
