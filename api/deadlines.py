@@ -1,19 +1,19 @@
-"""The HTTP server under the proxy: uvicorn's httptools protocol with the deadlines it lacks.
+"""The deadlines uvicorn's httptools protocol lacks, for both HTTP servers on central (ingest
+and the keyed proxy).
 
 - Request: a connection gets header_timeout_s from connecting (or from a keep-alive request's
   first byte) to send the request's headers, and as long again to finish a body it is still
-  sending after its answer (the proxy reads no bodies; uvicorn discards them), else it is
-  closed. Without it, half-sent headers or a trickled body hold a connection for ever.
+  sending after its answer (a refused push's body, which uvicorn reads and discards so the
+  client gets the answer rather than a reset), else it is closed. Without it, half-sent
+  headers or a trickled body hold a connection for ever (slowloris).
 - Stall: a client that takes nothing of a paused answer for stall_timeout_s is dropped, which
   ends whatever was feeding it (an export, a big file) and frees its slot.
-ingest/deadlines.py has the request deadline of the ingest server.
 """
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
-import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
@@ -77,11 +77,5 @@ class DeadlineProtocol(HttpToolsProtocol):
 
 
 def protocol_for(deadlines: Deadlines) -> type[DeadlineProtocol]:
+    """The `http` protocol class for uvicorn.Config."""
     return type("DeadlineProtocol", (DeadlineProtocol,), {"deadlines": deadlines})
-
-
-def run(app, host: str, port: int, deadlines: Deadlines, access_log: bool = False) -> None:
-    """Serve app on host:port until SIGTERM or SIGINT."""
-    uvicorn.run(app, host=host, port=port, loop="uvloop", http=protocol_for(deadlines),
-                access_log=access_log, log_level="warning", server_header=False,
-                proxy_headers=False)  # Fly-Client-IP is read only when trusted (proxy/limits.py)

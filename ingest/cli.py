@@ -69,7 +69,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from ingest.deadlines import deadline_protocol
+    from api.deadlines import Deadlines, protocol_for
     from ingest.server import build_app
 
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
@@ -90,7 +90,7 @@ def cmd_serve(args) -> int:
     print(f"ingest listening on http://{args.listen.rpartition(':')[0] or host}:{bound[1]} "
           f"regions={','.join(regions)} db={args.db}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning",
-                                           http=deadline_protocol(config.header_timeout_s),
+                                           http=protocol_for(Deadlines(config.header_timeout_s)),
                                            access_log=False, timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
     return 0

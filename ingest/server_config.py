@@ -16,7 +16,7 @@ class ServerConfig:
     checkers: int = 2  # processes that parse and validate bodies beside the writer
     max_in_flight: int = 16  # pushes past their headers at once (16 bodies of 8 MiB at most)
     min_free_bytes: int = 64 * 1024 * 1024  # fewer free on the volume: pushes answer 507
-    header_timeout_s: float = 10.0  # request line and headers (ingest/deadlines.py)
+    header_timeout_s: float = 10.0  # request line and headers (api/deadlines.py)
 
 
 def default(name: str):

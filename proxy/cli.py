@@ -85,7 +85,9 @@ def run_serve(args) -> int:
 
 def serve_with_clock(args, clock: Callable[[], float]) -> int:
     """`nettrace serve` with clock (unix s) as its time: the wall clock, or a test's."""
-    from proxy import server  # the server is only needed here
+    import uvicorn  # the server is only needed here
+
+    from api.deadlines import Deadlines, protocol_for
     from proxy.app import ServeConfig, create_app
     from proxy.delivery import DeliveryPolicy
     host, port = parse_listen(args.listen)
@@ -101,8 +103,10 @@ def serve_with_clock(args, clock: Callable[[], float]) -> int:
     app = create_app(config)
     gc.freeze()  # startup objects never die: keep them out of every later collection
     gc.set_threshold(*GC_THRESHOLDS)
-    server.run(app, host, port, server.Deadlines(args.header_timeout, args.stall_timeout),
-               args.access_log)
+    deadlines = Deadlines(args.header_timeout, args.stall_timeout)
+    uvicorn.run(app, host=host, port=port, loop="uvloop", http=protocol_for(deadlines),
+                access_log=args.access_log, log_level="warning", server_header=False,
+                proxy_headers=False)  # Fly-Client-IP is read only when trusted (proxy/limits.py)
     return 0
 
 

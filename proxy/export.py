@@ -3,7 +3,7 @@
 Pages are read by keyset (proxy/rows.py), each in one short statement in a worker thread, so a
 client that reads slowly or stops holds no read snapshot and never keeps the WAL from being
 checkpointed; one that leaves ends the export at once, and the server drops one that stops
-reading (proxy/server.py). Each key may run MAX_EXPORTS_PER_KEY at once.
+reading (api/deadlines.py). Each key may run MAX_EXPORTS_PER_KEY at once.
 """
 from __future__ import annotations
 
