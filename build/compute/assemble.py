@@ -65,8 +65,8 @@ def build_site_model(inputs: BuildInputs) -> Assembled:
     sessions = compute_target_sessions(
         catalog.targets, codes, inputs.sessions, inputs.session_hours,
         {} if colocation is None else {c.host: c.probe for c in colocation.targets}, ref)
-    model_inputs = _Inputs(raw, routes, stale, _certs(window.tls, generated), events.recent,
-                           sessions)
+    model_inputs = _Inputs(raw, routes, stale, _certs(window.latest_tls, generated),
+                           events.recent, sessions)
     targets = tuple(_target_view(t, catalog, model_inputs) for t in catalog.targets)
     skipped += [f"{t.host}: no data in the last 24 h" for t in targets if not t.has_data]
     skipped += [f"region {c}: {why}" for c, why in stale.items() if why]
@@ -105,7 +105,7 @@ def _not_in_catalog(raw: dict, names: dict, codes: tuple[str, ...], path: str) -
 
 
 def _certs(tls: list[tuple], generated: int) -> dict[str, Cert]:
-    """The newest TLS result of each target (rows oldest first, so later rows win)."""
+    """Each target's cert from its newest TLS result with a detail (one row a target)."""
     out = {}
     for target, region, round_ts, detail in tls:
         fields = json.loads(detail)

@@ -2,12 +2,14 @@
 frozen dataclasses. One SiteModel per build; renderers are `render_*(model) -> {path: bytes}`.
 
 Times are unix seconds (int), RTTs milliseconds, loss a 0..1 ratio. Missing figures are None,
-never NaN. Fields are only ever added, never renamed (build/render/html.py reads this).
+never NaN, but in a Series' numpy columns. Fields are only ever added, never renamed (build/render/html.py reads this).
 `build/compute/assemble.py` builds the model from the database.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from build.compute.colocation import ColocationAdvice
 from build.compute.events import Event
@@ -36,14 +38,15 @@ class ProbeFigures:
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One probe's time series from one region, columnar; None where a point has no RTT."""
+    """One probe's time series from one region, as numpy columns (as Python floats the model's
+    24 h series held ~30 MB); NaN where a point has no RTT (render through optional_floats)."""
 
     probe: str
     step_s: int  # 900: the 24 h series of rounds
-    ts: tuple[int, ...]
-    rtt_ms: tuple[float | None, ...]  # per-round median, or the hour's median
-    p95_ms: tuple[float | None, ...]
-    loss_ratio: tuple[float, ...]
+    ts: np.ndarray  # int64 unix s
+    rtt_ms: np.ndarray  # float64 rounded to 3 decimals: per-round median, or the hour's median
+    p95_ms: np.ndarray  # float64 rounded to 3 decimals
+    loss_ratio: np.ndarray  # float64
 
 
 @dataclass(frozen=True, slots=True)

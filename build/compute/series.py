@@ -24,20 +24,17 @@ class RawSeries:
 
 def series_of(probe: str, step_s: int, ts: np.ndarray, rtt_ms: np.ndarray, p95_ms: np.ndarray,
               loss_ratio: np.ndarray) -> Series:
-    return Series(probe, step_s, tuple(ts.tolist()), _floats(rtt_ms), _floats(p95_ms),
-                  tuple(loss_ratio.tolist()))
+    return Series(probe, step_s, ts, np.round(rtt_ms, 3), np.round(p95_ms, 3), loss_ratio)
 
 
 def raw_to_series(probe: str, raw: RawSeries, step_s: int) -> Series:
     return series_of(probe, step_s, raw.ts, raw.rtt_ms, raw.p95_ms, raw.loss_ratio)
 
 
-def _floats(values: np.ndarray) -> tuple[float | None, ...]:
-    return tuple(optional_floats(np.round(values, 3)))
-
-
-def optional_floats(values: np.ndarray) -> list[float | None]:
-    """values as Python floats, None for NaN (only the NaNs are visited: ~1M values a build)."""
+def optional_floats(values) -> list[float | None]:
+    """values (an array or a sequence of floats and None) as Python floats, None for NaN (only
+    the NaNs are visited: ~1M values a build)."""
+    values = np.asarray(values, dtype=float)
     out = values.tolist()
     for i in np.flatnonzero(np.isnan(values)).tolist():
         out[i] = None

@@ -109,7 +109,8 @@ def read_inputs(conn: sqlite3.Connection, catalog: Catalog, clock: BuildClock,
         events = read_events(conn, ref - EVENT_HISTORY_S)
         hosts = [t.host for t in catalog.targets]
         known = set(hosts)
-        routes = _read_routes(conn, [f for f in window.fingerprints if f[0] in known])
+        routes = _read_routes(conn, {p: t for p, t in window.latest_traces.items()
+                                     if p[0] in known})
         hops = read_hops(conn, window.fingerprint_rows)
         week_start = ref // HOUR_S * HOUR_S - WEEK_S  # 7 days of whole hours, and this one
         hourly, week_part = read_week_hourly(conn, week_start, ref, checkpoint, before,
@@ -192,11 +193,8 @@ def _read_season(path: str, hours: list[int], before: Checkpoint | None,
         conn.close()
 
 
-def _read_routes(conn: sqlite3.Connection, fingerprints: list[tuple]) -> RouteInputs:
-    """The latest of the window's (target, region, round_ts, fingerprint) trace rows of each
-    pair, with its hops, in one query."""
-    latest: dict[Pair, tuple[int, str | None]] = {}
-    for target, region, round_ts, fingerprint in fingerprints:  # oldest first
-        latest[(target, region)] = (round_ts, fingerprint)
+def _read_routes(conn: sqlite3.Connection,
+                 latest: dict[Pair, tuple[int, str | None]]) -> RouteInputs:
+    """The hops of each pair's latest trace (round_ts, fingerprint), in one query."""
     wanted = sorted((t, r, ts) for (t, r), (ts, _) in latest.items())
     return RouteInputs(latest, read_trace_details(conn, wanted))

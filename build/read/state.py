@@ -21,7 +21,7 @@ import numpy as np
 
 from build.read.queries import read_last_row, read_row_identity
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the window's texts as codes
 STATE_FILE = "state.npz"
 _META = "meta"
 

@@ -15,6 +15,7 @@ _SELECT = ("SELECT rowid, target, region, probe, round_ts, ts, ok, "
            f"{', '.join(NUMBERS)}, error, CASE probe "
            "WHEN 'trace' THEN json_extract(detail, '$.fingerprint') "
            "WHEN 'tls' THEN detail END FROM results ")
+_COLUMNS = ("rowid", "key_index", "round_ts", "ts", "ok", "samples")  # WindowRows' order
 
 
 def read_recent_window(conn: sqlite3.Connection, since_ts: int, until_ts: int,
@@ -47,17 +48,14 @@ def _carried(conn: sqlite3.Connection, since_ts: int, after_rowid: int, upto_row
 def _unpack(part: Part) -> WindowRows | None:
     try:
         a, meta = part.arrays, part.meta
-        return WindowRows(tuple(tuple(k) for k in meta["keys"]), a["rowid"], a["key_index"],
-                          a["round_ts"], a["ts"], a["ok"], a["samples"], {n: a[n] for n in NUMBERS},
-                          {int(r): e for r, e in meta["errors"]},
-                          {int(r): x for r, x in meta["extras"]})
+        return WindowRows(tuple(tuple(k) for k in meta["keys"]), tuple(meta["texts"]),
+                          *(a[c] for c in _COLUMNS), {n: a[n] for n in NUMBERS}, a["error"],
+                          a["extra"])
     except (KeyError, TypeError, ValueError):
         return None
 
 
 def _part(rows: WindowRows) -> Part:
-    meta = {"keys": [list(k) for k in rows.keys], "errors": list(rows.errors.items()),
-            "extras": list(rows.extras.items())}
-    return Part(meta, {"rowid": rows.rowid, "key_index": rows.key_index,
-                       "round_ts": rows.round_ts, "ts": rows.ts, "ok": rows.ok,
-                       "samples": rows.samples, **rows.numbers})
+    return Part({"keys": [list(k) for k in rows.keys], "texts": list(rows.texts)},
+                {**{c: getattr(rows, c) for c in _COLUMNS}, **rows.numbers, "error": rows.error,
+                 "extra": rows.extra})

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from markupsafe import Markup
 
 from build.render.charts import ChartSpec, Series, render_line_chart
 from build.render.html_view import (KeyedOffer, figure, format_ms, headline_probe, headline_series,
                                     heat_class, iso, target_offers, utc_label)
 from build.compute.model import RegionStatus, SiteModel, TargetView
+from build.compute.series import optional_floats
 from build.compute.session_figures import TargetSessions
 from build.render.social import social_path
 
@@ -123,7 +125,8 @@ def build_chart(target: TargetView, end_ts: int) -> Markup:
     for tr in target.regions:
         s = headline_series(tr, probe)
         if s is not None:
-            series.append(Series(tr.region, tuple(zip(s.ts, s.rtt_ms))))
+            series.append(Series(tr.region, tuple(zip(np.asarray(s.ts).tolist(),
+                                                         optional_floats(s.rtt_ms)))))
     name = PROBE_NAMES.get(probe, probe)
     spans = target.sessions.spans if target.sessions else ()
     spec = ChartSpec("c24", f"{target.name}: {name} RTT, last 24 hours, per region", end_ts - DAY_S,

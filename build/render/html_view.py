@@ -14,6 +14,7 @@ from markupsafe import Markup
 from api.contract import FEATURE_LABELS, ROUTES, SESSIONS, SIGNALS, TIERS, tier_for_feature
 from build.render.charts import render_sparkline
 from build.compute.model import SiteModel, TargetRegion, TargetView
+from build.compute.series import optional_floats
 
 HEADLINE_PROBE = "icmp"
 HEAT_LIMITS_MS = (10, 25, 50, 100, 150, 250)  # upper bounds of classes h0..h5; h6 is above
@@ -178,7 +179,7 @@ def build_row(target: TargetView) -> Row:
         cells=tuple(cells),
         loss_text="—" if worst_loss is None else f"{worst_loss * 100:.0f}%",
         loss_warn=worst_loss is not None and worst_loss > LOSS_WARN_RATIO,
-        spark=render_sparkline(list(spark_series.rtt_ms) if spark_series else [], spark_label),
+        spark=render_sparkline(optional_floats(spark_series.rtt_ms) if spark_series else [], spark_label),
         signal_count=target.open_events,
         best_rtt_text=format_ms(target.best.rtt_ms) if target.best else None,
         best_region=target.best.region if target.best else None,

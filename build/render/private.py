@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from build.compute.model import Route, SiteModel
+from build.compute.series import optional_floats
 from build.render.json_api import API, dump_json, envelope, figures_doc, rounded, target_summary
 from build.compute.events import DETECTOR_VERSION, EVENT_SCHEMA
 from collect.records import iso_utc
@@ -44,7 +45,7 @@ def _compare_doc(model: SiteModel) -> dict:
     for t in model.targets:
         regions = {}
         for r in t.regions:
-            medians = {s.probe: _median([v for v in s.rtt_ms if v is not None])
+            medians = {s.probe: _median([v for v in optional_floats(s.rtt_ms) if v is not None])
                        for s in r.series_24h}
             regions[r.region] = {"stale": r.stale, "probes": {
                 f.probe: figures_doc(f) | {"median_24h_ms": medians.get(f.probe)}
