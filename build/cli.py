@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 from build.read.inputs import BuildClock
-from build.read.state import update_state_part
 from build.errors import BuildError
-from build.pipeline import DURATION_PART, BuildOptions, run_build
+from build.pipeline import BuildOptions, run_build
 from collect.errors import CollectError
 from collect.targets import CATALOG_PATH, load_catalog
 
@@ -41,16 +40,14 @@ def run(args: argparse.Namespace) -> int:
     except CollectError as exc:
         raise BuildError(str(exc)) from exc
     opts = BuildOptions(args.db, args.out, args.private, catalog, _clock(args),
-                        None if args.no_cache else args.cache or args.db.parent / CACHE_NAME)
+                        None if args.no_cache else args.cache or args.db.parent / CACHE_NAME,
+                        lambda: time.monotonic() - started)
     report = run_build(opts)
     for line in report.skipped:
         print(f"nettrace build: skipped: {line}", file=sys.stderr)
     print(f"nettrace build: {report.public_files} public and {report.private_files} private "
           f"files ({report.reused_files} reused), {report.signals_stored} new signals, "
           f"generated_at {report.generated_at}")
-    if opts.cache_dir is not None:
-        update_state_part(opts.cache_dir, DURATION_PART,
-                          {"build_duration_s": round(time.monotonic() - started, 3)})
     return 0
 
 

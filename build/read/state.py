@@ -7,13 +7,16 @@ session rollups ("session_hours").
 It is an optimisation, never the truth (a test deletes it and gets the same bytes): a missing,
 corrupt or older-version file, or one whose checkpoint row the database no longer holds as it
 was (another or a rebuilt database), gives None and the build reads everything again. The read
-stage loads and checks it once; the write stage saves it, atomically, after the outputs.
+stage loads and checks it once. The columns are staged into a temporary file as soon as compute
+is done (the build then holds them no longer); the write stage adds the JSON parts after the
+outputs and renames the file into place, atomically.
 """
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,13 +60,6 @@ class CarriedState:
                                        if k.startswith(prefix)})
 
 
-def carry(checkpoint: Checkpoint | None, parts: dict[str, Part]) -> CarriedState:
-    """The state to save from each part's new work."""
-    return CarriedState(checkpoint, {name: p.meta for name, p in parts.items()},
-                        {f"{name}.{col}": v for name, p in parts.items()
-                         for col, v in p.arrays.items()})
-
-
 def read_checkpoint(conn: sqlite3.Connection) -> Checkpoint | None:
     last = read_last_row(conn)
     return None if last is None else Checkpoint(*last)
@@ -78,28 +74,44 @@ def load_state(conn: sqlite3.Connection, state_dir: Path | None) -> CarriedState
     return state if read_row_identity(conn, check.rowid) == check.identity else None
 
 
-def save_state(state_dir: Path | None, state: CarriedState) -> None:
-    """Write state atomically (a temporary file renamed over the old one)."""
+def stage_state(state_dir: Path | None, parts: dict[str, Part]) -> Path | None:
+    """parts' columns written to a temporary file in state_dir (None: no state kept), for
+    commit_state to complete; its caller removes it with discard_state if the build fails."""
     if state_dir is None:
-        return
+        return None
     folder = Path(state_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    check = state.checkpoint
-    meta = {"version": STATE_VERSION, "parts": state.parts,
-            "checkpoint": None if check is None else [check.rowid, check.identity]}
-    tmp = folder / f".{STATE_FILE}.{os.getpid()}.npz"
-    np.savez(tmp, **{_META: np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)},
-             **state.arrays)
-    os.replace(tmp, folder / STATE_FILE)
+    staged = folder / f".{STATE_FILE}.{os.getpid()}.npz"
+    with zipfile.ZipFile(staged, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, part in parts.items():
+            for column, values in part.arrays.items():
+                _write_array(zf, f"{name}.{column}", values)
+    return staged
 
 
-def update_state_part(state_dir: Path, part: str, doc: dict) -> None:
-    """Change one JSON part of the saved state in place (the CLI records the build's duration
-    this way); nothing when there is no state."""
-    state = _read_file(Path(state_dir) / STATE_FILE)
-    if state is not None:
-        save_state(state_dir, CarriedState(state.checkpoint, {**state.parts, part: doc},
-                                           state.arrays))
+def commit_state(staged: Path | None, checkpoint: Checkpoint | None,
+                 metas: dict[str, dict]) -> None:
+    """The staged file completed with each part's JSON fields (by part name) and renamed over
+    the state file."""
+    if staged is None:
+        return
+    meta = {"version": STATE_VERSION, "parts": metas,
+            "checkpoint": None if checkpoint is None else [checkpoint.rowid,
+                                                           checkpoint.identity]}
+    with zipfile.ZipFile(staged, "a", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        _write_array(zf, _META, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    os.replace(staged, staged.parent / STATE_FILE)
+
+
+def discard_state(staged: Path | None) -> None:
+    if staged is not None:
+        staged.unlink(missing_ok=True)
+
+
+def _write_array(zf: zipfile.ZipFile, name: str, values: np.ndarray) -> None:
+    """One member as np.savez writes it, so np.load reads the file."""
+    with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+        np.lib.format.write_array(member, np.asanyarray(values), allow_pickle=False)
 
 
 def _read_file(path: Path) -> CarriedState | None:

@@ -1,6 +1,6 @@
 """Badges in the shields.io flat style from site_templates/badges/flat.svg.j2: widget/{host}.svg
 (best fresh RTT and its region), widget/{host}/{region}.svg, the shields endpoint file
-api/v1/badge/{host}.json, and PNGs through cairosvg (render_badge_png)."""
+api/v1/badge/{host}.json, and PNGs through cairosvg (BADGE_PNG)."""
 from __future__ import annotations
 
 import json
@@ -13,12 +13,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from build.compute.assemble import best_rtt
 from build.compute.model import SiteModel, TargetView
 from build.render.verdana_widths import text_width_px
+from build.render.worker import draw_png
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "site_templates" / "badges"
 PADDING_PX = 5
 LABEL = "latency"
 NO_DATA = "no data"
 BADGE_CACHE_S = 300
+BADGE_PNG = {"scale": 2}  # cairosvg's options: twice the size, for dense screens
 # (upper bound in ms, shields colour name, hex), the first bound above the RTT wins.
 COLOURS = (
     (20.0, "brightgreen", "#4c1"),
@@ -91,13 +93,8 @@ def render_badge_svg(badge: Badge) -> bytes:
 
 
 def render_badge_png(svg: bytes) -> bytes:
-    import cairosvg  # here: it takes ~0.5 s to import, and the pipeline renders PNGs in a worker
-
-    return cairosvg.svg2png(bytestring=svg, scale=2)
-
-
-def render_badge_pngs(svgs: list[bytes]) -> list[bytes]:
-    return [render_badge_png(svg) for svg in svgs]
+    """The pipeline draws the same in its drawing process (build/render/worker.py)."""
+    return draw_png(svg, BADGE_PNG)
 
 
 def render_badges(model: SiteModel) -> dict[str, bytes]:

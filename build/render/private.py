@@ -2,7 +2,6 @@
 data (30/90-day history: build/render/long_history.py; bulk export: proxy/export.py)."""
 from __future__ import annotations
 
-import json
 
 from build.compute.model import Route, SiteModel
 from build.compute.series import optional_floats

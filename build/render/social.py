@@ -6,14 +6,13 @@ only when the catalog does, so a build reuses last build's PNG for the same SVG.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 from jinja2 import Environment
 
 from build.compute.model import SiteModel
 
 CARD_TEMPLATE = "social_card.svg.j2"
 CARD_W_PX, CARD_H_PX = 1200, 630
+CARD_PNG = {"output_width": CARD_W_PX, "output_height": CARD_H_PX}  # cairosvg's options
 NAME_PX, NAME_MIN_PX, NAME_FIT_CHARS = 72, 36, 28  # long names shrink to stay on the card
 
 
@@ -28,20 +27,8 @@ def render_social_svgs(env: Environment, model: SiteModel) -> dict[str, str]:
             for t in model.targets}
 
 
-def render_social_pngs(svgs: list[str]) -> list[bytes]:
-    return [render_social_png(svg) for svg in svgs]
-
-
 def render_social_svg(env: Environment, name: str, host: str, category: str, regions: tuple[str, ...]) -> str:
     """The card as SVG text; the text is escaped by the template (autoescape is on)."""
     name_px = max(NAME_MIN_PX, min(NAME_PX, NAME_PX * NAME_FIT_CHARS // max(len(name), 1)))
     return env.get_template(CARD_TEMPLATE).render(
         name=name, host=host, category=category, name_px=name_px, regions=" · ".join(regions))
-
-
-@lru_cache(maxsize=4096)
-def render_social_png(svg: str) -> bytes:
-    """PNG bytes of a card SVG (about 50-100 ms each, most of it PNG compression)."""
-    import cairosvg  # here: importing it takes ~0.5 s, and most builds reuse every card
-
-    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), output_width=CARD_W_PX, output_height=CARD_H_PX)
