@@ -39,6 +39,7 @@ BARS = {"false_per_week": 1.0, "severe_per_30d": 1.0, "shift3": 0.9, "shift6": 0
 RTT_TYPES = ("level_shift", "divergence")
 COMMAND = ".venv/bin/python bench/signals.py"
 MATCH_ROUNDS = 3
+POWER_SCALE = 4  # the power corpora's targets per noise target: a recall near 0.9 to ±0.01
 
 
 def replay(h: PanelHistory, first: int, last: int,
@@ -191,11 +192,12 @@ def measure(n_targets: int, weeks: int, seed: int, shapes: tuple[str, ...] = SHA
         s = seed * 1000 + 10 * SHAPES.index(shape)
         started = time.monotonic()
         out["noise"][shape] = noise_budget(shape, n_targets, weeks, s)
+        n_power = POWER_SCALE * n_targets
         out["power"][shape] = {
-            "shift3": shift_power(shape, n_targets, 3.0, s + 1),
-            "shift6": shift_power(shape, n_targets, 6.0, s + 2),
-            "joined": shift_power(shape, n_targets, 3.0, s + 3, route=True),
-            "loss5": loss_power(shape, n_targets, 0.05, s + 4),
+            "shift3": shift_power(shape, n_power, 3.0, s + 1),
+            "shift6": shift_power(shape, n_power, 6.0, s + 2),
+            "joined": shift_power(shape, n_power, 3.0, s + 3, route=True),
+            "loss5": loss_power(shape, n_power, 0.05, s + 4),
             "trend": trend_power(shape, n_targets, 1.5, s + 5)}
         out["precision"][shape] = precision(shape, n_targets, weeks, s + 6)
         print(f"  {shape}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)

@@ -17,14 +17,22 @@ change, while a drop below the floor is.
 
 z (the figure users see) is a round's distance from the level in that side's scale.
 
-The change rule (SHIFT_TESTS): the last k rounds (k = 3, 4, 5) have a mean clipped z beyond
-c_k, and all but one of them lie beyond the baseline's 93rd percentile (7th for a drop) and
-beyond CONSISTENT_Z on that side (one of 4 or 5 may be missing): whatever the noise's shape,
-4 of 5 rounds beyond it happen by chance with probability below 2e-4, so a skewed series
-sitting at its floor, or a heavy tail's cluster, rarely passes. Clipping bounds what one
-outlier (a retransmitted packet) adds, and no single round, nor two, can open an event: k = 3
-takes a large change, k = 5 a moderate one held for 75 minutes. The onset is the first of the
-latest run of rounds beyond ONSET_Z on that side.
+The change rule, on the latest k rounds (ShiftTest): at most `missing` of them unmeasured,
+all but `contrary` of the measured ones beyond the baseline's 93rd percentile (7th for a drop)
+and beyond each_z on that side, and their mean z, each clipped, beyond mean_z. The quantile
+condition holds whatever the noise's shape (4 of 5 rounds beyond it happen by chance with
+probability below 2e-4), so a skewed series at its floor or a heavy tail's cluster rarely
+passes; clipping bounds what one outlier (a retransmitted packet) adds.
+- One series alone (SHIFT_TESTS): k = 3, 4, 5 with mean_z 3.6, 2.6, 2.2; never on fewer
+  than 3 rounds, since two retransmissions in a row would pass.
+- The probes of one path (PATH_TESTS: icmp, tcp, tls and http of a target from one region):
+  a network change moves them all, while their noise is their own. When two or more of them
+  show the change in at least half their rounds (one measured this round), their rounds
+  pooled pass k = 2 (mean 2.5, each beyond 2.5, one round may be lost or contrary: a 6-sigma
+  shift opens in the build of its second round) or k = 4 (mean 1.8, three rounds of eight
+  may fall short: a 3-sigma shift within 4 rounds), and all of them open. One round in every
+  probe is a spike, not a shift; probes agreeing by chance are a product of two rare events.
+The onset is the first of the latest run of rounds beyond ONSET_Z on that side.
 
 A level change holds until RESOLVE_ROUNDS measured rounds in a row are back nearer the level
 before it than the level since; a trend (a steady rise or fall over TREND_ROUNDS, in three
@@ -45,12 +53,9 @@ MIN_BASELINE = 32  # finite baseline rounds (8 h) before a series may open anyth
 SCALE_FLOOR_RATIO = 0.005  # a flat series still has 0.5 % of noise ...
 SCALE_FLOOR_MS = 0.05  # ... or 0.05 ms, whichever is larger
 WINSOR_SIGMAS = 4.0  # deviations beyond this many symmetric sigmas count as this many
-SEASON_MIN_SPREAD = 2.0  # the season is used where it moves this many noise scales
+SEASON_MIN_SPREAD = 3.0  # the season is used where it moves this many noise scales
 Q90_SIGMA = 1.2815515655446004  # the 90th percentile of a standard normal
-# (rounds, mean clipped z beyond, clip at): tested on the latest rounds of each series
-SHIFT_TESTS = ((3, 3.2, 4.5), (4, 2.4, 4.0), (5, 2.0, 4.0))
-CONSISTENT_Z = 1.0  # all but one of the tested rounds lie beyond this on the change's side
-OUTER_QUANTILE = 0.93  # ... and beyond this quantile of the baseline (1 - it for a drop)
+OUTER_QUANTILE = 0.93  # a round beyond this quantile of the baseline (1 - it for a drop) ...
 ONSET_Z = 1.0  # the onset: the first of the latest rounds beyond this, same side
 RESOLVE_ROUNDS = 3  # a level change resolves after this many measured rounds back
 TREND_ROUNDS = 24  # a trend is judged over 6 h, in quarters of 1.5 h
@@ -60,6 +65,28 @@ TREND_HOLD_Z = 0.5  # ... and by this much while a trend holds (both in the nois
 # round-to-round differences, which a ramp does not widen)
 TREND_AWAY_Z = 3.0  # the last quarter's median this many scales away from the level
 TREND_LEVEL_SCALE = 0.75  # the trend's scale is at least this share of the level's
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftTest:
+    """A change on the latest `rounds` rounds: at least rounds - missing measured, all but
+    `contrary` of those beyond each_z and the baseline's outer quantile on the change's side,
+    and their z, clipped at clip_z, averaging mean_z or more."""
+
+    rounds: int
+    mean_z: float
+    clip_z: float
+    each_z: float
+    missing: int
+    contrary: int
+
+
+# one series alone: no two rounds can open (two retransmitted packets in a row would)
+SHIFT_TESTS = (ShiftTest(3, 3.6, 4.5, 1.0, 1, 1), ShiftTest(4, 2.6, 4.0, 1.0, 1, 1),
+               ShiftTest(5, 2.2, 4.0, 1.0, 1, 1))
+# two or more probes of one path (target, region), pooled: each shows the change in at least
+# half its rounds, so one probe's outliers cannot open, while a path's change can from round 2
+PATH_TESTS = (ShiftTest(2, 2.5, 4.0, 2.5, 1, 1), ShiftTest(4, 1.8, 3.0, 1.0, 2, 3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,25 +195,52 @@ def _side_rms(dev: np.ndarray, side: np.ndarray) -> np.ndarray:
     return np.sqrt(total / np.maximum(count, 1))
 
 
-def compute_shift_tests(w: RttWindow) -> np.ndarray:
-    """[n_series] +1 / -1 where the latest rounds changed up / down by SHIFT_TESTS, else 0.
-    The latest round must have a z (a series silent this round changes nothing)."""
+def compute_shift_tests(w: RttWindow, paths: np.ndarray | None = None) -> np.ndarray:
+    """[n_series] +1 / -1 where the latest rounds changed up / down, else 0: by SHIFT_TESTS
+    on each series, or by PATH_TESTS on the series of one path together. paths: [n_series]
+    the path (a small int) of each series, -1 for none (a series judged alone). A series
+    silent this round changes nothing alone; a path changes when one of its probes spoke."""
     z = w.z
+    paths = np.full(z.shape[0], -1) if paths is None else paths
     out = np.zeros(z.shape[0], dtype=np.int64)
     for sign in (1, -1):
-        outer = np.maximum(CONSISTENT_Z, sign * w.z_outer[:, 1 if sign > 0 else 0])[:, None]
+        outer = np.maximum(0.0, sign * w.z_outer[:, 1 if sign > 0 else 0])[:, None]
         hit = np.zeros(z.shape[0], dtype=bool)
-        for rounds, beyond, clip in SHIFT_TESTS:
-            last = sign * z[:, -rounds:]
-            finite = np.isfinite(last)
-            count = finite.sum(axis=1)
-            clipped = np.where(finite, np.minimum(last, clip), 0.0)
-            mean = clipped.sum(axis=1) / np.maximum(count, 1)
-            allowed = 1 if rounds > 2 else 0  # one missing or contrary round among 3 or more
-            consistent = (finite & (last > outer)).sum(axis=1) >= count - allowed
-            hit |= (count >= rounds - allowed) & (mean >= beyond) & consistent
-        out[hit & np.isfinite(z[:, -1]) & (out == 0)] = sign
+        for t in SHIFT_TESTS:
+            measured, beyond, total = _tally(sign * z[:, -t.rounds:], outer, t)
+            hit |= ((measured >= t.rounds - t.missing) & (beyond >= measured - t.contrary)
+                    & (total >= t.mean_z * np.maximum(measured, 1)))
+        hit &= np.isfinite(z[:, -1])
+        for t in PATH_TESTS:
+            hit |= _path_test(sign * z[:, -t.rounds:], outer, paths, t)
+        out[hit & (out == 0)] = sign
     return out
+
+
+def _tally(last: np.ndarray, outer: np.ndarray, t: ShiftTest) -> tuple[np.ndarray, ...]:
+    """Per series: rounds measured, rounds beyond each_z and the outer quantile, clipped sum."""
+    finite = np.isfinite(last)
+    beyond = finite & (last > np.maximum(outer, t.each_z))
+    return (finite.sum(axis=1), beyond.sum(axis=1),
+            np.where(finite, np.minimum(last, t.clip_z), 0.0).sum(axis=1))
+
+
+def _path_test(last: np.ndarray, outer: np.ndarray, paths: np.ndarray,
+               t: ShiftTest) -> np.ndarray:
+    """The series of a path that show the change in at least half their rounds, when two or
+    more do, one of them was measured this round, and their rounds pooled pass t."""
+    measured, beyond, total = _tally(last, outer, t)
+    member = (paths >= 0) & (2 * beyond >= t.rounds)
+    if member.sum() < 2:
+        return np.zeros(last.shape[0], dtype=bool)
+    group = np.where(member, paths, 0)
+    size = np.bincount(group, weights=member, minlength=1)
+    fresh = np.bincount(group, weights=member & np.isfinite(last[:, -1]), minlength=1)
+    pooled = [np.bincount(group, weights=np.where(member, v, 0), minlength=1)
+              for v in (measured, beyond, total)]
+    ok = ((size >= 2) & (fresh >= 1) & (pooled[0] >= size * t.rounds - t.missing)
+          & (pooled[1] >= pooled[0] - t.contrary) & (pooled[2] >= t.mean_z * pooled[0]))
+    return member & ok[group]
 
 
 def compute_onsets(w: RttWindow, direction: np.ndarray) -> np.ndarray:

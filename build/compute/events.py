@@ -54,7 +54,7 @@ from build.compute.route_events import compute_route_window, describe_hops
 from collect.records import ROUND_S, iso_utc
 
 EVENT_SCHEMA = 1
-DETECTOR_VERSION = "2026.1"
+DETECTOR_VERSION = "2026.2"
 TYPES = ("level_shift", "spike", "loss", "route_change", "divergence", "trend")
 JOIN_ROUNDS = 2
 ABSORB_ROUNDS = 72

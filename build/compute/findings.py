@@ -69,7 +69,7 @@ def find_rtt_changes(ws: Windows) -> list[Finding]:
     """level_shift and divergence findings (route joins are made by events.py)."""
     p, w = ws.panel, ws.rtt
     rtt_rows = np.array([k[2] in RTT_PROBES for k in p.keys], dtype=bool)
-    direction = np.where(rtt_rows, compute_shift_tests(w), 0)
+    direction = np.where(rtt_rows, compute_shift_tests(w, _path_ids(p)), 0)
     onset = compute_onsets(w, direction)
     rows = np.flatnonzero(direction).tolist()
     groups = _peer_groups(p) if rows else {}
@@ -84,6 +84,13 @@ def find_rtt_changes(ws: Windows) -> list[Finding]:
         out.append(Finding(kind, target, region, probe, col, d, hold.peak_z, _ms(hold.before),
                            _ms(hold.during), None, hold.level_z))
     return out
+
+
+def _path_ids(p: Panel) -> np.ndarray:
+    """[n_series] one number per (target, region) for the PATH_PROBES series, -1 for others."""
+    ids: dict[tuple, int] = {}
+    return np.array([ids.setdefault(k[:2], len(ids)) if k[2] in PATH_PROBES else -1
+                     for k in p.keys], dtype=np.int64)
 
 
 def _peer_groups(p: Panel) -> dict[tuple, list[int]]:

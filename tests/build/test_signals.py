@@ -17,14 +17,16 @@ ROUND = 900
 NOW = 1_800_000_000 // 3600 * 3600  # on the hour: the latest 8 rounds are judged
 GRID = NOW - ROUND * np.arange(95, -1, -1)
 NAN = np.full((1, 96), np.nan)
+nan = float("nan")
 
 
-def _window(tail_z: list[float], seed: int = 1) -> RttWindow:
-    """88 rounds of Gaussian noise (sigma 1 % of 40 ms), then rounds tail_z sigmas off."""
+def _window(*tails: list[float], seed: int = 1) -> RttWindow:
+    """One series per tail: Gaussian noise (sigma 1 % of 40 ms), then rounds tail sigmas off."""
     rng = np.random.default_rng(seed)
-    y = 40 * np.exp(0.01 * rng.standard_normal(96))
-    y[-len(tail_z):] = 40 * np.exp(0.01 * np.array(tail_z, dtype=float))
-    return compute_rtt_window(y[None, :], NAN, GRID)
+    y = 40 * np.exp(0.01 * rng.standard_normal((len(tails), 96)))
+    for row, tail in enumerate(tails):
+        y[row, -len(tail):] = 40 * np.exp(0.01 * np.array(tail, dtype=float))
+    return compute_rtt_window(y, np.full(y.shape, np.nan), GRID)
 
 
 @pytest.mark.parametrize("tail, expected", [
@@ -33,13 +35,29 @@ def _window(tail_z: list[float], seed: int = 1) -> RttWindow:
     ([0, 0, 0, 30, 30], 0),  # nor do two
     ([0, 0, 6, 6, 6], 1),  # a large change: three rounds
     ([2.6, 2.6, 2.6, 2.6, 2.6], 1),  # a moderate one held for 75 minutes
-    ([2.6, 2.6, -3, 2.6, 2.6], 1),  # one contrary round among five is allowed
-    ([2.6, -3, 2.6, -3, 2.6], 0),  # two are not
+    ([3.5, 3.5, -3, 3.5, 3.5], 1),  # one contrary round among five is allowed
+    ([3.5, -3, 3.5, -3, 3.5], 0),  # two are not
     ([0, 0, -6, -6, -6], -1),  # drops count as well
     ([6, 6, 6, 6, float("nan")], 0),  # a series silent this round changes nothing
 ])
 def test_the_change_rule_needs_a_held_change_not_single_rounds(tail, expected):
     assert compute_shift_tests(_window(tail))[0] == expected
+
+
+@pytest.mark.parametrize("first, second, expected", [
+    ([0, 0, 0, 4, 4], [0, 0, 0, 4, 4], [1, 1]),  # a path's change: two probes, two rounds
+    ([0, 0, 0, 4, 4], [0, 0, 0, 0, 0], [0, 0]),  # one probe alone needs three
+    ([0, 0, 0, 0, 30], [0, 0, 0, 0, 30], [0, 0]),  # one round in both is a spike
+    ([0, 0, 0, nan, 4], [0, 0, 0, 4, 4], [1, 1]),  # a lost round is no contrary one
+    ([0, 0, 0, 4, 4], [0, 0, 0, 4, nan], [1, 1]),  # one silent this round still backs it
+    ([0, 0, 0, 4, nan], [0, 0, 0, 4, nan], [0, 0]),  # but a path silent this round does not
+    ([0, 1.8, 1.8, 1.8, 1.8], [0, 1.8, 1.8, 1.8, 1.8], [1, 1]),  # moderate, 4 rounds
+    ([0, 0, 0, -5, -5], [0, 0, 0, -5, -5], [-1, -1]),
+])
+def test_two_probes_of_one_path_agreeing_open_sooner_than_one(first, second, expected):
+    w = _window(first, second)
+    assert compute_shift_tests(w, np.array([0, 0])).tolist() == expected
+    assert compute_shift_tests(w, np.array([0, 1])).tolist() == [0, 0]  # two paths
 
 
 def test_onset_is_the_first_round_of_the_latest_run_beyond_one_sigma():
