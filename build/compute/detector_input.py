@@ -85,10 +85,12 @@ def _routes(rows: ResultColumns, wanted: list[Key], col: np.ndarray, on_grid: np
     fingerprints = tuple(sorted(set(rows.fingerprint.values())))
     code_of = {f: i for i, f in enumerate(fingerprints)}
     codes = np.full((len(pairs), n_rounds), NO_ROUTE, dtype=np.int64)
-    for i, fingerprint in rows.fingerprint.items():
-        r = row_of[rows.key_index[i]]
-        if r >= 0 and on_grid[i]:
-            codes[r, col[i]] = code_of[fingerprint]
+    at = np.fromiter(rows.fingerprint, dtype=np.int64, count=len(rows.fingerprint))
+    code = np.fromiter(map(code_of.__getitem__, rows.fingerprint.values()), dtype=np.int64,
+                       count=at.size)
+    r = row_of[rows.key_index[at]] if at.size else at
+    take = (r >= 0) & on_grid[at]
+    codes[r[take], col[at[take]]] = code[take]
     return tuple(pairs), codes, fingerprints
 
 

@@ -12,7 +12,6 @@ panel_at(history, round_ts) cuts from it exactly the Panel a build at round_ts w
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -92,29 +91,30 @@ def compute_season(round_ts: np.ndarray, hour_ts: np.ndarray,
     sorted hours of hourly's columns (missing hours count as NaN)."""
     if hour_ts.size == 0 or round_ts.size == 0:
         return np.full((hourly.shape[0], round_ts.size), np.nan)
-    hours = round_ts // HOUR_S * HOUR_S
+    hours, at = np.unique(round_ts // HOUR_S * HOUR_S, return_inverse=True)  # once per hour
     here = _weekly_median(hour_ts, hourly, hours)
     before = here - _weekly_median(hour_ts, hourly, hours - HOUR_S)
     after = _weekly_median(hour_ts, hourly, hours + HOUR_S) - here
     slope = np.where(before * after > 0, np.sign(after) * np.minimum(np.abs(before),
                                                                       np.abs(after)), 0.0)
-    offset = ((round_ts - hours) - HOUR_MIDDLE_S) / HOUR_S  # from the hour's middle, in hours
-    return here + np.nan_to_num(slope) * offset[None, :]
+    offset = ((round_ts - hours[at]) - HOUR_MIDDLE_S) / HOUR_S  # from the hour's middle, hours
+    return here[:, at] + np.nan_to_num(slope)[:, at] * offset[None, :]
 
 
 def _weekly_median(hour_ts: np.ndarray, hourly: np.ndarray, hours: np.ndarray) -> np.ndarray:
-    stack = []
+    """np.nanmedian over the weeks, as (low + high) / 2 of the sorted values (its formula)."""
+    weeks = np.full((hourly.shape[0], hours.size, SEASON_WEEKS), np.nan)
     for k in range(1, SEASON_WEEKS + 1):
         want = hours - k * WEEK_S
         at = np.clip(np.searchsorted(hour_ts, want), 0, hour_ts.size - 1)
         found = hour_ts[at] == want
-        stack.append(np.where(found[None, :], hourly[:, at], np.nan))
-    weeks = np.stack(stack)  # [weeks, n_series, n_rounds]
-    enough = np.isfinite(weeks).sum(axis=0) >= MIN_SEASON_WEEKS
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
-        median = np.nanmedian(weeks, axis=0)
-    return np.where(enough, median, np.nan)
+        weeks[:, found, k - 1] = hourly[:, at[found]]
+    enough = np.isfinite(weeks).sum(axis=2) >= MIN_SEASON_WEEKS
+    weeks.sort(axis=2)  # NaN last
+    n = (~np.isnan(weeks)).sum(axis=2, keepdims=True)
+    low = np.take_along_axis(weeks, np.maximum(n - 1, 0) // 2, axis=2)[..., 0]
+    high = np.take_along_axis(weeks, n // 2, axis=2)[..., 0]
+    return np.where(enough, (low + high) / 2, np.nan)
 
 
 def panel_at(history: PanelHistory, round_ts: int) -> Panel:

@@ -24,14 +24,20 @@ from collect.targets import Catalog
 
 CHUNK_ROUNDS = 7 * 96
 FETCH = 20_000
-_RESULTS = ("SELECT rowid, target, region, probe, round_ts, ts, rtt_ms, loss, "
-            "json_array_length(samples_ms), "
-            "CASE probe WHEN 'trace' THEN json_extract(detail, '$.fingerprint') END "
-            "FROM results WHERE round_ts >= ? AND round_ts <= ? AND target IN ({})")
+# the RTT probes' rows and the traces' apart: neither carries a column the other needs (a
+# trace's rowid for its hops and fingerprint; a probe's numbers); `valid`: a round the build
+# keeps (the probe started within its round's slot, the round on the grid)
+_VALID = "ts <= round_ts + {0} AND round_ts % {0} = 0".format(ROUND_S)
+_WHERE = "round_ts >= ? AND round_ts <= ? AND target IN ({})"
+_RESULTS = (f"SELECT target, region, probe, round_ts, rtt_ms, loss, json_array_length(samples_ms), "
+            f"{_VALID} FROM results WHERE {_WHERE} AND probe != 'trace'")
+# in scan order: a fingerprint's hops come from its last row of a chunk (latest round)
+_TRACES = (f"SELECT target, region, round_ts, rowid, {_VALID}, "
+           f"json_extract(detail, '$.fingerprint') FROM results WHERE {_WHERE} "
+           "AND probe = 'trace' ORDER BY round_ts, region, target")
 # +hour_ts: walk each target's part of the primary key, not the hour index row by row
 _HOURLY = ("SELECT target, region, probe, hour_ts, median_ms, loss FROM hourly "
            "WHERE target IN ({}) AND +hour_ts >= ? AND +hour_ts <= ? AND probe IN ({})")
-_RESULT_TYPES = (np.int64, np.int64, float, float, np.int64)  # key, round, rtt, loss, samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,33 +74,52 @@ def read_panel_history(conn: sqlite3.Connection, first_ts: int, last_ts: int,
 
 def read_result_columns(conn: sqlite3.Connection, first_ts: int, last_ts: int,
                         hosts: list[str]) -> tuple[ResultColumns, dict[str, int], int]:
-    """The results of rounds first_ts..last_ts of the hosts as the detector takes them, a
-    rowid of a trace with each fingerprint, and how many rows were left out."""
+    """The results of rounds first_ts..last_ts of the hosts as the detector takes them (the
+    RTT probes' rows, then the traces', whose numbers are not judged), a rowid of a trace with
+    each fingerprint (of its latest round), and how many rows were left out."""
     keys: dict[tuple, int] = {}
-    cols: list[list[np.ndarray]] = [[] for _ in _RESULT_TYPES]
+    args = (first_ts, last_ts, *hosts)
+    marks = ", ".join("?" * len(hosts))
+    index, rounds, rtt, loss, samples = [], [], [], [], []
+    left_out = kept = 0
+    cur = conn.execute(_RESULTS.format(marks), args)
+    while rows := cur.fetchmany(FETCH):
+        target, region, probe, round_ts, rtt_ms, lost, sent, valid = zip(*rows)
+        keep = np.array(valid, dtype=bool)
+        index.append(np.array([keys.setdefault(k, len(keys))
+                               for k in zip(target, region, probe)], dtype=np.int64)[keep])
+        rounds.append(np.array(round_ts, dtype=np.int64)[keep])
+        rtt.append(np.array(rtt_ms, dtype=float)[keep])
+        loss.append(np.array(lost, dtype=float)[keep])
+        samples.append(np.array(sent, dtype=np.int64)[keep])
+        left_out += keep.size - index[-1].size
+        kept += index[-1].size
     fingerprints: dict[int, str] = {}
     rowids: dict[str, int] = {}
-    left_out = kept = 0
-    sql = _RESULTS.format(", ".join("?" * len(hosts)))
-    cur = conn.execute(sql, (first_ts, last_ts, *hosts))
+    cur = conn.execute(_TRACES.format(marks), args)
     while rows := cur.fetchmany(FETCH):
-        rowid, target, region, probe, round_ts, ts, rtt, loss, samples, fp = zip(*rows)
-        round_ts = np.array(round_ts, dtype=np.int64)
-        valid = (np.array(ts, dtype=float) <= round_ts + ROUND_S) & (round_ts % ROUND_S == 0)
-        left_out += int((~valid).sum())
-        position = kept + np.cumsum(valid) - 1
-        for i, f in enumerate(fp):
-            if f is not None and valid[i]:
-                fingerprints[int(position[i])] = f
-                rowids[f] = rowid[i]
-        index = [keys.setdefault(k, len(keys)) for k in zip(target, region, probe)]
-        for out, column, dtype in zip(cols, (index, round_ts, rtt, loss, samples),
-                                      _RESULT_TYPES):
-            out.append(np.array(column, dtype=dtype)[valid])
-        kept += int(valid.sum())
-    arrays = [np.concatenate(c) if c else np.zeros(0, dtype=t)
-              for c, t in zip(cols, _RESULT_TYPES)]
-    return ResultColumns(tuple(keys), *arrays, fingerprints), rowids, left_out
+        target, region, round_ts, rowid, valid, fp = zip(*rows)
+        keep = np.array(valid, dtype=bool)
+        index.append(np.array([keys.setdefault((t, r, "trace"), len(keys))
+                               for t, r in zip(target, region)], dtype=np.int64)[keep])
+        rounds.append(np.array(round_ts, dtype=np.int64)[keep])
+        position = kept + np.cumsum(keep) - 1
+        traced = [i for i in np.flatnonzero(keep).tolist() if fp[i] is not None]
+        fingerprints.update((int(position[i]), fp[i]) for i in traced)
+        rowids.update((fp[i], rowid[i]) for i in traced)  # the latest row wins
+        left_out += keep.size - index[-1].size
+        kept += index[-1].size
+    traces = kept - sum(r.size for r in rtt)
+    rtt.append(np.full(traces, np.nan))
+    loss.append(np.full(traces, np.nan))
+    samples.append(np.zeros(traces, dtype=np.int64))
+    return ResultColumns(tuple(keys), _join(index, np.int64), _join(rounds, np.int64),
+                         _join(rtt, float), _join(loss, float), _join(samples, np.int64),
+                         fingerprints), rowids, left_out
+
+
+def _join(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def read_season_values(conn: sqlite3.Connection, hours: np.ndarray,
