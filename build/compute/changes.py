@@ -28,10 +28,11 @@ passes; clipping bounds what one outlier (a retransmitted packet) adds.
 - The probes of one path (PATH_TESTS: icmp, tcp, tls and http of a target from one region):
   a network change moves them all, while their noise is their own. When two or more of them
   show the change in at least half their rounds (one measured this round), their rounds
-  pooled pass k = 2 (mean 2.5, each beyond 2.5, one round may be lost or contrary: a 6-sigma
-  shift opens in the build of its second round) or k = 4 (mean 1.8, three rounds of eight
-  may fall short: a 3-sigma shift within 4 rounds), and all of them open. One round in every
-  probe is a spike, not a shift; probes agreeing by chance are a product of two rare events.
+  pooled pass k = 2 (each beyond 3, one round may be lost or contrary: a 6-sigma shift
+  opens in the build of its second round) or k = 4 (mean 1.8, three rounds of eight may
+  fall short: a 3-sigma shift within 4 rounds), and all of them open. One round in every
+  probe is a spike, not a shift; probes agreeing by chance are a product of two rare events
+  (noise shared by the probes, one queue for all, stays under 1 false event a week).
 The onset is the first of the latest run of rounds beyond ONSET_Z on that side.
 
 A level change holds until RESOLVE_ROUNDS measured rounds in a row are back nearer the level
@@ -86,7 +87,7 @@ SHIFT_TESTS = (ShiftTest(3, 3.6, 4.5, 1.0, 1, 1), ShiftTest(4, 2.6, 4.0, 1.0, 1,
                ShiftTest(5, 2.2, 4.0, 1.0, 1, 1))
 # two or more probes of one path (target, region), pooled: each shows the change in at least
 # half its rounds, so one probe's outliers cannot open, while a path's change can from round 2
-PATH_TESTS = (ShiftTest(2, 2.5, 4.0, 2.5, 1, 1), ShiftTest(4, 1.8, 3.0, 1.0, 2, 3))
+PATH_TESTS = (ShiftTest(2, 3.0, 4.0, 3.0, 1, 1), ShiftTest(4, 1.8, 3.0, 1.0, 2, 3))
 
 
 @dataclass(frozen=True, slots=True)

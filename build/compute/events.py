@@ -2,8 +2,10 @@
 no clock; the result for round t depends only on the Panel (data up to t) and the open events.
 
 An event opens at its onset (started_at is the first changed round, found up to a few rounds
-after it), stays open while its condition holds, and resolves (ended_at, the round it was
-judged over) when the series has been back to normal for the type's stated rounds:
+after it: an RTT change seen by two probes of one path in the build of its 2nd round when
+large, its 4th when 3 noise scales; one probe alone from its 3rd, changes.py), stays open
+while its condition holds, and resolves (ended_at, the round it was judged over) when the
+series has been back to normal for the type's stated rounds:
 level_shift, divergence: 3 measured rounds nearer the old level than the new (changes.py);
 trend: the 6 h steps fall below 0.5 scales; loss: 8 rounds at the old loss rate (loss.py);
 route_change: 2 traced rounds back on a path seen before (route_events.py); spike: one round,

@@ -3,7 +3,8 @@ open event's condition still holds, with its latest figures). Pure; events.py tu
 events.
 
 Types and their rules:
-- level_shift: the change rule of changes.py on an RTT series.
+- level_shift: the change rule of changes.py on an RTT series alone, or on the PATH_PROBES
+  series of one (target, region) together.
 - divergence: the same rule, when at least MIN_PEERS other targets of its category, region
   and probe stayed calm over the same rounds (their median mean z within PEER_CALM_Z).
 - trend: a steady rise or fall over 6 h (changes.compute_ramps).
