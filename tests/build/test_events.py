@@ -74,11 +74,21 @@ def test_each_change_opens_its_type_at_its_onset_within_four_rounds(kind, build,
         e.type, e.target, e.region, e.probe, e.started_at)
 
 
-def test_six_sigma_shift_opens_two_rounds_after_it_began_at_the_latest():
+def test_six_sigma_shift_of_a_path_is_open_in_the_build_of_its_second_round():
     c = corpus()
     shift(c, [0, 1], 6.0)
-    steps, _ = replay(to_history(c), ONSET - 4, ONSET + 2)
+    steps, _ = replay(to_history(c), ONSET - 4, ONSET + 1)
     assert {e.probe for e in opened(steps) if e.target == "t00000.example"} == {"icmp", "tcp"}
+
+
+def test_one_probe_alone_needs_a_third_round_however_large_its_change():
+    c = corpus()
+    shift(c, [0], 10.0)
+    h = to_history(c)
+    two, _ = replay(h, ONSET - 4, ONSET + 1)
+    three, _ = replay(h, ONSET - 4, ONSET + 2)
+    assert not [e for e in opened(two) if e.target == "t00000.example"]
+    assert [e.probe for e in opened(three) if e.target == "t00000.example"] == ["icmp"]
 
 
 def test_a_level_shift_resolves_three_rounds_after_the_series_returns():
