@@ -1,13 +1,13 @@
 """The one state a build carries to the next: `state.npz` in the state folder, holding the
 checkpoint (the newest results row the build read) and each part's saved work: the raw
-window's columns, the week's hourly columns, the long-history index, the output manifest, the
-last round the signal detector judged, the trading-session table ("sessions") and 30 days of
-session rollups ("session_hours").
+window's columns, the week's hourly medians, the season's rollups, the long-history index, the
+output manifest, the last round the signal detector judged, the trading-session table
+("sessions") and 30 days of session rollups ("session_hours").
 
 It is an optimisation, never the truth (a test deletes it and gets the same bytes): a missing,
 corrupt or older-version file, or one whose checkpoint row the database no longer holds as it
 was (another or a rebuilt database), gives None and the build reads everything again. The read
-stage loads and checks it once. The columns are staged into a temporary file as soon as compute
+stage opens and checks it once and reads each part's columns as it gets to the part. The columns are staged into a temporary file as soon as compute
 is done (the build then holds them no longer); the write stage adds the JSON parts after the
 outputs and renames the file into place, atomically.
 """
@@ -17,6 +17,8 @@ import json
 import os
 import sqlite3
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from build.read.queries import read_last_row, read_row_identity
 STATE_VERSION = 2  # 2: the window's texts as codes
 STATE_FILE = "state.npz"
 _META = "meta"
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)  # a damaged or foreign file
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +51,25 @@ class Part:
 
 @dataclass(frozen=True, slots=True)
 class CarriedState:
+    """The previous build's state. A part's columns are read from the file when the part is
+    asked for, so the build holds one part's old and new columns at a time, not every part's."""
+
     checkpoint: Checkpoint | None  # None: the database held no results
     parts: dict[str, dict] = field(default_factory=dict)  # JSON-able, by part name
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # by "part.column"
+    columns: np.lib.npyio.NpzFile | None = None  # by "part.column"; open in open_state's block
 
     def part(self, name: str) -> Part | None:
+        """None also when the part's columns cannot be read (its reader reads everything)."""
         if name not in self.parts:
             return None
         prefix = f"{name}."
-        return Part(self.parts[name], {k[len(prefix):]: v for k, v in self.arrays.items()
-                                       if k.startswith(prefix)})
+        store = self.columns
+        try:
+            arrays = {} if store is None else {k[len(prefix):]: store[k] for k in store.files
+                                               if k.startswith(prefix)}
+        except _UNREADABLE:
+            return None
+        return Part(self.parts[name], arrays)
 
 
 def read_checkpoint(conn: sqlite3.Connection) -> Checkpoint | None:
@@ -65,13 +77,21 @@ def read_checkpoint(conn: sqlite3.Connection) -> Checkpoint | None:
     return None if last is None else Checkpoint(*last)
 
 
-def load_state(conn: sqlite3.Connection, state_dir: Path | None) -> CarriedState | None:
-    """The previous build's state if it continues this database, else None."""
-    state = None if state_dir is None else _read_file(Path(state_dir) / STATE_FILE)
-    if state is None or state.checkpoint is None:
-        return state
-    check = state.checkpoint
-    return state if read_row_identity(conn, check.rowid) == check.identity else None
+@contextmanager
+def open_state(conn: sqlite3.Connection,
+               state_dir: Path | None) -> Iterator[CarriedState | None]:
+    """The previous build's state if it continues this database, else None; its columns can be
+    read until the block ends."""
+    store = None if state_dir is None else _open(Path(state_dir) / STATE_FILE)
+    try:
+        state = None if store is None else _state(store)
+        check = None if state is None else state.checkpoint
+        if check is not None and read_row_identity(conn, check.rowid) != check.identity:
+            state = None
+        yield state
+    finally:
+        if store is not None:
+            store.close()
 
 
 def stage_state(state_dir: Path | None, parts: dict[str, Part]) -> Path | None:
@@ -114,15 +134,21 @@ def _write_array(zf: zipfile.ZipFile, name: str, values: np.ndarray) -> None:
         np.lib.format.write_array(member, np.asanyarray(values), allow_pickle=False)
 
 
-def _read_file(path: Path) -> CarriedState | None:
+def _open(path: Path) -> np.lib.npyio.NpzFile | None:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(f[_META].tobytes())
-            arrays = {k: f[k] for k in f.files if k != _META}
+        store = np.load(path, allow_pickle=False)
+    except _UNREADABLE:
+        return None
+    return store if isinstance(store, np.lib.npyio.NpzFile) else None
+
+
+def _state(store: np.lib.npyio.NpzFile) -> CarriedState | None:
+    try:
+        meta = json.loads(store[_META].tobytes())
         if not isinstance(meta, dict) or meta.get("version") != STATE_VERSION:
             return None
         check = meta.get("checkpoint")
         return CarriedState(None if check is None else Checkpoint(int(check[0]), str(check[1])),
-                            dict(meta.get("parts", {})), arrays)
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+                            dict(meta.get("parts", {})), store)
+    except (*_UNREADABLE, KeyError, TypeError, IndexError):
         return None

@@ -1,4 +1,4 @@
-"""The 7 d of icmp and tcp hourly rollups (colocation advice ranks regions over them), carried
+"""The 7 d of icmp and tcp hourly medians (colocation advice ranks regions over them), carried
 between builds in the build state (build/read/state.py): complete hours are kept as numpy
 columns; a build reads the hours after the previous build's last complete hour for every
 target, and the whole week of targets whose results were stored late (a rowid range). It reads
@@ -18,7 +18,7 @@ from build.compute.series import Key
 
 HOUR_S = 3600
 CHUNK_ROWS = 20_000
-_VALUES = ("median_ms", "p95_ms", "loss")  # float64, NaN = NULL
+_VALUES = ("median_ms",)  # float64, NaN = NULL: colocation ranks on medians alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class HourlyColumns:
     """Rollups as columns: row i is keys[key_index[i]] at hour_ts[i]."""
 
     keys: list[Key]
-    key_index: np.ndarray  # int64
+    key_index: np.ndarray  # int32
     hour_ts: np.ndarray  # int64
     values: dict[str, np.ndarray]
 
@@ -44,7 +44,10 @@ def read_week_hourly(conn: sqlite3.Connection, since_hour: int, until_ts: int,
     complete = until_ts // HOUR_S * HOUR_S - HOUR_S
     dirty = read_dirty_hour(conn)  # a pending rollup is not carried: it will change
     complete = complete if dirty is None else min(complete, dirty - HOUR_S)
-    return cols, _part(_take(cols, cols.hour_ts <= complete), complete)
+    # complete hours first (row order means nothing here), so the part is a view, not a copy
+    cols = _take(cols, np.argsort(cols.hour_ts > complete, kind="stable"))
+    n = int(np.count_nonzero(cols.hour_ts <= complete))
+    return cols, _part(_take(cols, slice(0, n)), complete)
 
 
 def _carried(conn: sqlite3.Connection, since_hour: int, until_ts: int, after_rowid: int,
@@ -81,31 +84,31 @@ def _columns(rows: list[tuple]) -> HourlyColumns:
     keys: dict[Key, int] = {}
     index = [keys.setdefault(r[:3], len(keys)) for r in rows]
     cols = list(zip(*rows)) or [()] * 7
-    return HourlyColumns(list(keys), np.array(index, dtype=np.int64),
-                    np.array(cols[3], dtype=np.int64),
-                    {n: np.array(cols[4 + i], dtype=float) for i, n in enumerate(_VALUES)})
+    return HourlyColumns(list(keys), np.array(index, dtype=np.int32),
+                         np.array(cols[3], dtype=np.int64),
+                         {"median_ms": np.array(cols[4], dtype=float)})
 
 
-def _take(c: HourlyColumns, mask: np.ndarray) -> HourlyColumns:
-    return HourlyColumns(c.keys, c.key_index[mask], c.hour_ts[mask],
-                    {n: v[mask] for n, v in c.values.items()})
+def _take(c: HourlyColumns, rows: np.ndarray | slice) -> HourlyColumns:
+    return HourlyColumns(c.keys, c.key_index[rows], c.hour_ts[rows],
+                         {n: v[rows] for n, v in c.values.items()})
 
 
 def _concat(a: HourlyColumns, b: HourlyColumns) -> HourlyColumns:
     keys = list(dict.fromkeys(a.keys + b.keys))
     position = {k: i for i, k in enumerate(keys)}
-    remap_a = np.array([position[k] for k in a.keys] or [0], dtype=np.int64)
-    remap_b = np.array([position[k] for k in b.keys] or [0], dtype=np.int64)
+    remap_a = np.array([position[k] for k in a.keys] or [0], dtype=np.int32)
+    remap_b = np.array([position[k] for k in b.keys] or [0], dtype=np.int32)
     return HourlyColumns(keys, np.concatenate([remap_a[a.key_index], remap_b[b.key_index]]),
-                    np.concatenate([a.hour_ts, b.hour_ts]),
-                    {n: np.concatenate([a.values[n], b.values[n]]) for n in _VALUES})
+                         np.concatenate([a.hour_ts, b.hour_ts]),
+                         {n: np.concatenate([a.values[n], b.values[n]]) for n in _VALUES})
 
 
 def _unpack(part: Part) -> HourlyColumns | None:
     try:
         a = part.arrays
-        return HourlyColumns([tuple(k) for k in part.meta["keys"]], a["key_index"], a["hour_ts"],
-                        {n: a[n] for n in _VALUES})
+        return HourlyColumns([tuple(k) for k in part.meta["keys"]], a["key_index"],
+                             a["hour_ts"], {n: a[n] for n in _VALUES})
     except (KeyError, TypeError, ValueError):
         return None
 
