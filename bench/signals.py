@@ -41,8 +41,8 @@ COMMAND = ".venv/bin/python bench/signals.py"
 MATCH_ROUNDS = 3
 POWER_SCALE = 4  # the power corpora's targets per noise target: a recall near 0.9 to ±0.01
 # loss's recall sits at 0.91 by nature (2 lost samples in 80 sent is the least evidence that
-# tells a 5 % loss from a quiet series', P = 0.914), so its corpus is twice as large again
-LOSS_SCALE = 2
+# tells a 5 % loss from a quiet series', P = 0.914), so its corpus is 4 times larger again
+LOSS_SCALE = 4
 
 
 def replay(h: PanelHistory, first: int, last: int,

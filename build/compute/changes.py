@@ -22,13 +22,13 @@ all but `contrary` of the measured ones beyond the baseline's 93rd percentile (7
 and beyond each_z on that side, and their mean z, each clipped, beyond mean_z. The quantile
 condition holds whatever the noise's shape (4 of 5 rounds beyond it happen by chance with
 probability below 2e-4), so a skewed series at its floor or a heavy tail's cluster rarely
-passes; clipping bounds what one outlier (a retransmitted packet) adds.
+passes; clipping bounds what one outlier (a retransmitted packet) adds or takes away.
 - One series alone (SHIFT_TESTS): k = 3, 4, 5 with mean_z 3.6, 2.6, 2.2; never on fewer
   than 3 rounds, since two retransmissions in a row would pass.
 - The probes of one path (PATH_TESTS: icmp, tcp, tls and http of a target from one region):
   a network change moves them all, while their noise is their own. When two or more of them
   show the change in at least half their rounds (one measured this round), their rounds
-  pooled pass k = 2 (each beyond 3, one round may be lost or contrary: a 6-sigma shift
+  pooled pass k = 2 (each beyond 3, one round may be lost or an outlier: a 6-sigma shift
   opens in the build of its second round) or k = 4 (mean 1.8, three rounds of eight may
   fall short: a 3-sigma shift within 4 rounds), and all of them open. One round in every
   probe is a spike, not a shift; probes agreeing by chance are a product of two rare events
@@ -72,7 +72,7 @@ TREND_LEVEL_SCALE = 0.75  # the trend's scale is at least this share of the leve
 class ShiftTest:
     """A change on the latest `rounds` rounds: at least rounds - missing measured, all but
     `contrary` of those beyond each_z and the baseline's outer quantile on the change's side,
-    and their z, clipped at clip_z, averaging mean_z or more."""
+    and their z, clipped to ±clip_z, averaging mean_z or more."""
 
     rounds: int
     mean_z: float
@@ -87,7 +87,7 @@ SHIFT_TESTS = (ShiftTest(3, 3.6, 4.5, 1.0, 1, 1), ShiftTest(4, 2.6, 4.0, 1.0, 1,
                ShiftTest(5, 2.2, 4.0, 1.0, 1, 1))
 # two or more probes of one path (target, region), pooled: each shows the change in at least
 # half its rounds, so one probe's outliers cannot open, while a path's change can from round 2
-PATH_TESTS = (ShiftTest(2, 3.0, 4.0, 3.0, 1, 1), ShiftTest(4, 1.8, 3.0, 1.0, 2, 3))
+PATH_TESTS = (ShiftTest(2, 1.5, 4.0, 3.0, 1, 1), ShiftTest(4, 1.8, 3.0, 1.0, 2, 3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +125,26 @@ def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray, round_ts: np.n
         if memo is not None:
             memo.clear()  # one hour's baseline at a time
             memo[key] = (shift, level, up, down, outer)
-    y = _residuals(rtt_ms, season_ms, shift)
+    y = _residuals(rtt_ms, season_ms, shift) if memo is None else _residuals_since(
+        memo, key, rtt_ms, season_ms, round_ts, shift)
     w = RttWindow(y, level, up, down, np.empty((y.shape[0], 0)), outer)
     return RttWindow(y, level, up, down, z_of(w, slice(None), end), outer)
+
+
+def _residuals_since(memo: dict, key: int, rtt_ms: np.ndarray, season_ms: np.ndarray,
+                     round_ts: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """_residuals of the window, the columns the hour's previous round had taken from it (a
+    column's residual depends only on the column and the hour's centre)."""
+    hour, before, old = memo.get("residuals", (None, round_ts[:0], None))
+    at = int(np.searchsorted(before, round_ts[0]))
+    kept = before.size - at
+    if hour == key and kept > 0 and np.array_equal(before[at:], round_ts[:kept]):
+        y = np.concatenate([old[:, at:], _residuals(rtt_ms[:, kept:], season_ms[:, kept:],
+                                                    centre)], axis=1)
+    else:
+        y = _residuals(rtt_ms, season_ms, centre)
+    memo["residuals"] = (key, round_ts, y)
+    return y
 
 
 def _residuals(rtt_ms: np.ndarray, season_ms: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -223,7 +240,7 @@ def _tally(last: np.ndarray, outer: np.ndarray, t: ShiftTest) -> tuple[np.ndarra
     finite = np.isfinite(last)
     beyond = finite & (last > np.maximum(outer, t.each_z))
     return (finite.sum(axis=1), beyond.sum(axis=1),
-            np.where(finite, np.minimum(last, t.clip_z), 0.0).sum(axis=1))
+            np.where(finite, np.clip(last, -t.clip_z, t.clip_z), 0.0).sum(axis=1))
 
 
 def _path_test(last: np.ndarray, outer: np.ndarray, paths: np.ndarray,
