@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -129,9 +130,13 @@ def compute_events(panel: Panel, open_events: tuple[Event, ...], round_ts: int,
 def _windows(p: Panel, memo: dict | None) -> Windows:
     return Windows(p, compute_rtt_window(p.rtt_ms, p.season_ms, p.round_ts, memo),
                    compute_loss_window(p.loss_ratio, p.samples, p.season_loss_ratio, p.round_ts),
-                   compute_route_window(p.route_code, p.round_ts),
-                   {k: i for i, k in enumerate(p.keys)},
-                   {k: i for i, k in enumerate(p.route_keys)})
+                   compute_route_window(p.route_code, p.round_ts), _rows_of(p.keys),
+                   _rows_of(p.route_keys))
+
+
+@lru_cache(maxsize=8)  # the same keys round after round: one dict (read only)
+def _rows_of(keys: tuple) -> dict:
+    return {k: i for i, k in enumerate(keys)}
 
 
 def _order(e: Event) -> tuple:

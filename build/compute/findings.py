@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -69,8 +70,7 @@ class Windows:
 def find_rtt_changes(ws: Windows) -> list[Finding]:
     """level_shift and divergence findings (route joins are made by events.py)."""
     p, w = ws.panel, ws.rtt
-    rtt_rows = np.array([k[2] in RTT_PROBES for k in p.keys], dtype=bool)
-    direction = np.where(rtt_rows, compute_shift_tests(w, _path_ids(p)), 0)
+    direction = np.where(_rtt_rows(p.keys), compute_shift_tests(w, _path_ids(p.keys)), 0)
     onset = compute_onsets(w, direction)
     rows = np.flatnonzero(direction).tolist()
     groups = _peer_groups(p) if rows else {}
@@ -87,19 +87,38 @@ def find_rtt_changes(ws: Windows) -> list[Finding]:
     return out
 
 
-def _path_ids(p: Panel) -> np.ndarray:
+# The series' layout is the same round after round (a replay, a build's rounds): computed
+# once per keys (read only).
+@lru_cache(maxsize=4)
+def _rtt_rows(keys: tuple) -> np.ndarray:
+    return _frozen(np.array([k[2] in RTT_PROBES for k in keys], dtype=bool))
+
+
+@lru_cache(maxsize=4)
+def _path_ids(keys: tuple) -> np.ndarray:
     """[n_series] one number per (target, region) for the PATH_PROBES series, -1 for others."""
     ids: dict[tuple, int] = {}
-    return np.array([ids.setdefault(k[:2], len(ids)) if k[2] in PATH_PROBES else -1
-                     for k in p.keys], dtype=np.int64)
+    return _frozen(np.array([ids.setdefault(k[:2], len(ids)) if k[2] in PATH_PROBES else -1
+                             for k in keys], dtype=np.int64))
 
 
-def _peer_groups(p: Panel) -> dict[tuple, list[int]]:
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _peer_groups(p: Panel) -> dict[tuple, tuple[int, ...]]:
+    return _peer_groups_of(p.keys, tuple(sorted(p.categories.items())))
+
+
+@lru_cache(maxsize=4)
+def _peer_groups_of(keys: tuple, categories: tuple) -> dict[tuple, tuple[int, ...]]:
+    category = dict(categories)
     groups: dict[tuple, list[int]] = defaultdict(list)
-    for i, (target, region, probe) in enumerate(p.keys):
-        if target in p.categories:
-            groups[(p.categories[target], region, probe)].append(i)
-    return groups
+    for i, (target, region, probe) in enumerate(keys):
+        if target in category:
+            groups[(category[target], region, probe)].append(i)
+    return {k: tuple(v) for k, v in groups.items()}
 
 
 def _calm(peer_z: np.ndarray) -> bool:
