@@ -35,9 +35,14 @@ _RESULTS = (f"SELECT target, region, probe, round_ts, rtt_ms, loss, json_array_l
 _TRACES = (f"SELECT target, region, round_ts, rowid, {_VALID}, "
            f"json_extract(detail, '$.fingerprint') FROM results WHERE {_WHERE} "
            "AND probe = 'trace' ORDER BY round_ts, region, target")
-# +hour_ts: walk each target's part of the primary key, not the hour index row by row
-_HOURLY = ("SELECT target, region, probe, hour_ts, median_ms, loss FROM hourly "
-           "WHERE target IN ({}) AND +hour_ts >= ? AND +hour_ts <= ? AND probe IN ({})")
+# +hour_ts: walk each target's part of the primary key, not the hour index row by row; its
+# order both ways: each key's row count, then the rows' numbers without their key texts
+_HOURLY_WHERE = ("FROM hourly WHERE target IN ({}) AND +hour_ts >= ? AND +hour_ts <= ? "
+                 "AND probe IN ({})")
+_HOURLY_KEYS = ("SELECT target, region, probe, count(*) " + _HOURLY_WHERE
+                + " GROUP BY target, region, probe ORDER BY target, region, probe")
+_HOURLY = ("SELECT hour_ts, median_ms, loss " + _HOURLY_WHERE
+           + " ORDER BY target, region, probe, hour_ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +64,21 @@ class HistoryRead:
 
 def read_panel_history(conn: sqlite3.Connection, first_ts: int, last_ts: int,
                        catalog: Catalog) -> HistoryRead:
-    """Every round from first_ts to last_ts (both on the grid) of the catalog's targets."""
+    """Every round from first_ts to last_ts (both on the grid) of the catalog's targets, all
+    read in one snapshot (one read transaction)."""
     hosts = [t.host for t in catalog.targets]
-    hours = read_season_values(conn, season_hours(round_grid(first_ts, last_ts)), hosts)
-    parts, left_out = [], 0
-    for lo in range(first_ts, last_ts + 1, CHUNK_ROUNDS * ROUND_S):
-        hi = min(lo + (CHUNK_ROUNDS - 1) * ROUND_S, last_ts)
-        results, rowids, skipped = read_result_columns(conn, lo, hi, hosts)
-        left_out += skipped
-        parts.append(compute_panel_history(results, hours, read_hops(conn, rowids), catalog,
-                                           lo, hi))
+    conn.execute("BEGIN")
+    try:
+        hours = read_season_values(conn, season_hours(round_grid(first_ts, last_ts)), hosts)
+        parts, left_out = [], 0
+        for lo in range(first_ts, last_ts + 1, CHUNK_ROUNDS * ROUND_S):
+            hi = min(lo + (CHUNK_ROUNDS - 1) * ROUND_S, last_ts)
+            results, rowids, skipped = read_result_columns(conn, lo, hi, hosts)
+            left_out += skipped
+            parts.append(compute_panel_history(results, hours, read_hops(conn, rowids),
+                                               catalog, lo, hi))
+    finally:
+        conn.execute("ROLLBACK")
     return HistoryRead(concat_histories(parts), left_out)
 
 
@@ -126,18 +136,16 @@ def read_season_values(conn: sqlite3.Connection, hours: np.ndarray,
                        hosts: list[str]) -> HourValues:
     """The rollups (median_ms, loss) of the detected probes of the hosts from the first to the
     last of hours (the season reads only the hours it needs of them)."""
-    keys: dict[tuple, int] = {}
-    cols: list[list[np.ndarray]] = [[], [], [], []]
-    if hours.size and hosts:
-        sql = _HOURLY.format(", ".join("?" * len(hosts)), ", ".join("?" * len(DETECTED_PROBES)))
-        cur = conn.execute(sql, (*hosts, int(hours[0]), int(hours[-1]), *DETECTED_PROBES))
-        while rows := cur.fetchmany(FETCH):
-            target, region, probe, hour, median, loss = zip(*rows)
-            cols[0].append(np.array([keys.setdefault(k, len(keys))
-                                     for k in zip(target, region, probe)], dtype=np.int64))
-            cols[1].append(np.array(hour, dtype=np.int64))
-            cols[2].append(np.array(median, dtype=float))  # NULL: NaN
-            cols[3].append(np.array(loss, dtype=float))
-    arrays = [np.concatenate(c) if c else np.zeros(0, dtype=t)
-              for c, t in zip(cols, (np.int64, np.int64, float, float))]
-    return HourValues(tuple(keys), *arrays)
+    if not (hours.size and hosts):
+        return HourValues((), *(np.zeros(0, dtype=t) for t in (np.int64, np.int64, float, float)))
+    marks = (", ".join("?" * len(hosts)), ", ".join("?" * len(DETECTED_PROBES)))
+    args = (*hosts, int(hours[0]), int(hours[-1]), *DETECTED_PROBES)
+    counts = conn.execute(_HOURLY_KEYS.format(*marks), args).fetchall()
+    parts = []
+    cur = conn.execute(_HOURLY.format(*marks), args)
+    while rows := cur.fetchmany(FETCH):
+        parts.append(np.array(rows, dtype=float).reshape(-1, 3))  # NULL: NaN
+    values = np.concatenate(parts) if parts else np.zeros((0, 3))
+    index = np.repeat(np.arange(len(counts), dtype=np.int64), [c[3] for c in counts])
+    return HourValues(tuple(c[:3] for c in counts), index, values[:, 0].astype(np.int64),
+                      values[:, 1].copy(), values[:, 2].copy())
