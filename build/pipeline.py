@@ -42,6 +42,7 @@ from db.connection import connect
 
 FEED_S = 7 * 86400  # the events the public Atom feed is made from
 DURATION_PART = "duration"  # the state part recording how long a build took
+TEMPLATES_CACHE = "templates"  # compiled Jinja templates, in the state's folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +163,13 @@ def _render(computed: Computed, opts: BuildOptions, drawer: PngDrawer,
     model = computed.assembled.model
     cache = OutputCache(previous.outputs, {"public": Path(opts.public_dir),
                                            "private": Path(opts.private_dir)})
+    env = make_env(None if opts.cache_dir is None else Path(opts.cache_dir) / TEMPLATES_CACHE)
     badges = render_badges(model)
     pngs = _draw_pngs(_badge_svgs(model, badges), BADGE_PNG, cache, drawer)
-    cards = _draw_pngs(render_social_svgs(make_env(), model), CARD_PNG, cache, drawer)
+    cards = _draw_pngs(render_social_svgs(env, model), CARD_PNG, cache, drawer)
     public = merge_outputs(render_index(model), render_openapi(model),
                            render_metrics(model, previous.duration_s), badges,
-                           render_public_json(model), render_html(model),
+                           render_public_json(model), render_html(model, env),
                            render_quality_json(model), _public_feed(model))
     histories, history_part = ({}, None) if computed.long_history is None else (
         render_long_histories(computed.long_history, cache, computed.checkpoint.rowid))

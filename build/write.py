@@ -18,7 +18,7 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -72,8 +72,7 @@ def check_paths(outputs: dict[str, Output]) -> None:
         if (not path or p.is_absolute() or "\\" in path or ".." in p.parts
                 or str(p) != path or path.startswith("./")):
             raise BuildError(f"output path outside the output folder or not normalised: {path!r}")
-    folders = {str(parent) for path in outputs for parent in PurePosixPath(path).parents}
-    clash = sorted(folders & set(outputs))
+    clash = sorted(_folders(outputs) & outputs.keys())
     if clash:
         raise BuildError(f"output path is both a file and a folder: {clash[0]}")
 
@@ -141,7 +140,7 @@ def _running(pid: int) -> bool:
 
 def _sync(root: Path, outputs: dict[str, Output], current: Path) -> None:
     """Make root (which may hold anything, or not exist) hold exactly outputs."""
-    folders = {str(parent) for path in outputs for parent in PurePosixPath(path).parents}
+    folders = _folders(outputs)
     root.mkdir(exist_ok=True)
     files, dirs = _scan(root)
     for path in files - outputs.keys():
@@ -152,6 +151,18 @@ def _sync(root: Path, outputs: dict[str, Output], current: Path) -> None:
         (root / folder).mkdir()
     for path, data in outputs.items():
         _put(root / path, data, current / path)
+
+
+def _folders(paths: Iterable[str]) -> set[str]:
+    """Every folder holding one of the normalised relative paths, "." included (string work:
+    PurePosixPath.parents took ~0.1 s a tree)."""
+    out = {"."}
+    for path in paths:
+        end = path.rfind("/")
+        while end > 0 and path[:end] not in out:  # a folder's parents are in with it
+            out.add(path[:end])
+            end = path.rfind("/", 0, end)
+    return out
 
 
 def _scan(root: Path) -> tuple[set[str], set[str]]:
