@@ -130,7 +130,7 @@ def compute_events(panel: Panel, open_events: tuple[Event, ...], round_ts: int,
 def _windows(p: Panel, memo: dict | None) -> Windows:
     return Windows(p, compute_rtt_window(p.rtt_ms, p.season_ms, p.round_ts, memo),
                    compute_loss_window(p.loss_ratio, p.samples, p.season_loss_ratio, p.round_ts),
-                   compute_route_window(p.route_code, p.round_ts), _rows_of(p.keys),
+                   compute_route_window(p.route_code, p.round_ts, memo), _rows_of(p.keys),
                    _rows_of(p.route_keys))
 
 
@@ -183,9 +183,12 @@ def _finish(ws: Windows, e: Event, level_z: float | None = None) -> Event:
     figures = {"z": e.peak_z, "before_ms": e.before_ms, "during_ms": e.during_ms,
                "detail": e.detail}
     name = ws.panel.names.get(e.target, e.target)
-    severity = severity_of(e.type, level_z, e.before_ms, e.during_ms, e.detail, scope)
-    return replace(e, scope=scope, severity=max(severity, e.severity, key=LEVELS.index),
-                   description=describe(e.type, name, e.region, e.probe, figures, e.regions))
+    severity = max(severity_of(e.type, level_z, e.before_ms, e.during_ms, e.detail, scope),
+                   e.severity, key=LEVELS.index)
+    description = describe(e.type, name, e.region, e.probe, figures, e.regions)
+    if (scope, severity, description) == (e.scope, e.severity, e.description):
+        return e  # most rounds of an open event (replace costs more than the rest)
+    return replace(e, scope=scope, severity=severity, description=description)
 
 
 def _open(ws: Windows, kept: list[Event], round_ts: int) -> list[Event]:

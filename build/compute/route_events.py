@@ -28,12 +28,14 @@ class RouteWindow:
     new_code: np.ndarray  # [n_routes] the fingerprint the run began with
 
 
-def compute_route_window(codes: np.ndarray, round_ts: np.ndarray) -> RouteWindow:
+def compute_route_window(codes: np.ndarray, round_ts: np.ndarray,
+                         memo: dict | None = None) -> RouteWindow:
+    """memo: as changes.compute_rtt_window's (the same results without it)."""
     n_routes = codes.shape[0]
     start, split = baseline_span(round_ts)
     base, tail = codes[:, start:split], codes[:, split:]
     traced = tail != NO_ROUTE
-    seen = (tail[:, :, None] == base[:, None, :]).any(axis=2)
+    seen = _seen(base, tail, round_ts[start:], split - start, memo)
     new = traced & ~seen
     old = traced & seen
     # the run: new rounds after the latest traced round of a known fingerprint
@@ -48,6 +50,22 @@ def compute_route_window(codes: np.ndarray, round_ts: np.ndarray) -> RouteWindow
     rows = np.arange(n_routes)
     new_code = np.where(count > 0, tail[rows, np.maximum(first, 0)], NO_ROUTE)
     return RouteWindow(count, onset, _last_traced_before(codes, onset), new_code)
+
+
+def _seen(base: np.ndarray, tail: np.ndarray, round_ts: np.ndarray, split: int,
+          memo: dict | None) -> np.ndarray:
+    """[n_routes, tail rounds] whether each tail round's fingerprint is one of its baseline's.
+    Within an hour the baseline is the same and the tail grows: the rounds the previous round
+    judged are kept (memo)."""
+    span, known = (round_ts[0], round_ts[split:]) if round_ts.size else (None, round_ts)
+    was_span, was_known, was = (memo or {}).get("route_seen", (None, known[:0], None))
+    kept = was_known.size if span == was_span and np.array_equal(
+        was_known, known[:was_known.size]) else 0
+    fresh = (tail[:, kept:, None] == base[:, None, :]).any(axis=2)
+    seen = np.concatenate([was, fresh], axis=1) if kept else fresh
+    if memo is not None:
+        memo["route_seen"] = (span, known, seen)
+    return seen
 
 
 def _last_traced_before(codes: np.ndarray, col: np.ndarray) -> np.ndarray:
