@@ -50,7 +50,10 @@ class PngDrawer:
     def close(self) -> None:
         self._exchange.shutdown()
         if self._child is not None:
-            self._child.stdin.close()
+            try:
+                self._child.stdin.close()  # the child's end of input: it exits
+            except OSError:  # it is gone already (its failure is the build's error)
+                pass
             try:
                 self._child.wait(EXIT_TIMEOUT_S)
             except subprocess.TimeoutExpired:
