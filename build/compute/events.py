@@ -171,9 +171,15 @@ def _judge(ws: Windows, e: Event, round_ts: int) -> Event:
     if zs:
         peak = round(max([peak or 0.0, *zs], key=abs), 2)
     moved = [abs(h.level_z) for h in holds.values() if h.level_z is not None]
-    new = _finish(ws, replace(e, during_ms=during, detail=detail, peak_z=peak),
+    same = detail is e.detail and _alike(during, e.during_ms) and _alike(peak, e.peak_z)
+    new = _finish(ws, e if same else replace(e, during_ms=during, detail=detail, peak_z=peak),
                   max(moved) if moved else None)
     return new if new == e else replace(new, updated_at=round_ts)
+
+
+def _alike(a: float | None, b: float | None) -> bool:
+    """Equal and written alike (0.0 == -0.0 is not)."""
+    return a is b or (a == b and repr(a) == repr(b))
 
 
 def _finish(ws: Windows, e: Event, level_z: float | None = None) -> Event:
