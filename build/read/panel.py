@@ -113,10 +113,11 @@ def read_result_columns(conn: sqlite3.Connection, first_ts: int, last_ts: int,
         index.append(np.array([keys.setdefault((t, r, "trace"), len(keys))
                                for t, r in zip(target, region)], dtype=np.int64)[keep])
         rounds.append(np.array(round_ts, dtype=np.int64)[keep])
-        position = kept + np.cumsum(keep) - 1
+        position = (kept + np.cumsum(keep) - 1).tolist()
         traced = [i for i in np.flatnonzero(keep).tolist() if fp[i] is not None]
-        fingerprints.update((int(position[i]), fp[i]) for i in traced)
-        rowids.update((fp[i], rowid[i]) for i in traced)  # the latest row wins
+        prints = list(map(fp.__getitem__, traced))
+        fingerprints.update(zip(map(position.__getitem__, traced), prints))
+        rowids.update(zip(prints, map(rowid.__getitem__, traced)))  # the latest row wins
         left_out += keep.size - index[-1].size
         kept += index[-1].size
     traces = kept - sum(r.size for r in rtt)
