@@ -3,6 +3,8 @@ measures badge text with. Data from the npm package anafanafo 2.0.0 (MIT License
 Copyright (c) 2018 Metabolize LLC), data/verdana-11px-normal.json."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 FIRST_CHAR = 32
 WIDTHS_PX = (
     3.87, 4.33, 5.05, 9, 6.99, 11.84, 7.99, 2.95, 5, 5, 6.99, 9,
@@ -17,6 +19,7 @@ WIDTHS_PX = (
 FALLBACK_PX = WIDTHS_PX[ord("m") - FIRST_CHAR]  # an unknown character counts as "m", as shields guesses
 
 
+@lru_cache(maxsize=4096)  # a badge template asks ~19 times; ~12k calls a build, few texts
 def text_width_px(text: str) -> float:
     """Width of text in Verdana 11 px, in pixels."""
     last = FIRST_CHAR + len(WIDTHS_PX)
