@@ -116,9 +116,9 @@ def run_build(opts: BuildOptions) -> BuildReport:
 
 
 def _return_freed_memory() -> None:
-    """Hand the memory the read stage's inputs held back to the system (glibc keeps freed
-    blocks in its heaps, ~50 MB here, which render would not reuse), before the drawing
-    process starts beside this one. Nothing where the C library is not glibc."""
+    """Hand freed heap back to the system: glibc keeps freed blocks in its heaps (~50 MB once
+    the read stage's inputs go, which render would not reuse), and the drawing process starts
+    beside this one. Nothing where the C library is not glibc."""
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):

@@ -102,10 +102,14 @@ def stage_state(state_dir: Path | None, parts: dict[str, Part]) -> Path | None:
     folder = Path(state_dir)
     folder.mkdir(parents=True, exist_ok=True)
     staged = folder / f".{STATE_FILE}.{os.getpid()}.npz"
-    with zipfile.ZipFile(staged, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, part in parts.items():
-            for column, values in part.arrays.items():
-                _write_array(zf, f"{name}.{column}", values)
+    try:
+        with zipfile.ZipFile(staged, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, part in parts.items():
+                for column, values in part.arrays.items():
+                    _write_array(zf, f"{name}.{column}", values)
+    except BaseException:
+        discard_state(staged)
+        raise
     return staged
 
 
