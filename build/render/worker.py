@@ -6,6 +6,7 @@ rest. SVG bytes go in and PNG bytes come back, each framed by its length; a batc
 JSON line of cairosvg's options and its size."""
 from __future__ import annotations
 
+import ctypes.util
 import json
 import subprocess
 import sys
@@ -110,4 +111,9 @@ def serve(src: BinaryIO, out: BinaryIO) -> None:
 
 
 if __name__ == "__main__":
+    if sys.platform == "linux":
+        # cairocffi asks ctypes.util.find_library for libcairo first, which on Linux runs
+        # ldconfig and gcc as child processes (~0.3 s, and memory central adds up); without an
+        # answer it opens libcairo.so.2 by its soname, which the loader finds just as well.
+        ctypes.util.find_library = lambda name: None
     serve(sys.stdin.buffer, sys.stdout.buffer)
