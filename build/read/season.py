@@ -9,6 +9,7 @@ import sqlite3
 import numpy as np
 
 from build.compute.detector_input import HourValues
+from build.read.codes import join_codes
 from build.read.queries import read_dirty_hour, read_hour_values, read_late_hours
 from build.read.state import Checkpoint, Part
 
@@ -43,12 +44,8 @@ def _take(v: HourValues, mask: np.ndarray) -> HourValues:
 
 
 def _concat(a: HourValues, b: HourValues) -> HourValues:
-    keys = tuple(dict.fromkeys(a.keys + b.keys))
-    position = {k: i for i, k in enumerate(keys)}
-    remap_a = np.array([position[k] for k in a.keys] or [0], dtype=np.int64)
-    remap_b = np.array([position[k] for k in b.keys] or [0], dtype=np.int64)
-    return HourValues(keys, np.concatenate([remap_a[a.key_index], remap_b[b.key_index]]),
-                      np.concatenate([a.hour_ts, b.hour_ts]),
+    keys, key_index = join_codes([(a.keys, a.key_index), (b.keys, b.key_index)], np.int64)
+    return HourValues(keys, key_index, np.concatenate([a.hour_ts, b.hour_ts]),
                       np.concatenate([a.median_ms, b.median_ms]),
                       np.concatenate([a.loss_ratio, b.loss_ratio]))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from build.compute.colocation import PROBES
+from build.read.codes import join_codes
 from build.read.queries import (count_hours, read_dirty_hour, read_hours, read_late_targets,
                                 read_target_hourly, select_hours)
 from build.read.state import Checkpoint, Part
@@ -95,12 +96,8 @@ def _take(c: HourlyColumns, rows: np.ndarray | slice) -> HourlyColumns:
 
 
 def _concat(a: HourlyColumns, b: HourlyColumns) -> HourlyColumns:
-    keys = list(dict.fromkeys(a.keys + b.keys))
-    position = {k: i for i, k in enumerate(keys)}
-    remap_a = np.array([position[k] for k in a.keys] or [0], dtype=np.int32)
-    remap_b = np.array([position[k] for k in b.keys] or [0], dtype=np.int32)
-    return HourlyColumns(keys, np.concatenate([remap_a[a.key_index], remap_b[b.key_index]]),
-                         np.concatenate([a.hour_ts, b.hour_ts]),
+    keys, key_index = join_codes([(a.keys, a.key_index), (b.keys, b.key_index)])
+    return HourlyColumns(list(keys), key_index, np.concatenate([a.hour_ts, b.hour_ts]),
                          {n: np.concatenate([a.values[n], b.values[n]]) for n in _VALUES})
 
 

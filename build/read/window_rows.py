@@ -12,6 +12,7 @@ import numpy as np
 from build.compute.model import ProbeFigures
 from build.compute.detector_input import ResultColumns
 from build.compute.series import Key, RawSeries
+from build.read.codes import join_codes
 from collect.records import ROUND_S
 
 NUMBERS = ("rtt_ms", "min_ms", "p95_ms", "max_ms", "jitter_ms", "loss")  # float64, NaN = NULL
@@ -82,9 +83,7 @@ def concat_columns(parts: list[WindowRows]) -> WindowRows:
     """parts' rows together, in order; only the texts some row points at are kept."""
     if not parts:
         return rows_to_columns([])
-    keys = dict.fromkeys(k for part in parts for k in part.keys)
-    position = {k: i for i, k in enumerate(keys)}
-    remaps = [np.array([position[k] for k in p.keys] or [0], dtype=np.int32) for p in parts]
+    keys, key_index = join_codes([(p.keys, p.key_index) for p in parts])
     used = [np.unique(np.concatenate([p.error, p.extra])) for p in parts]
     texts = dict.fromkeys(p.texts[c] for p, u in zip(parts, used) for c in u[u >= 0].tolist())
     text_at = {x: i for i, x in enumerate(texts)}
@@ -95,8 +94,7 @@ def concat_columns(parts: list[WindowRows]) -> WindowRows:
     def cat(column) -> np.ndarray:
         return np.concatenate([column(p) for p in parts])
 
-    return WindowRows(tuple(keys), tuple(texts), cat(lambda p: p.rowid),
-                      np.concatenate([r[p.key_index] for r, p in zip(remaps, parts)]),
+    return WindowRows(keys, tuple(texts), cat(lambda p: p.rowid), key_index,
                       cat(lambda p: p.round_ts), cat(lambda p: p.ts), cat(lambda p: p.ok),
                       cat(lambda p: p.samples),
                       {n: cat(lambda p, n=n: p.numbers[n]) for n in NUMBERS},
