@@ -23,20 +23,48 @@ class Sampled:
     stdout: str
 
 
-def session_rss_kb(session: int) -> list[int]:
-    """Resident KB of each live process whose session id is session."""
+def session_pids(session: int) -> list[int]:
+    """The live processes whose session id is session."""
     out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[3]) == session:  # field 6 of stat: the session id
-                out.append(int((entry / "statm").read_text().split()[1]) * _PAGE_KB)
+            if int(stat[stat.rindex(")") + 2:].split()[3]) == session:  # field 6: session id
+                out.append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue  # the process ended while it was read
     return out
+
+
+def rss_kb(pid: int) -> int:
+    """Resident KB of pid, 0 once it has ended."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_KB
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def session_rss_kb(session: int) -> list[int]:
+    """Resident KB of each live process whose session id is session."""
+    return [kb for kb in map(rss_kb, session_pids(session)) if kb]
+
+
+def mapped_kb(pid: int, path: Path) -> int:
+    """Resident KB of pid's mappings of path: SQLite's mmap of a database is clean file pages,
+    which the kernel reclaims under pressure like any page cache, yet RSS counts them."""
+    total, inside = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as smaps:
+            for line in smaps:
+                if line[0] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+                    inside = line.rstrip("\n").endswith(str(path))
+                elif inside and line.startswith("Rss:"):
+                    total += int(line.split()[1])
+    except OSError:
+        return 0
+    return total
 
 
 def run_sampled(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> Sampled:
