@@ -49,6 +49,7 @@ bench: $(STAMP) debian-bench
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/build.py
+	$(BIN)/python bench/central.py
 	$(BIN)/python bench/proxy.py
 	$(BIN)/python bench/disk.py
 

@@ -7,7 +7,7 @@ round. RSS is sampled every 20 ms per program (all its processes) and summed acr
 at the same instant; also without the database pages SQLite maps (clean file pages, which the
 kernel reclaims under pressure like any page cache).
 
-    .venv/bin/python bench/central.py --db /tmp/bench.sqlite [--rounds 2]
+    .venv/bin/python bench/central.py [--db /tmp/bench.sqlite] [--rounds 2]
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.build import new_round_records  # noqa: E402
-from bench.gen_db import DEFAULT_END, N_TARGETS, write_catalog  # noqa: E402
+from bench.gen_db import DEFAULT_END, N_TARGETS, generate, write_catalog  # noqa: E402
 from bench.rss import SAMPLE_S, mapped_kb, rss_kb, session_pids  # noqa: E402
 from collect.records import ROUND_S  # noqa: E402
 from collect.signing import sign  # noqa: E402
@@ -140,15 +140,19 @@ def build(sampler: Sampler, work: Path, db: Path, catalog: Path, now: float) -> 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--db", type=Path, required=True, help="a database made by bench/gen_db.py")
+    p.add_argument("--db", type=Path, help="a database made by bench/gen_db.py (a copy is used; "
+                   "without it one is generated)")
     p.add_argument("--rounds", type=int, default=2, help="new rounds pushed, each then built")
     args = p.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="nettrace-bench-central-") as tmp:
         work = Path(tmp)
         db = work / "central.sqlite"
-        shutil.copyfile(args.db, db)
         catalog = write_catalog(work / "targets.toml", CATALOG_PATH, N_TARGETS)
+        if args.db is None:
+            generate(db, catalog, DEFAULT_END)
+        else:
+            shutil.copyfile(args.db, db)
         hosts = [t.host for t in load_catalog(catalog).targets][:20]
         conn = connect(db)
         key = create_key(conn, "enterprise", "bench", PEPPER.encode(), time.time())
