@@ -15,6 +15,7 @@ import pytest
 from build.read.inputs import BuildClock
 from build.pipeline import BuildOptions, run_build
 from collect.records import iso_utc
+from collect.targets import catalog_toml
 from db.connection import connect
 from tests.factories import make_db, round_ts_of
 
@@ -28,7 +29,7 @@ def history(tmp_path_factory):
     fx = make_db(tmp, rounds=64, shift=("api.kraken.com", "ewr", 40.0, *SHIFTED),
                  route_change=("www.nyse.com", "fra", 50))
     catalog = tmp / "targets.toml"
-    catalog.write_text(_toml(fx.catalog))
+    catalog.write_text(catalog_toml(fx.catalog))
     return fx, catalog
 
 
@@ -134,13 +135,3 @@ def test_bad_arguments_fail_with_one_line(history, tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "nettrace signals: --from: 'soon' is not an ISO 8601 time")
 
-
-def _toml(catalog) -> str:
-    lines = ["categories = [" + ", ".join(json.dumps(c) for c in catalog.categories) + "]"]
-    for r in catalog.regions:
-        lines += [f"[regions.{r.code}]", f"city = {json.dumps(r.city)}",
-                  f"note = {json.dumps(r.note)}", f"lat = {r.lat}", f"lon = {r.lon}"]
-    for t in catalog.targets:
-        lines += ["[[targets]]", f"host = {json.dumps(t.host)}", f"name = {json.dumps(t.name)}",
-                  f"category = {json.dumps(t.category)}"]
-    return "\n".join(lines) + "\n"
