@@ -91,7 +91,9 @@ def test_a_delayer_held_off_its_cpu_records_the_delay_it_really_applied(lab):
     rtts = json.loads(yardstick.communicate(timeout=30)[0])
     applied = lab.record_applied().delays_ms[(MID.address, "icmp")]
     assert None not in rtts and len(applied) == len(rtts)
-    assert max(applied) > MID.delay_ms + STOP_S * 1e3 / 2  # the stops made it late
+    # the stops made some packet late: by a share of STOP_S that depends on where its due
+    # time fell in the stop (uniform), so 1 ms, far beyond the lab's error, not STOP_S / 2
+    assert max(applied) > MID.delay_ms + 1.0
     unexplained = [rtt - overhead - ms for rtt, ms in zip(rtts, applied)]
     assert abs(statistics.median(unexplained)) < LAB_ERROR_MS
     assert max(abs(u) for u in unexplained) < 1.0, unexplained
