@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import need_tool
+from tests.conftest import need_tool, wait_for
 from tests.ingest.ingest_fixtures import (body_of, push, results, running, wait_for_rollups,
                                           writer_pid)
 
@@ -93,6 +93,9 @@ def test_every_answer_of_the_writer_follows_a_sync_of_the_rows_it_acknowledges(t
         try:
             assert "attached" in tracer.stderr.readline()
             replies = [push(server.push_url, body_of(results(targets=n))) for n in range(2, 8)]
+            # strace may write its log after the calls it reports: wait for the answers there
+            wait_for(lambda: answers_without_a_sync(log.read_text())[0] >= len(replies), 10,
+                     "the writer's answers in the trace")
         finally:
             tracer.terminate()
             tracer.wait()

@@ -7,8 +7,9 @@ device (policy routing) and this process applies per-destination delay, jitter a
 
 CONFIG maps a destination IPv4 address to {"delay_ms", "jitter_ms", "loss_ratio", "drop_first"};
 packets to other addresses (the replies back to the collector) pass with no delay. drop_first
-drops the first N packets of each flow after (re)loading: a SYN, or with a rule for the
-collector's address a SYN-ACK, lost for sure. Jitter is uniform in
+drops the first N packets of each flow after (re)loading, of TCP only those that open a
+connection: a SYN, or with a rule for the collector's address a SYN-ACK, lost for sure (a late
+FIN or ACK of an earlier connection cannot take its place). Jitter is uniform in
 [-jitter_ms, +jitter_ms] around the delay (the median stays at delay_ms). Loss drops exactly
 round(loss_ratio * LOSS_BLOCK) packets of every LOSS_BLOCK sent to an address with one IP
 protocol (so tcp probes do not eat the icmp probes' share), at random places:
@@ -63,6 +64,7 @@ RT_PRIORITY = 50
 BASE_HOLD_S = 0.0005  # longer than the delayer's worst wake-up, so every release is a spin
 ETH_P_ALL, PACKET_OUTGOING = 0x0003, 4
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python lacks the name
+TCP, SYN = 6, 0x02  # IP protocol number; the flag in the TCP header's 14th byte
 MATCH_BYTES = 40  # IP header and the start of ICMP/TCP: identifies a packet in the tap queue
 TAP_BUFFER_BYTES = 16 << 20  # tap copies waiting while the delayer is held off its vCPU
 STALE_STAMP_S = 1.0  # a stamp no packet read claimed by then: the TUN dropped it (ring full)
@@ -111,6 +113,14 @@ def restore_ttl(packet: bytes) -> bytes:
     return bytes(header) + packet[header_len:]
 
 
+def _opens(packet: bytes) -> bool:
+    """Whether packet opens something: any packet but TCP's, and a TCP one with SYN set."""
+    if packet[9] != TCP:
+        return True
+    header = (packet[0] & 0x0F) * 4
+    return len(packet) > header + 13 and bool(packet[header + 13] & SYN)
+
+
 class Delayer:
     def __init__(self, fd: int, tap: socket.socket, config_path: str, seed: str):
         self.fd, self.tap, self.config_path, self.seed = fd, tap, config_path, seed
@@ -157,7 +167,7 @@ class Delayer:
             return
         delay_s, jitter_s, loss_ratio, drop_first = rule
         flow = packet[16:20] + packet[9:10]
-        if self.first_dropped[flow] < drop_first:
+        if self.first_dropped[flow] < drop_first and _opens(packet):
             self.first_dropped[flow] += 1
             self.record.append((packet[:MATCH_BYTES], queued_s, None, None))
             return
