@@ -44,6 +44,15 @@ class Api:
         self._file(False, f"api/v1/latency/{host}.json", "unknown_target", f"no target {host}")
         return host
 
+    async def _target_file(self, request: Request, feature: str, folder: str,
+                           what: str) -> Response:
+        """A target's private file api/v1/{folder}/{host}.json, to a key with feature."""
+        row = self._access.authenticate(request, feature)
+        host = self._target(request)
+        blob = self._file(True, f"api/v1/{folder}/{host}.json", "no_data",
+                          f"no {what} of {host} yet")
+        return await self._answer(request, row, blob)
+
     async def _answer(self, request: Request, row: KeyRow, blob: Blob,
                       extra: dict[str, str] | None = None,
                       cut: Callable[[Blob], Blob] | None = None) -> Response:
@@ -128,11 +137,7 @@ class Api:
                                   cut)
 
     async def sessions(self, request: Request) -> Response:
-        row = self._access.authenticate(request, SESSIONS)
-        host = self._target(request)
-        blob = self._file(True, f"api/v1/sessions/{host}.json", "no_data",
-                          f"no session figures of {host} yet")
-        return await self._answer(request, row, blob)
+        return await self._target_file(request, SESSIONS, "sessions", "session figures")
 
     async def colocation(self, request: Request) -> Response:
         """Every target's best region: the free file."""
@@ -141,11 +146,7 @@ class Api:
         return await self._answer(request, row, blob)
 
     async def colocation_target(self, request: Request) -> Response:
-        row = self._access.authenticate(request, COLOCATION)
-        host = self._target(request)
-        blob = self._file(True, f"api/v1/colocation/{host}.json", "no_data",
-                          f"no colocation of {host} yet")
-        return await self._answer(request, row, blob)
+        return await self._target_file(request, COLOCATION, "colocation", "colocation")
 
     async def colocation_pairs(self, request: Request) -> Response:
         row = self._access.authenticate(request, COLOCATION)
@@ -154,10 +155,7 @@ class Api:
         return await self._answer(request, row, blob)
 
     async def routes(self, request: Request) -> Response:
-        row = self._access.authenticate(request, ROUTES)
-        host = self._target(request)
-        blob = self._file(True, f"api/v1/routes/{host}.json", "no_data", f"no routes of {host} yet")
-        return await self._answer(request, row, blob)
+        return await self._target_file(request, ROUTES, "routes", "routes")
 
     async def compare(self, request: Request) -> Response:
         row = self._access.authenticate(request, COMPARE)
