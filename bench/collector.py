@@ -11,6 +11,7 @@ bars: round wall <= 1.5 x fping's, our icmp median error <= fping's + 0.2 ms, pe
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -177,6 +178,7 @@ def render(ours: Run, theirs: Run, live: list[LabTarget]) -> str:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     if os.geteuid() != 0:
         print("bench/collector.py needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ Prints a markdown table and exits 1 unless every round holds every median.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -56,13 +57,15 @@ def check(run: CollectRun, truth: LabTruth) -> tuple[int, int, str, float, float
 
 
 def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("rounds", nargs="?", type=int, default=ROUNDS, help="rounds in a row")
+    rounds = p.parse_args(argv).rounds
     if os.geteuid() != 0:
         print("bench/lab_rounds.py needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
     if not NETTRACE.exists():
         print(f"needs {NETTRACE} (make setup)", file=sys.stderr)
         return 2
-    rounds = int(argv[0]) if argv else ROUNDS
     lines = ["| round | medians within max(0.5 ms, 3 %) of the applied delay | worst error (ms) "
              "| … of the configured delay (no jitter) | lab's worst lateness (ms) | load (1 min) |",
              "| ---: | ---: | ---: | ---: | ---: | ---: |"]

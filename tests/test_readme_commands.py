@@ -3,8 +3,9 @@
 The API section runs whole against a local instance: the operators' block (the pepper, `nettrace
 serve`, `nettrace keys ...`), every curl line with a key of the tier its comment names (the
 tier below refused or capped), the export, and the stream example. Every `nettrace` command in
-the README's shell blocks (```sh) must at least parse with the real argument parser; running the
-other sections' commands is their parts' tests' job.
+the README's shell blocks (```sh) must at least parse with the real argument parser, and every
+benchmark command it shows must name a script and options that script has; running the other
+sections' commands is their parts' tests' job.
 """
 from __future__ import annotations
 
@@ -257,3 +258,21 @@ def test_every_nettrace_command_in_the_readme_parses(argv):
         parser(argv[0]).parse_args(argv)
     except SystemExit as exc:
         pytest.fail(f"README shows `nettrace {' '.join(argv)}`, which the CLI refuses (exit {exc.code})")
+
+
+def bench_commands() -> list[tuple[str, list[str]]]:
+    """(script, its arguments) of every benchmark command the README shows inline."""
+    found = re.findall(r"`(?:sudo )?\.venv/bin/python (bench/\w+\.py)([^`]*)`", README)
+    return sorted({(script, tuple(shlex.split(args))) for script, args in found})
+
+
+@pytest.mark.parametrize("script,args", bench_commands(), ids=lambda x: " ".join(x)
+                         if isinstance(x, tuple) else x)
+def test_every_benchmark_command_in_the_readme_names_a_script_and_options_it_has(script, args):
+    """Run whole, benchmarks take minutes to hours (bench/, not the tests); their command lines
+    must still be ones the script accepts: it exists, answers --help, and knows each option."""
+    usage = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+    assert usage.returncode == 0, usage.stderr
+    unknown = [a for a in args if a.startswith("--") and a.split("=")[0] not in usage.stdout]
+    assert not unknown, f"README shows `{script} {' '.join(args)}`; {script} has no {unknown}"
