@@ -36,6 +36,7 @@ def calls(trace: str) -> list[Call]:
     done, open_by_tid = [], {}
     for n, line in enumerate(trace.splitlines()):
         tid, _, rest = line.partition(" ")
+        rest = rest.lstrip()  # strace pads short pids to a column: "7001  write(...)"
         if rest.startswith("<... "):
             call = open_by_tid.pop(tid, None)
             if call is not None:
