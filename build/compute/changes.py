@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from build.compute.colocation import masked_median
+
 HOUR_S = 3600
 BASELINE_GAP_S = 2 * HOUR_S  # the baseline ends this long before the judged round's hour
 BASELINE_S = 21 * HOUR_S  # ... and spans this long
@@ -357,35 +359,39 @@ def diff_scale(y: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, slots=True)
-class LevelHold:
-    holds: bool
-    before: float  # median y before the onset (ms)
-    during: float  # median y since the onset
-    peak_z: float  # the largest z since the onset on the change's side (signed)
-    level_z: float  # how far the level since moved from the level before, in that side's scale
+class LevelHolds:
+    """compute_level_holds' figures, one per change asked about."""
+
+    holds: np.ndarray  # bool
+    before: np.ndarray  # median y before the onset (ms)
+    during: np.ndarray  # median y since the onset
+    peak_z: np.ndarray  # the largest z since the onset on the change's side (signed)
+    level_z: np.ndarray  # how far the level since moved from the level before, in that side's scale
 
 
-def compute_level_hold(w: RttWindow, row: int, onset_col: int, direction: int) -> LevelHold:
+def compute_level_holds(w: RttWindow, rows: np.ndarray, onset_cols: np.ndarray,
+                        directions: np.ndarray) -> LevelHolds:
     """A level change holds until its last RESOLVE_ROUNDS measured rounds all lie nearer the
-    level before its onset than the level since (the midpoint between the two medians)."""
-    onset_col = max(onset_col, 0)
-    y = w.y[row]
-    before, since = y[:onset_col], y[onset_col:]
-    before, since = before[np.isfinite(before)], since[np.isfinite(since)]
-    scale = w.scale_up[row] if direction > 0 else w.scale_down[row]
-    if before.size == 0 or since.size == 0 or not np.isfinite(w.level[row]):
-        return LevelHold(True, float("nan"), float("nan"), 0.0, 0.0)
-    far = since[np.argmax(direction * since)] - w.level[row]
-    peak = float(far / (w.scale_up[row] if far >= 0 else w.scale_down[row]))
-    b, d = _median(before), _median(since)
-    mid = (b + d) / 2
-    recent = since[-RESOLVE_ROUNDS:]
-    back = recent.size >= RESOLVE_ROUNDS and bool((direction * (recent - mid) < 0).all())
-    return LevelHold(direction * (d - b) > 0 and not back, b, d, peak, float((d - b) / scale))
-
-
-def _median(values: np.ndarray) -> float:
-    """The median of a non-empty 1-D array without NaN (np.median's overhead is ~10x this)."""
-    ordered = np.sort(values)
-    n = ordered.size
-    return float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2)
+    level before its onset than the level since (the midpoint between the two medians). One
+    change per entry of rows, onset_cols and directions (+1 / -1), all judged together (a
+    replay asks about every open event every round). A change without a measured round
+    before or since its onset, or without a level, holds (NaN medians, z 0)."""
+    y = w.y[rows]
+    finite = np.isfinite(y)
+    since = finite & (np.arange(y.shape[1])[None, :] >= onset_cols[:, None])
+    before, n_before = masked_median(np.where(finite & ~since, y, np.nan))
+    during, n_since = masked_median(np.where(since, y, np.nan))
+    level, up, down = w.level[rows], w.scale_up[rows], w.scale_down[rows]
+    far_col = np.where(since, directions[:, None] * y, -np.inf).argmax(axis=1)
+    far = np.take_along_axis(y, far_col[:, None], axis=1)[:, 0] - level
+    mid = (before + during) / 2
+    # the last RESOLVE_ROUNDS measured rounds since the onset
+    recent = since & (np.cumsum(since[:, ::-1], axis=1)[:, ::-1] <= RESOLVE_ROUNDS)
+    nearer_before = directions[:, None] * (y - mid[:, None]) < 0
+    back = (n_since >= RESOLVE_ROUNDS) & ~(recent & ~nearer_before).any(axis=1)
+    known = (n_before > 0) & (n_since > 0) & np.isfinite(level)
+    moved = (during - before) / np.where(directions > 0, up, down)
+    return LevelHolds(~known | ((directions * (during - before) > 0) & ~back),
+                      np.where(known, before, np.nan), np.where(known, during, np.nan),
+                      np.where(known, np.where(far >= 0, far / up, far / down), 0.0),
+                      np.where(known, moved, 0.0))

@@ -42,15 +42,16 @@ The JSON shape (Event.to_json, schema EVENT_SCHEMA):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
+from operator import attrgetter
 
 import numpy as np
 
 from build.compute.changes import compute_rtt_window
 from build.compute.event_text import describe, scope_of, severity_of, LEVELS
-from build.compute.findings import (Finding, Windows, find_losses, find_routes, find_rtt_changes,
-                                    find_spikes, find_trends, hold_of)
+from build.compute.findings import (Finding, HoldAsk, Windows, compute_holds, find_losses,
+                                    find_routes, find_rtt_changes, find_spikes, find_trends)
 from build.compute.loss import compute_loss_window
 from build.compute.panel import Panel
 from build.compute.route_events import compute_route_window, describe_hops
@@ -95,6 +96,20 @@ class Event:
                 "description": self.description, "detail": self.detail,
                 "in_session": self.in_session, "updated_at": iso_utc(self.updated_at)}
 
+    def copy_with(self, **changes) -> Event:
+        """This event with changes (dataclasses.replace does the same at 2-3x the cost, which
+        the replay pays for every open event every round). Raises TypeError on an unknown
+        field."""
+        if not changes.keys() <= _FIELD_SET:
+            raise TypeError(f"Event has no field {sorted(changes.keys() - _FIELD_SET)[0]}")
+        return Event(*[changes.get(name, value)
+                       for name, value in zip(_FIELD_NAMES, _field_values(self))])
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Event))
+_FIELD_SET = frozenset(_FIELD_NAMES)
+_field_values = attrgetter(*_FIELD_NAMES)
+
 
 @dataclass(frozen=True, slots=True)
 class EventStep:
@@ -117,7 +132,7 @@ def compute_events(panel: Panel, open_events: tuple[Event, ...], round_ts: int,
     if panel.round_ts.size == 0 or int(panel.round_ts[-1]) != round_ts:
         raise ValueError(f"the panel does not end at round {round_ts}")
     ws = _windows(panel, memo)
-    judged = [_judge(ws, e, round_ts) for e in sorted(open_events, key=_order)]
+    judged = _judge_all(ws, sorted(open_events, key=_order), round_ts)
     kept = [e for e in judged if e.status == "open"]
     opened = _open(ws, kept, round_ts)
     resolved = [e for e in judged + opened if e.status == "resolved"]
@@ -147,20 +162,43 @@ def _col(ws: Windows, ts: int) -> int:
     return int((ts - int(ws.panel.round_ts[0])) // ROUND_S)
 
 
-def _judge(ws: Windows, e: Event, round_ts: int) -> Event:
-    """The open event e after this round: still open (figures brought up to date) or resolved."""
-    onset = _col(ws, e.started_at)
+def _judge_all(ws: Windows, events: list[Event], round_ts: int) -> list[Event]:
+    """Each open event after this round (_judge), the holds of all computed together."""
+    expired = [_expired(ws, e, round_ts) for e in events]
+    asks = [HoldAsk(e.type, (e.target, r, e.probe), _col(ws, e.started_at), _direction(e),
+                    e.detail) for e, done in zip(events, expired) if done is None
+            for r in e.regions]
+    holds = iter(compute_holds(ws, asks))
+    out = []
+    for e, done in zip(events, expired):
+        if done is None:
+            mine = {r: next(holds) for r in e.regions}
+            done = _judge(ws, e, round_ts, {r: h for r, h in mine.items() if h is not None})
+        out.append(done)
+    return out
+
+
+def _expired(ws: Windows, e: Event, round_ts: int) -> Event | None:
+    """e resolved whatever its series show (a spike after its round; an event open
+    ABSORB_ROUNDS or whose onset left the window, absorbed), or None."""
     if e.type == "spike":
-        return replace(e, status="resolved", ended_at=round_ts, updated_at=round_ts)
-    if round_ts - e.started_at >= ABSORB_ROUNDS * ROUND_S or onset < 1:
-        return replace(e, status="resolved", ended_at=round_ts, updated_at=round_ts,
-                       detail={**(e.detail or {}), "absorbed": True})
+        return e.copy_with(status="resolved", ended_at=round_ts, updated_at=round_ts)
+    if round_ts - e.started_at >= ABSORB_ROUNDS * ROUND_S or _col(ws, e.started_at) < 1:
+        return e.copy_with(status="resolved", ended_at=round_ts, updated_at=round_ts,
+                           detail={**(e.detail or {}), "absorbed": True})
+    return None
+
+
+def _direction(e: Event) -> int:
     shift = (e.detail or {}).get("shift")
-    direction = int(shift["direction"]) if shift else int(np.sign(e.peak_z or 0)) or 1
-    holds = {r: h for r in e.regions if (h := hold_of(ws, e.type, (e.target, r, e.probe),
-                                                         onset, direction, e.detail))}
+    return int(shift["direction"]) if shift else int(np.sign(e.peak_z or 0)) or 1
+
+
+def _judge(ws: Windows, e: Event, round_ts: int, holds: dict) -> Event:
+    """The open event e after this round, given the holds of its regions' series: still open
+    (figures brought up to date) or resolved."""
     if holds and not any(h.holds for h in holds.values()):
-        return replace(e, status="resolved", ended_at=round_ts, updated_at=round_ts)
+        return e.copy_with(status="resolved", ended_at=round_ts, updated_at=round_ts)
     primary = holds.get(e.region)
     during = e.during_ms if primary is None or primary.during_ms is None else primary.during_ms
     detail = e.detail
@@ -172,9 +210,9 @@ def _judge(ws: Windows, e: Event, round_ts: int) -> Event:
         peak = round(max([peak or 0.0, *zs], key=abs), 2)
     moved = [abs(h.level_z) for h in holds.values() if h.level_z is not None]
     same = detail is e.detail and _alike(during, e.during_ms) and _alike(peak, e.peak_z)
-    new = _finish(ws, e if same else replace(e, during_ms=during, detail=detail, peak_z=peak),
-                  max(moved) if moved else None)
-    return new if new == e else replace(new, updated_at=round_ts)
+    new = _finish(ws, e, max(moved) if moved else None,
+                  **({} if same else {"during_ms": during, "detail": detail, "peak_z": peak}))
+    return new if new == e else new.copy_with(updated_at=round_ts)
 
 
 def _alike(a: float | None, b: float | None) -> bool:
@@ -182,19 +220,24 @@ def _alike(a: float | None, b: float | None) -> bool:
     return a is b or (a == b and repr(a) == repr(b))
 
 
-def _finish(ws: Windows, e: Event, level_z: float | None = None) -> Event:
-    """Scope, severity (never lower than before) and description from the event's figures;
-    level_z: the level's move in noise scales, when judged this round."""
-    scope = scope_of(e.regions)
-    figures = {"z": e.peak_z, "before_ms": e.before_ms, "during_ms": e.during_ms,
-               "detail": e.detail}
+def _finish(ws: Windows, e: Event, level_z: float | None = None, **changes) -> Event:
+    """e with changes, and its scope, severity (never lower than before) and description
+    brought up to date with its figures (e itself when nothing changes); level_z: the level's
+    move in noise scales, when judged this round."""
+    def now(field: str):
+        return changes.get(field, getattr(e, field))
+
+    regions = now("regions")
+    scope = scope_of(regions)
+    figures = {"z": now("peak_z"), "before_ms": now("before_ms"), "during_ms": now("during_ms"),
+               "detail": now("detail")}
     name = ws.panel.names.get(e.target, e.target)
-    severity = max(severity_of(e.type, level_z, e.before_ms, e.during_ms, e.detail, scope),
-                   e.severity, key=LEVELS.index)
-    description = describe(e.type, name, e.region, e.probe, figures, e.regions)
-    if (scope, severity, description) == (e.scope, e.severity, e.description):
-        return e  # most rounds of an open event (replace costs more than the rest)
-    return replace(e, scope=scope, severity=severity, description=description)
+    severity = max(severity_of(e.type, level_z, figures["before_ms"], figures["during_ms"],
+                               figures["detail"], scope), e.severity, key=LEVELS.index)
+    description = describe(e.type, name, e.region, e.probe, figures, regions)
+    if not changes and (scope, severity, description) == (e.scope, e.severity, e.description):
+        return e  # most rounds of an open event
+    return e.copy_with(**changes, scope=scope, severity=severity, description=description)
 
 
 def _open(ws: Windows, kept: list[Event], round_ts: int) -> list[Event]:
@@ -209,7 +252,7 @@ def _open(ws: Windows, kept: list[Event], round_ts: int) -> list[Event]:
         if f.type in ("level_shift", "divergence") and not _covered(kept + new, f):
             route = _route_near(kept + new, f, started)
             if route is not None:
-                _replace_in(kept, new, replace(_join_shift(ws, route, f), updated_at=round_ts))
+                _replace_in(kept, new, _join_shift(ws, route, f, round_ts))
                 continue
             weak = weak_routes.get((f.target, f.region))
             if weak is not None and abs(int(p.round_ts[weak.onset_col]) - started) \
@@ -223,9 +266,8 @@ def _open(ws: Windows, kept: list[Event], round_ts: int) -> list[Event]:
             continue
         joined = _join_target(kept + new, f, started)
         if joined is not None:
-            _replace_in(kept, new, _finish(ws, replace(
-                joined, regions=tuple(sorted({*joined.regions, f.region})),
-                updated_at=round_ts)))
+            regions = tuple(sorted({*joined.regions, f.region}))
+            _replace_in(kept, new, _finish(ws, joined, regions=regions, updated_at=round_ts))
         else:
             new.append(_new_event(ws, f, started, round_ts))
     return new
@@ -265,11 +307,11 @@ def _route_near(events: list[Event], f: Finding, started: int) -> Event | None:
                  and abs(e.started_at - started) <= JOIN_ROUNDS * ROUND_S), None)
 
 
-def _join_shift(ws: Windows, route: Event, f: Finding) -> Event:
+def _join_shift(ws: Windows, route: Event, f: Finding, round_ts: int) -> Event:
     detail = {**(route.detail or {}), "shift": {"probe": f.probe, "direction": f.direction}}
-    return _finish(ws, replace(route, detail=detail, before_ms=f.before_ms,
-                               during_ms=f.during_ms, peak_z=None if f.z is None
-                               else round(f.z, 2)), f.level_z)
+    return _finish(ws, route, f.level_z, detail=detail, before_ms=f.before_ms,
+                   during_ms=f.during_ms, peak_z=None if f.z is None else round(f.z, 2),
+                   updated_at=round_ts)
 
 
 def _join_target(events: list[Event], f: Finding, started: int) -> Event | None:

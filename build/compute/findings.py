@@ -24,9 +24,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from build.compute.changes import (TREND_ROUNDS, RttWindow, compute_level_hold, compute_onsets,
-                                   compute_ramps, compute_shift_tests, ramp_holds, ramp_medians,
-                                   z_of)
+from build.compute.changes import (TREND_ROUNDS, RttWindow, compute_level_holds,
+                                   compute_onsets, compute_ramps, compute_shift_tests, ramp_holds,
+                                   ramp_medians, z_of)
 from build.compute.loss import LossWindow, compute_loss_holds
 from build.compute.panel import NO_ROUTE, Panel
 from build.compute.route_events import ROUTE_PERSIST_ROUNDS, RouteWindow, route_holds
@@ -72,19 +72,29 @@ def find_rtt_changes(ws: Windows) -> list[Finding]:
     p, w = ws.panel, ws.rtt
     direction = np.where(_rtt_rows(p.keys), compute_shift_tests(w, _path_ids(p.keys)), 0)
     onset = compute_onsets(w, direction)
-    rows = np.flatnonzero(direction).tolist()
-    groups = _peer_groups(p) if rows else {}
+    rows = np.flatnonzero(direction)
+    if rows.size == 0:
+        return []
+    holds = _level_figures(w, rows, onset[rows], direction[rows])
+    groups = _peer_groups(p)
     out = []
-    for row in rows:
+    for row, d, col, (_, peak_z, before, during, level_z) in zip(
+            rows.tolist(), direction[rows].tolist(), onset[rows].tolist(), holds):
         target, region, probe = p.keys[row]
-        d, col = int(direction[row]), int(onset[row])
-        hold = compute_level_hold(w, row, col, d)
         peers = [i for i in groups.get((p.categories.get(target), region, probe), ())
                  if p.keys[i][0] != target]
         kind = "divergence" if _calm(z_of(w, peers, col)) else "level_shift"
-        out.append(Finding(kind, target, region, probe, col, d, hold.peak_z, _ms(hold.before),
-                           _ms(hold.during), None, hold.level_z))
+        out.append(Finding(kind, target, region, probe, col, d, peak_z, before, during, None,
+                           level_z))
     return out
+
+
+def _level_figures(w: RttWindow, rows: np.ndarray, onset_cols: np.ndarray,
+                   directions: np.ndarray) -> list[tuple]:
+    """(holds, peak_z, before_ms, during_ms, level_z) of each change (compute_level_holds)."""
+    h = compute_level_holds(w, rows, onset_cols, directions)
+    return list(zip(h.holds.tolist(), h.peak_z.tolist(), map(_ms, h.before.tolist()),
+                    map(_ms, h.during.tolist()), h.level_z.tolist()))
 
 
 # The series' layout is the same round after round (a replay, a build's rounds): computed
@@ -134,17 +144,18 @@ def _calm(peer_z: np.ndarray) -> bool:
 
 def find_trends(ws: Windows) -> list[Finding]:
     p, w = ws.panel, ws.rtt
-    direction = compute_ramps(w)
-    out = []
+    direction = np.where(_rtt_rows(p.keys), compute_ramps(w), 0)
+    rows = np.flatnonzero(direction)
+    if rows.size == 0:
+        return []
     start = max(0, w.y.shape[1] - TREND_ROUNDS)
-    for row in np.flatnonzero(direction).tolist():
+    holds = _level_figures(w, rows, np.full(rows.size, start), direction[rows])
+    out = []
+    for row, d, (_, peak_z, before, during, level_z) in zip(rows.tolist(),
+                                                            direction[rows].tolist(), holds):
         target, region, probe = p.keys[row]
-        if probe not in RTT_PROBES:
-            continue
-        d = int(direction[row])
-        hold = compute_level_hold(w, row, start, d)
-        out.append(Finding("trend", target, region, probe, start, d, hold.peak_z,
-                           _ms(hold.before), _ms(hold.during), _slope(w, row), hold.level_z))
+        out.append(Finding("trend", target, region, probe, start, d, peak_z, before, during,
+                           _slope(w, row), level_z))
     return out
 
 
@@ -217,33 +228,65 @@ class Hold:
     level_z: float | None = None  # RTT changes: the level's move in its side's scale
 
 
-def hold_of(ws: Windows, kind: str, key: tuple, onset_col: int, direction: int,
-            detail: dict | None) -> Hold | None:
-    """Whether the condition of an open event still holds on one series (None: the series is
-    not in this panel, which is no news)."""
-    if kind == "route_change":
-        row = ws.route_rows.get(key[:2])
+@dataclass(frozen=True, slots=True)
+class HoldAsk:
+    """One series of an open event to judge: its type, (target, region, probe), onset column,
+    direction (+1 / -1) and detail."""
+
+    kind: str
+    key: tuple
+    onset_col: int
+    direction: int
+    detail: dict | None
+
+
+def compute_holds(ws: Windows, asks: list[HoldAsk]) -> list[Hold | None]:
+    """Whether the condition of each open event still holds on one of its series (None: the
+    series is not in this panel, which is no news); the RTT levels of all are computed
+    together."""
+    levels = [_level_key(ws, a) for a in asks]
+    wanted = [k for k in levels if k is not None]
+    figures = iter(_level_figures(ws.rtt, *(np.array(v, dtype=np.int64) for v in zip(*wanted)))
+                   if wanted else ())
+    return [_hold(ws, a, None if k is None else next(figures)) for a, k in zip(asks, levels)]
+
+
+def _level_key(ws: Windows, a: HoldAsk) -> tuple[int, int, int] | None:
+    """(row, onset column, direction) of the RTT change whose level a's hold reads: its
+    series', or the RTT change a route change was joined with; None for none."""
+    if a.kind == "loss":
+        return None
+    if a.kind == "route_change":
+        shift = (a.detail or {}).get("shift")
+        if shift is None:
+            return None
+        row, direction = ws.rows.get((*a.key[:2], shift["probe"])), int(shift["direction"])
+    else:
+        row, direction = ws.rows.get(a.key), a.direction
+    return None if row is None else (row, a.onset_col, direction)
+
+
+def _hold(ws: Windows, a: HoldAsk, level: tuple | None) -> Hold | None:
+    """a's Hold; level: the figures of its RTT change (_level_figures), None for none."""
+    if a.kind == "route_change":
+        row = ws.route_rows.get(a.key[:2])
         if row is None:
             return None
-        holds = route_holds(ws.panel.route_code[row], onset_col)
-        shift = (detail or {}).get("shift")
-        if shift is None:
-            return Hold(holds, None, None, None)
-        level = hold_of(ws, "level_shift", (*key[:2], shift["probe"]), onset_col,
-                        int(shift["direction"]), None)
+        holds = route_holds(ws.panel.route_code[row], a.onset_col)
         if level is None:
             return Hold(holds, None, None, None)
-        return Hold(holds, level.z, level.during_ms, None, level.level_z)
-    row = ws.rows.get(key)
+        _, z, _, during_ms, level_z = level
+        return Hold(holds, z, during_ms, None, level_z)
+    row = ws.rows.get(a.key)
     if row is None:
         return None
-    if kind == "loss":
-        before = float((detail or {}).get("loss_before_ratio", 0.0))
+    if a.kind == "loss":
+        before = float((a.detail or {}).get("loss_before_ratio", 0.0))
         holds = bool(compute_loss_holds(ws.panel.loss_ratio[row:row + 1], np.array([before]))[0])
-        return Hold(holds, None, None, _loss_since(ws.panel, row, onset_col))
-    level = compute_level_hold(ws.rtt, row, onset_col, direction)
-    holds = ramp_holds(ws.rtt, row, direction) if kind == "trend" else level.holds
-    return Hold(holds, level.peak_z, _ms(level.during), None, level.level_z)
+        return Hold(holds, None, None, _loss_since(ws.panel, row, a.onset_col))
+    level_holds, z, _, during_ms, level_z = level
+    holds = ramp_holds(ws.rtt, row, a.direction) if a.kind == "trend" else level_holds
+    return Hold(holds, z, during_ms, None, level_z)
 
 
 def _loss_since(p: Panel, row: int, col: int) -> float | None:
