@@ -31,8 +31,8 @@ SAMPLES = 4
 HOUR_S = 3600
 DEFAULT_END = 1_795_606_200  # 2026-11-25T19:30:00Z, mid-hour
 _RESULTS = ("INSERT INTO results (target, region, probe, round_ts, ts, ok, rtt_ms, min_ms, p95_ms, "
-            "max_ms, mean_ms, jitter_ms, loss, samples_ms, detail, error, received_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+            "max_ms, mean_ms, jitter_ms, loss, samples_ms, detail, error, sent, fingerprint, "
+            "received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 _HOURLY = "INSERT INTO hourly VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
 
@@ -74,11 +74,11 @@ def raw_rows(host: str, region: str, rounds: np.ndarray, switch: int | None,
             s.mean(axis=1), jitter]), 3).tolist()
         samples = [json.dumps(v) for v in s.tolist()]
         for i, ts in enumerate(rounds.tolist()):
-            detail = None
+            detail = fingerprint = None
             if probe == "trace":
-                detail = details[1 if switch is not None and ts >= switch else 0][0]
+                detail, fingerprint = details[1 if switch is not None and ts >= switch else 0]
             rows.append((host, region, probe, ts, ts + 1.5, 1, *stats[i], 0.0, samples[i],
-                         detail, None, ts + 45.0))
+                         detail, None, n, fingerprint, ts + 45.0))
     return rows
 
 

@@ -19,9 +19,10 @@ DETAIL_KEYS = ("hops", "path", "fingerprint", "status", "cert_expires", "cert_is
                "connect_ms")
 # Free text a probe copies from the world (OS errors, certificates): its length limit.
 FREE_TEXT = {"error": 500, "cert_issuer": 512, "cert_expires": 64, "fingerprint": 128}
-# A stored result's columns, in the order ingest's rows carry them (store appends received_at).
+# A stored result's columns, in the order ingest's rows carry them (store appends received_at);
+# sent and fingerprint repeat samples_ms' length and detail's fingerprint for quick reading.
 COLUMNS = ("target", "region", "probe", "round_ts", "ts", "ok", *STAT_KEYS, "loss", "samples_ms",
-           "detail", "error")
+           "detail", "error", "sent", "fingerprint")
 
 
 @dataclass(frozen=True, slots=True)

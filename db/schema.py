@@ -194,4 +194,11 @@ MIGRATIONS: list[str] = [
         seq INTEGER NOT NULL              -- the last transition queued for the webhooks
     ) STRICT;
     """,
+    # 8: what the detector reads of every row, kept apart from the JSON it comes from: parsing
+    # samples_ms and a trace's detail was most of a backtest's read. Rows stored before stay
+    # NULL (readers fall back to the JSON): filling them would rewrite the whole table at once.
+    """
+    ALTER TABLE results ADD COLUMN sent INTEGER;        -- length of samples_ms
+    ALTER TABLE results ADD COLUMN fingerprint TEXT;    -- detail's fingerprint (traces)
+    """,
 ]

@@ -102,7 +102,8 @@ def validate_record(record: object, now: float | None, where: str = "$",
     if error is not None:
         _text(error, f"{where}.error", FREE_TEXT["error"])
     detail = _detail(record, where) if len(record) > len(REQUIRED) else None
-    return (target, region, probe, round_ts, ts, int(ok), *stats, loss, samples, detail, error)
+    return (target, region, probe, round_ts, ts, int(ok), *stats, loss, samples, detail, error,
+            len(get("samples_ms")), record.get("fingerprint"))
 
 
 def _text(value: object, path: str, max_len: int, pattern: re.Pattern | None = None) -> str:

@@ -10,7 +10,9 @@ gaps (NaN); rows the build leaves out (a probe started after its round's slot, a
 """
 from __future__ import annotations
 
+import itertools
 import sqlite3
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,23 +20,21 @@ import numpy as np
 from build.compute.detector_input import (DETECTED_PROBES, HourValues, ResultColumns,
                                           compute_panel_history)
 from build.compute.panel import PanelHistory, concat_histories, round_grid, season_hours
-from build.read.queries import read_hops
+from build.read.queries import extras_sql, read_hops
 from collect.records import ROUND_S
 from collect.targets import Catalog
 
 CHUNK_ROUNDS = 7 * 96
 FETCH = 20_000
-# the RTT probes' rows and the traces' apart: neither carries a column the other needs (a
-# trace's rowid for its hops and fingerprint; a probe's numbers); `valid`: a round the build
-# keeps (the probe started within its round's slot, the round on the grid)
-_VALID = "ts <= round_ts + {0} AND round_ts % {0} = 0".format(ROUND_S)
-_WHERE = "round_ts >= ? AND round_ts <= ? AND target IN ({})"
-_RESULTS = (f"SELECT target, region, probe, round_ts, rtt_ms, loss, json_array_length(samples_ms), "
-            f"{_VALID} FROM results WHERE {_WHERE} AND probe != 'trace'")
-# in scan order: a fingerprint's hops come from its last row of a chunk (latest round)
-_TRACES = (f"SELECT target, region, round_ts, rowid, {_VALID}, "
-           f"json_extract(detail, '$.fingerprint') FROM results WHERE {_WHERE} "
-           "AND probe = 'trace' ORDER BY round_ts, region, target")
+# every row once, in the unique key's order (round_ts, region, target, probe): a fingerprint's
+# hops come from its last row of a chunk (latest round). The key as one text, as converting
+# values is most of the read (ingest lets no space into a host or region); the round -1 when
+# the build leaves the row out (the probe started after its round's slot, or off the grid).
+_ROWS = ("SELECT target || ' ' || region || ' ' || probe, "
+         f"CASE WHEN ts <= round_ts + {ROUND_S} AND round_ts % {ROUND_S} = 0 THEN round_ts "
+         "ELSE -1 END, rtt_ms, loss, {sent}, rowid, CASE probe WHEN 'trace' THEN {fingerprint} END "
+         "FROM results WHERE round_ts >= ? AND round_ts <= ? AND target IN ({marks}) "
+         "ORDER BY round_ts, region, target, probe")
 # +hour_ts: walk each target's part of the primary key, not the hour index row by row; its
 # order both ways: each key's row count, then the rows' numbers without their key texts
 _HOURLY_WHERE = ("FROM hourly WHERE target IN ({}) AND +hour_ts >= ? AND +hour_ts <= ? "
@@ -84,49 +84,35 @@ def read_panel_history(conn: sqlite3.Connection, first_ts: int, last_ts: int,
 
 def read_result_columns(conn: sqlite3.Connection, first_ts: int, last_ts: int,
                         hosts: list[str]) -> tuple[ResultColumns, dict[str, int], int]:
-    """The results of rounds first_ts..last_ts of the hosts as the detector takes them (the
-    RTT probes' rows, then the traces', whose numbers are not judged), a rowid of a trace with
-    each fingerprint (of its latest round), and how many rows were left out."""
-    keys: dict[tuple, int] = {}
-    args = (first_ts, last_ts, *hosts)
-    marks = ", ".join("?" * len(hosts))
+    """The results of rounds first_ts..last_ts of the hosts as the detector takes them, a rowid
+    of a trace with each fingerprint (of its latest round), and how many rows were left out."""
+    keys: defaultdict[str, int] = defaultdict(itertools.count().__next__)  # key -> its index
     index, rounds, rtt, loss, samples = [], [], [], [], []
-    left_out = kept = 0
-    cur = conn.execute(_RESULTS.format(marks), args)
+    fingerprints: dict[int, str] = {}
+    rowids: dict[str, int] = {}
+    kept = total = 0
+    sql = _ROWS.format(marks=", ".join("?" * len(hosts)), **extras_sql(conn))
+    cur = conn.execute(sql, (first_ts, last_ts, *hosts))
     while rows := cur.fetchmany(FETCH):
-        target, region, probe, round_ts, rtt_ms, lost, sent, valid = zip(*rows)
-        keep = np.array(valid, dtype=bool)
-        index.append(np.array([keys.setdefault(k, len(keys))
-                               for k in zip(target, region, probe)], dtype=np.int64)[keep])
-        rounds.append(np.array(round_ts, dtype=np.int64)[keep])
+        key, round_ts, rtt_ms, lost, sent, rowid, fp = zip(*rows)
+        at = np.array(round_ts, dtype=np.int64)
+        keep = at >= 0
+        index.append(np.fromiter(map(keys.__getitem__, key), np.int64, len(key))[keep])
+        rounds.append(at[keep])
         rtt.append(np.array(rtt_ms, dtype=float)[keep])
         loss.append(np.array(lost, dtype=float)[keep])
         samples.append(np.array(sent, dtype=np.int64)[keep])
-        left_out += keep.size - index[-1].size
+        traced = np.flatnonzero(np.not_equal(np.array(fp, dtype=object), None) & keep)
+        if traced.size:
+            position = (kept + np.cumsum(keep) - 1)[traced].tolist()
+            prints = [fp[i] for i in traced.tolist()]
+            fingerprints.update(zip(position, prints))
+            rowids.update(zip(prints, [rowid[i] for i in traced.tolist()]))  # latest row wins
         kept += index[-1].size
-    fingerprints: dict[int, str] = {}
-    rowids: dict[str, int] = {}
-    cur = conn.execute(_TRACES.format(marks), args)
-    while rows := cur.fetchmany(FETCH):
-        target, region, round_ts, rowid, valid, fp = zip(*rows)
-        keep = np.array(valid, dtype=bool)
-        index.append(np.array([keys.setdefault((t, r, "trace"), len(keys))
-                               for t, r in zip(target, region)], dtype=np.int64)[keep])
-        rounds.append(np.array(round_ts, dtype=np.int64)[keep])
-        position = (kept + np.cumsum(keep) - 1).tolist()
-        traced = [i for i in np.flatnonzero(keep).tolist() if fp[i] is not None]
-        prints = list(map(fp.__getitem__, traced))
-        fingerprints.update(zip(map(position.__getitem__, traced), prints))
-        rowids.update(zip(prints, map(rowid.__getitem__, traced)))  # the latest row wins
-        left_out += keep.size - index[-1].size
-        kept += index[-1].size
-    traces = kept - sum(r.size for r in rtt)
-    rtt.append(np.full(traces, np.nan))
-    loss.append(np.full(traces, np.nan))
-    samples.append(np.zeros(traces, dtype=np.int64))
-    return ResultColumns(tuple(keys), _join(index, np.int64), _join(rounds, np.int64),
-                         _join(rtt, float), _join(loss, float), _join(samples, np.int64),
-                         fingerprints), rowids, left_out
+        total += keep.size
+    return ResultColumns(tuple(tuple(k.split(" ")) for k in keys), _join(index, np.int64),
+                         _join(rounds, np.int64), _join(rtt, float), _join(loss, float),
+                         _join(samples, np.int64), fingerprints), rowids, total - kept
 
 
 def _join(parts: list[np.ndarray], dtype) -> np.ndarray:

@@ -13,8 +13,20 @@ from build.compute.events import Event
 from db.connection import transaction
 
 _BATCH = 300  # keys per query (SQLite allows 32766 parameters)
+
 HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
 TARGET_HOURLY_COLUMNS = HOURLY_COLUMNS[1:]
+
+
+def extras_sql(conn: sqlite3.Connection) -> dict[str, str]:
+    """SQL of a result's sample count and trace fingerprint (`sent`, `fingerprint`): their
+    columns, with the JSON they repeat for rows stored before schema 8 (NULL there); the JSON
+    alone in a database not migrated yet, which a read-only reader never does."""
+    if any(row[1] == "sent" for row in conn.execute("PRAGMA table_info(results)")):
+        return {"sent": "coalesce(sent, json_array_length(samples_ms))",
+                "fingerprint": "coalesce(fingerprint, json_extract(detail, '$.fingerprint'))"}
+    return {"sent": "json_array_length(samples_ms)",
+            "fingerprint": "json_extract(detail, '$.fingerprint')"}
 
 
 def read_latest_round(conn: sqlite3.Connection, until_ts: int) -> int | None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import sqlite3
 
+from build.read.queries import extras_sql
 from build.read.state import Checkpoint, Part
 from build.read.window_rows import (NUMBERS, RecentWindow, WindowRows, compute_recent_window,
                                     cursor_to_columns, merge_columns, rows_to_columns)
 
-_SELECT = ("SELECT rowid, target, region, probe, round_ts, ts, ok, "
-           "json_array_length(samples_ms), "
-           f"{', '.join(NUMBERS)}, error, CASE probe "
-           "WHEN 'trace' THEN json_extract(detail, '$.fingerprint') "
+_SELECT = ("SELECT rowid, target, region, probe, round_ts, ts, ok, {sent}, "
+           f"{', '.join(NUMBERS)}, error, CASE probe WHEN 'trace' THEN {{fingerprint}} "
            "WHEN 'tls' THEN detail END FROM results ")
 _COLUMNS = ("rowid", "key_index", "round_ts", "ts", "ok", "samples")  # WindowRows' order
 
@@ -29,7 +28,7 @@ def read_recent_window(conn: sqlite3.Connection, since_ts: int, until_ts: int,
         rows = _carried(conn, since_ts, before.rowid, now.rowid, _unpack(carried))
     if rows is None:  # +rowid: read the window's round_ts range, not every rowid up to now
         rows = cursor_to_columns(conn.execute(
-            _SELECT + "WHERE round_ts > ? AND +rowid <= ?", (since_ts, now.rowid)))
+            _select(conn) + "WHERE round_ts > ? AND +rowid <= ?", (since_ts, now.rowid)))
     return compute_recent_window(rows, since_ts, until_ts), _part(rows)
 
 
@@ -37,12 +36,16 @@ def _carried(conn: sqlite3.Connection, since_ts: int, after_rowid: int, upto_row
              old: WindowRows | None) -> WindowRows | None:
     if old is None or after_rowid > upto_rowid:
         return None
-    new = cursor_to_columns(conn.execute(_SELECT + "WHERE rowid > ? AND rowid <= ?",
+    new = cursor_to_columns(conn.execute(_select(conn) + "WHERE rowid > ? AND rowid <= ?",
                                          (after_rowid, upto_rowid)))
     rows = merge_columns(old, new, since_ts)
     stored = conn.execute("SELECT count(*) FROM results WHERE round_ts > ? AND +rowid <= ?",
                           (since_ts, upto_rowid)).fetchone()[0]
     return rows if stored == rows.rowid.size else None
+
+
+def _select(conn: sqlite3.Connection) -> str:
+    return _SELECT.format(**extras_sql(conn))
 
 
 def _unpack(part: Part) -> WindowRows | None:
