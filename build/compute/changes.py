@@ -90,6 +90,8 @@ SHIFT_TESTS = (ShiftTest(3, 3.6, 4.5, 1.0, 1, 1), ShiftTest(4, 2.6, 4.0, 1.0, 1,
 # two or more probes of one path (target, region), pooled: each shows the change in at least
 # half its rounds, so one probe's outliers cannot open, while a path's change can from round 2
 PATH_TESTS = (ShiftTest(2, 1.5, 4.0, 3.0, 1, 1), ShiftTest(4, 1.8, 3.0, 1.0, 2, 3))
+LATEST_TESTED = max(t.rounds for t in SHIFT_TESTS + PATH_TESTS)
+LEAST_EACH_Z = min(t.each_z for t in SHIFT_TESTS + PATH_TESTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,17 +226,28 @@ def compute_shift_tests(w: RttWindow, paths: np.ndarray | None = None) -> np.nda
     paths = np.full(z.shape[0], -1) if paths is None else paths
     out = np.zeros(z.shape[0], dtype=np.int64)
     for sign in (1, -1):
-        outer = np.maximum(0.0, sign * w.z_outer[:, 1 if sign > 0 else 0])[:, None]
-        hit = np.zeros(z.shape[0], dtype=bool)
-        for t in SHIFT_TESTS:
-            measured, beyond, total = _tally(sign * z[:, -t.rounds:], outer, t)
-            hit |= ((measured >= t.rounds - t.missing) & (beyond >= measured - t.contrary)
-                    & (total >= t.mean_z * np.maximum(measured, 1)))
-        hit &= np.isfinite(z[:, -1])
-        for t in PATH_TESTS:
-            hit |= _path_test(sign * z[:, -t.rounds:], outer, paths, t)
-        out[hit & (out == 0)] = sign
+        outer = np.maximum(0.0, sign * w.z_outer[:, 1 if sign > 0 else 0])
+        last = sign * z[:, -LATEST_TESTED:]
+        # every test needs a round beyond its each_z and the outer quantile: only the few
+        # series with one are tallied (the rest would add nothing to their path's pool)
+        rows = np.flatnonzero((last > np.maximum(outer, LEAST_EACH_Z)[:, None]).any(axis=1))
+        hit = _shift_hits(last[rows], outer[rows, None], paths[rows])
+        out[rows[hit & (out[rows] == 0)]] = sign
     return out
+
+
+def _shift_hits(last: np.ndarray, outer: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """compute_shift_tests on one side: last, the latest rounds' z on it (the change's side
+    positive), outer, its outer quantile's."""
+    hit = np.zeros(last.shape[0], dtype=bool)
+    for t in SHIFT_TESTS:
+        measured, beyond, total = _tally(last[:, -t.rounds:], outer, t)
+        hit |= ((measured >= t.rounds - t.missing) & (beyond >= measured - t.contrary)
+                & (total >= t.mean_z * np.maximum(measured, 1)))
+    hit &= np.isfinite(last[:, -1])
+    for t in PATH_TESTS:
+        hit |= _path_test(last[:, -t.rounds:], outer, paths, t)
+    return hit
 
 
 def _tally(last: np.ndarray, outer: np.ndarray, t: ShiftTest) -> tuple[np.ndarray, ...]:
@@ -267,18 +280,21 @@ def compute_onsets(w: RttWindow, direction: np.ndarray) -> np.ndarray:
     """[n_series] column of each change's onset: the first of the latest run of rounds with
     z beyond ONSET_Z on the change's side (missing rounds do not break the run), within the
     last GUARD_ROUNDS; the latest column where direction is 0."""
-    n, z = w.y.shape[1], w.z
+    n = w.y.shape[1]
     width = min(GUARD_ROUNDS, n)
-    tail = direction[:, None] * z[:, z.shape[1] - width:]
+    rows = np.flatnonzero(direction)  # a few series a round
+    z = w.z[rows, w.z.shape[1] - width:]
+    tail = direction[rows, None] * z
     beyond = np.where(np.isfinite(tail), tail > ONSET_Z, True)
     breaks = ~beyond[:, ::-1]  # from the latest round backwards
     run = np.where(breaks.any(axis=1), breaks.argmax(axis=1), width)
     first = n - run
-    finite = np.isfinite(z[:, z.shape[1] - width:])
     # a run that begins with missing rounds begins at its first measured round
     cols = np.arange(n - width, n)
-    measured = np.where(finite & (cols[None, :] >= first[:, None]), cols[None, :], n - 1)
-    return np.where(direction != 0, measured.min(axis=1), n - 1)
+    measured = np.where(np.isfinite(z) & (cols[None, :] >= first[:, None]), cols[None, :], n - 1)
+    out = np.full(direction.shape[0], n - 1)
+    out[rows] = measured.min(axis=1)
+    return out
 
 
 def compute_ramps(w: RttWindow) -> np.ndarray:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import attrgetter
 
 import numpy as np
@@ -210,9 +210,11 @@ def _judge(ws: Windows, e: Event, round_ts: int, holds: dict) -> Event:
         peak = round(max([peak or 0.0, *zs], key=abs), 2)
     moved = [abs(h.level_z) for h in holds.values() if h.level_z is not None]
     same = detail is e.detail and _alike(during, e.during_ms) and _alike(peak, e.peak_z)
-    new = _finish(ws, e, max(moved) if moved else None,
-                  **({} if same else {"during_ms": during, "detail": detail, "peak_z": peak}))
-    return new if new == e else new.copy_with(updated_at=round_ts)
+    changes = _refreshed(ws, e, max(moved) if moved else None,
+                         {} if same else {"during_ms": during, "detail": detail, "peak_z": peak})
+    if any(value != getattr(e, field) for field, value in changes.items()):
+        changes["updated_at"] = round_ts
+    return e.copy_with(**changes) if changes else e
 
 
 def _alike(a: float | None, b: float | None) -> bool:
@@ -221,9 +223,15 @@ def _alike(a: float | None, b: float | None) -> bool:
 
 
 def _finish(ws: Windows, e: Event, level_z: float | None = None, **changes) -> Event:
-    """e with changes, and its scope, severity (never lower than before) and description
-    brought up to date with its figures (e itself when nothing changes); level_z: the level's
-    move in noise scales, when judged this round."""
+    """e with changes, and its scope, severity and description brought up to date."""
+    changes = _refreshed(ws, e, level_z, changes)
+    return e.copy_with(**changes) if changes else e
+
+
+def _refreshed(ws: Windows, e: Event, level_z: float | None, changes: dict) -> dict:
+    """changes (of e's fields) and those of its scope, severity (never lower than before) and
+    description that its figures with them change; level_z: the level's move in noise
+    scales, when judged this round."""
     def now(field: str):
         return changes.get(field, getattr(e, field))
 
@@ -235,9 +243,8 @@ def _finish(ws: Windows, e: Event, level_z: float | None = None, **changes) -> E
     severity = max(severity_of(e.type, level_z, figures["before_ms"], figures["during_ms"],
                                figures["detail"], scope), e.severity, key=LEVELS.index)
     description = describe(e.type, name, e.region, e.probe, figures, regions)
-    if not changes and (scope, severity, description) == (e.scope, e.severity, e.description):
-        return e  # most rounds of an open event
-    return e.copy_with(**changes, scope=scope, severity=severity, description=description)
+    texts = {"scope": scope, "severity": severity, "description": description}
+    return {**changes, **{k: v for k, v in texts.items() if v != getattr(e, k)}}
 
 
 def _open(ws: Windows, kept: list[Event], round_ts: int) -> list[Event]:
@@ -246,10 +253,13 @@ def _open(ws: Windows, kept: list[Event], round_ts: int) -> list[Event]:
     p = ws.panel
     new: list[Event] = []
     weak_routes = {(f.target, f.region): f for f in find_routes(ws, min_rounds=1)}
-    for f in (find_routes(ws) + find_rtt_changes(ws) + find_trends(ws) + find_losses(ws)
-              + find_spikes(ws)):
+    # a series an open event explains now stays explained this round (events only gain
+    # regions and joins), and explains a divergence as it does a level_shift
+    explained = partial(_covered, kept, "level_shift")
+    for f in (find_routes(ws) + find_rtt_changes(ws, explained) + find_trends(ws)
+              + find_losses(ws) + find_spikes(ws)):
         started = int(p.round_ts[f.onset_col])
-        if f.type in ("level_shift", "divergence") and not _covered(kept + new, f):
+        if f.type in ("level_shift", "divergence") and not _covered(kept + new, f.type, f.key):
             route = _route_near(kept + new, f, started)
             if route is not None:
                 _replace_in(kept, new, _join_shift(ws, route, f, round_ts))
@@ -262,7 +272,7 @@ def _open(ws: Windows, kept: list[Event], round_ts: int) -> list[Event]:
                             detail={**weak.detail, "shift": {"probe": f.probe,
                                                              "direction": f.direction}})
                 started = int(p.round_ts[f.onset_col])
-        if _covered(kept + new, f):
+        if _covered(kept + new, f.type, f.key):
             continue
         joined = _join_target(kept + new, f, started)
         if joined is not None:
@@ -286,15 +296,16 @@ def _new_event(ws: Windows, f: Finding, started: int, round_ts: int) -> Event:
     return _finish(ws, e, f.level_z)
 
 
-def _covered(events: list[Event], f: Finding) -> bool:
-    """An event already explains this finding's series."""
+def _covered(events: list[Event], kind: str, key: tuple) -> bool:
+    """An event already explains a finding of this type on this (target, region, probe)."""
+    target, region, probe = key
+    rtt = kind in ("level_shift", "divergence", "spike")
     for e in events:
-        if e.target != f.target or f.region not in e.regions:
+        if e.target != target or region not in e.regions:
             continue
-        if e.type == f.type and e.probe == f.probe:
+        if e.type == kind and e.probe == probe:
             return True
-        rtt = f.type in ("level_shift", "divergence", "spike")
-        if rtt and e.type in ("level_shift", "divergence", "trend") and e.probe == f.probe:
+        if rtt and e.type in ("level_shift", "divergence", "trend") and e.probe == probe:
             return True
         if rtt and e.type == "route_change" and (e.detail or {}).get("shift"):
             return True

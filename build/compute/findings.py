@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -56,6 +57,10 @@ class Finding:
     detail: dict | None
     level_z: float | None = None  # the level's move in its side's scale (RTT changes)
 
+    @property
+    def key(self) -> tuple:
+        return (self.target, self.region, self.probe)
+
 
 @dataclass(frozen=True, slots=True)
 class Windows:
@@ -67,12 +72,15 @@ class Windows:
     route_rows: dict  # (target, region) -> row
 
 
-def find_rtt_changes(ws: Windows) -> list[Finding]:
-    """level_shift and divergence findings (route joins are made by events.py)."""
+def find_rtt_changes(ws: Windows, explained: Callable[[tuple], bool]) -> list[Finding]:
+    """level_shift and divergence findings (route joins are made by events.py), but none on
+    a series where explained((target, region, probe)) (an open event's: a replay meets most
+    changes again round after round while they are open)."""
     p, w = ws.panel, ws.rtt
     direction = np.where(_rtt_rows(p.keys), compute_shift_tests(w, _path_ids(p.keys)), 0)
     onset = compute_onsets(w, direction)
-    rows = np.flatnonzero(direction)
+    rows = np.array([r for r in np.flatnonzero(direction).tolist() if not explained(p.keys[r])],
+                    dtype=np.int64)
     if rows.size == 0:
         return []
     holds = _level_figures(w, rows, onset[rows], direction[rows])

@@ -43,8 +43,8 @@ def compute_route_window(codes: np.ndarray, round_ts: np.ndarray,
     cols = np.arange(tail.shape[1])
     in_run = new & (cols[None, :] > last_old[:, None])
     count = in_run.sum(axis=1)
-    enough = (base != NO_ROUTE).sum(axis=1) >= MIN_BASELINE
-    count = np.where(enough, count, 0)
+    run = np.flatnonzero(count)  # a few pairs: their baselines are counted
+    count[run[(base[run] != NO_ROUTE).sum(axis=1) < MIN_BASELINE]] = 0
     first = np.where(count > 0, in_run.argmax(axis=1), -1)
     onset = np.where(count > 0, split + first, -1)
     rows = np.arange(n_routes)
@@ -70,10 +70,13 @@ def _seen(base: np.ndarray, tail: np.ndarray, round_ts: np.ndarray, split: int,
 
 def _last_traced_before(codes: np.ndarray, col: np.ndarray) -> np.ndarray:
     """The last fingerprint of each row before column col (NO_ROUTE where none or col < 0)."""
+    out = np.full(codes.shape[0], NO_ROUTE)
+    rows = np.flatnonzero(col >= 0)  # the few pairs in a run of new routes
     cols = np.arange(codes.shape[1])
-    usable = (codes != NO_ROUTE) & (cols[None, :] < col[:, None])
+    usable = (codes[rows] != NO_ROUTE) & (cols[None, :] < col[rows, None])
     last = codes.shape[1] - 1 - usable[:, ::-1].argmax(axis=1)
-    return np.where(usable.any(axis=1), codes[np.arange(codes.shape[0]), last], NO_ROUTE)
+    out[rows] = np.where(usable.any(axis=1), codes[rows, last], NO_ROUTE)
+    return out
 
 
 def route_holds(codes: np.ndarray, onset_col: int) -> bool:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from build.compute.assemble import compute_region_staleness
-from build.compute.changes import (GUARD_ROUNDS, MIN_BASELINE, RttWindow, compute_onsets,
+from build.compute.changes import (GUARD_ROUNDS, LATEST_TESTED, LEAST_EACH_Z, MIN_BASELINE,
+                                   PATH_TESTS, SHIFT_TESTS, RttWindow, compute_onsets,
                                    compute_ramps, compute_rtt_window, compute_shift_tests)
 from build.compute.loss import binomial_tail, compute_loss_window, normal_score
 from build.compute.panel import NO_ROUTE, compute_season
@@ -58,6 +59,15 @@ def test_two_probes_of_one_path_agreeing_open_sooner_than_one(first, second, exp
     w = _window(first, second)
     assert compute_shift_tests(w, np.array([0, 0])).tolist() == expected
     assert compute_shift_tests(w, np.array([0, 1])).tolist() == [0, 0]  # two paths
+
+
+def test_every_change_test_needs_a_round_beyond_so_series_without_one_are_not_tallied():
+    # compute_shift_tests tallies only series with one of their latest LATEST_TESTED rounds
+    # beyond LEAST_EACH_Z (and the outer quantile): each test must need one
+    for t in SHIFT_TESTS:  # beyond >= measured - contrary >= rounds - missing - contrary
+        assert t.rounds - t.missing - t.contrary >= 1
+    for t in SHIFT_TESTS + PATH_TESTS:  # a path's member shows it in half its rounds
+        assert t.each_z >= LEAST_EACH_Z and 1 <= t.rounds <= LATEST_TESTED
 
 
 def test_onset_is_the_first_round_of_the_latest_run_beyond_one_sigma():
