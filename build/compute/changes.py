@@ -153,10 +153,12 @@ def _residuals_since(memo: dict, key: int, rtt_ms: np.ndarray, season_ms: np.nda
 
 def _residuals(rtt_ms: np.ndarray, season_ms: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """RTT minus the season's deviation from centre (per series; NaN centre: no season)."""
-    y = np.where(rtt_ms > 0, rtt_ms, np.nan)
-    rows = np.flatnonzero(np.isfinite(centre))
-    deviation = season_ms[rows] - centre[rows, None]
-    y[rows] -= np.where(np.isfinite(deviation), deviation, 0.0)
+    # the deviation, then y in its place: one new array, laid out as rtt_ms (the order of
+    # the row sums taken from it later depends on its layout)
+    y = np.subtract(season_ms, centre[:, None], out=np.empty_like(rtt_ms))
+    np.copyto(y, 0.0, where=~np.isfinite(y))
+    np.subtract(rtt_ms, y, out=y)
+    np.copyto(y, np.nan, where=~(rtt_ms > 0))
     return y
 
 
@@ -171,22 +173,23 @@ def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray,
     known = np.isfinite(season_ms)
     count = known.sum(axis=1)
     centre = np.where(known, season_ms, 0.0).sum(axis=1) / np.maximum(count, 1)
-    ahead = np.isfinite(season_ahead)
-    rhythm = (np.where(ahead, season_ahead, -np.inf).max(axis=1)
-              - np.where(ahead, season_ahead, np.inf).min(axis=1))
-    adjusted = _residuals(rtt_ms, season_ms, centre)
-    seasonal = (count > 0) & (rhythm >= SEASON_MIN_SPREAD * diff_scale(adjusted))
+    rhythm = np.fmax.reduce(season_ahead, axis=1) - np.fmin.reduce(season_ahead, axis=1)
+    base = _residuals(rtt_ms, season_ms, centre)
+    seasonal = (count > 0) & (rhythm >= SEASON_MIN_SPREAD * diff_scale(base))
     centre = np.where(seasonal, centre, np.nan)
-    base = np.where(seasonal[:, None], adjusted, _residuals(rtt_ms, season_ms, centre))
+    plain = np.flatnonzero(~seasonal)  # a few series: plain RTT
+    base[plain] = _residuals(rtt_ms[plain], season_ms[plain], centre[plain])
     n = np.isfinite(base).sum(axis=1)
     ordered = np.sort(base, axis=1)  # NaN last
     low, level, high = (_quantile(ordered, n, q) for q in (0.1, 0.5, 0.9))
     floor = np.maximum(SCALE_FLOOR_RATIO * np.abs(np.nan_to_num(level)), SCALE_FLOOR_MS)
     symmetric = np.maximum((high - low) / (2 * Q90_SIGMA), floor)
-    dev = np.clip(base - level[:, None], -WINSOR_SIGMAS * symmetric[:, None],
-                  WINSOR_SIGMAS * symmetric[:, None])
-    up = np.maximum(_side_rms(dev, dev > 0), floor)
-    down = np.maximum(_side_rms(dev, dev < 0), floor)
+    bound = WINSOR_SIGMAS * symmetric[:, None]
+    dev = base - level[:, None]
+    np.clip(dev, -bound, bound, out=dev)
+    squares = dev * dev
+    up = np.maximum(_side_rms(squares, dev > 0), floor)
+    down = np.maximum(_side_rms(squares, dev < 0), floor)
     level = np.where(n < MIN_BASELINE, np.nan, level)
     outer = np.stack([(_quantile(ordered, n, 1 - OUTER_QUANTILE) - level) / down,
                       (_quantile(ordered, n, OUTER_QUANTILE) - level) / up], axis=1)
@@ -201,19 +204,20 @@ def z_of(w: RttWindow, rows, start: int) -> np.ndarray:
 
 def _quantile(ordered: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     """Linear-interpolated quantile q of each row's n finite (sorted, leading) values."""
-    pos = q * np.maximum(n - 1, 0)
+    top = np.maximum(n - 1, 0)
+    pos = q * top
     lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
     if ordered.shape[1] == 0:
         return np.full(ordered.shape[0], np.nan)
-    a = np.take_along_axis(ordered, lo[:, None], axis=1)[:, 0]
-    b = np.take_along_axis(ordered, hi[:, None], axis=1)[:, 0]
+    rows = np.arange(ordered.shape[0])
+    a, b = ordered[rows, lo], ordered[rows, np.minimum(lo + 1, top)]
     return np.where(n > 0, a + (b - a) * (pos - lo), np.nan)
 
 
-def _side_rms(dev: np.ndarray, side: np.ndarray) -> np.ndarray:
+def _side_rms(squares: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Root mean of each row's squared deviations on one side (side: where they are)."""
     count = side.sum(axis=1)
-    total = np.where(side, dev * dev, 0.0).sum(axis=1)
+    total = np.where(side, squares, 0.0).sum(axis=1)
     return np.sqrt(total / np.maximum(count, 1))
 
 
@@ -367,8 +371,9 @@ def diff_scale(y: np.ndarray) -> np.ndarray:
     d = np.diff(y, axis=1)
     count = np.isfinite(d).sum(axis=1)
     centre = _quantile(np.sort(d, axis=1), count, 0.5)
-    spread = np.abs(d - centre[:, None])
-    mad = _quantile(np.sort(spread, axis=1), count, 0.5)
+    spread = np.abs(np.subtract(d, centre[:, None], out=d), out=d)
+    spread.sort(axis=1)
+    mad = _quantile(spread, count, 0.5)
     level = _quantile(np.sort(y, axis=1), np.isfinite(y).sum(axis=1), 0.5)
     floor = np.maximum(SCALE_FLOOR_RATIO * np.abs(np.nan_to_num(level)), SCALE_FLOOR_MS)
     return np.maximum(1.4826 * mad / np.sqrt(2.0), floor)
