@@ -11,8 +11,8 @@ gaps (NaN); rows the build leaves out (a probe started after its round's slot, a
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +23,7 @@ from build.compute.panel import PanelHistory, concat_histories, round_grid, seas
 from build.read.queries import extras_sql, read_hops
 from collect.records import ROUND_S
 from collect.targets import Catalog
+from db.connection import Reader
 
 CHUNK_ROUNDS = 7 * 96
 FETCH = 20_000
@@ -51,7 +52,7 @@ class StoredSpan:
     last_ts: int | None
 
 
-def read_span(conn: sqlite3.Connection) -> StoredSpan:
+def read_span(conn: Reader) -> StoredSpan:
     first, last = conn.execute("SELECT min(round_ts), max(round_ts) FROM results").fetchone()
     return StoredSpan(first, last)
 
@@ -62,7 +63,7 @@ class HistoryRead:
     left_out: int  # rows a build leaves out: probe started after its slot, or off the grid
 
 
-def read_panel_history(conn: sqlite3.Connection, first_ts: int, last_ts: int,
+def read_panel_history(conn: Reader, first_ts: int, last_ts: int,
                        catalog: Catalog) -> HistoryRead:
     """Every round from first_ts to last_ts (both on the grid) of the catalog's targets, all
     read in one snapshot (one read transaction)."""
@@ -75,14 +76,23 @@ def read_panel_history(conn: sqlite3.Connection, first_ts: int, last_ts: int,
             hi = min(lo + (CHUNK_ROUNDS - 1) * ROUND_S, last_ts)
             results, rowids, skipped = read_result_columns(conn, lo, hi, hosts)
             left_out += skipped
-            parts.append(compute_panel_history(results, hours, read_hops(conn, rowids),
-                                               catalog, lo, hi))
+            parts.append(compute_panel_history(results, _season_of(hours, lo, hi),
+                                               read_hops(conn, rowids), catalog, lo, hi))
     finally:
         conn.execute("ROLLBACK")
     return HistoryRead(concat_histories(parts), left_out)
 
 
-def read_result_columns(conn: sqlite3.Connection, first_ts: int, last_ts: int,
+def _season_of(hours: HourValues, first_ts: int, last_ts: int) -> HourValues:
+    """The rollups among hours that the season of rounds first_ts..last_ts looks at (the
+    others would only be carried through its arrays)."""
+    wanted = season_hours(round_grid(first_ts, last_ts))
+    take = (hours.hour_ts >= wanted[0]) & (hours.hour_ts <= wanted[-1])
+    return HourValues(hours.keys, hours.key_index[take], hours.hour_ts[take],
+                      hours.median_ms[take], hours.loss_ratio[take])
+
+
+def read_result_columns(conn: Reader, first_ts: int, last_ts: int,
                         hosts: list[str]) -> tuple[ResultColumns, dict[str, int], int]:
     """The results of rounds first_ts..last_ts of the hosts as the detector takes them, a rowid
     of a trace with each fingerprint (of its latest round), and how many rows were left out."""
@@ -92,34 +102,39 @@ def read_result_columns(conn: sqlite3.Connection, first_ts: int, last_ts: int,
     rowids: dict[str, int] = {}
     kept = total = 0
     sql = _ROWS.format(marks=", ".join("?" * len(hosts)), **extras_sql(conn))
-    cur = conn.execute(sql, (first_ts, last_ts, *hosts))
-    while rows := cur.fetchmany(FETCH):
-        key, round_ts, rtt_ms, lost, sent, rowid, fp = zip(*rows)
-        at = np.array(round_ts, dtype=np.int64)
+    for rows in _batches(conn.execute(sql, (first_ts, last_ts, *hosts))):
+        cols = np.array(rows, dtype=object)  # its columns convert in C, not row by row
+        at = cols[:, 1].astype(np.int64)
         keep = at >= 0
-        index.append(np.fromiter(map(keys.__getitem__, key), np.int64, len(key))[keep])
+        index.append(np.fromiter(map(keys.__getitem__, cols[:, 0]), np.int64, len(rows))[keep])
+        cols = cols[keep]
         rounds.append(at[keep])
-        rtt.append(np.array(rtt_ms, dtype=float)[keep])
-        loss.append(np.array(lost, dtype=float)[keep])
-        samples.append(np.array(sent, dtype=np.int64)[keep])
-        traced = np.flatnonzero(np.not_equal(np.array(fp, dtype=object), None) & keep)
-        if traced.size:
-            position = (kept + np.cumsum(keep) - 1)[traced].tolist()
-            prints = [fp[i] for i in traced.tolist()]
-            fingerprints.update(zip(position, prints))
-            rowids.update(zip(prints, [rowid[i] for i in traced.tolist()]))  # latest row wins
-        kept += index[-1].size
+        rtt.append(cols[:, 2].astype(float))  # None (NULL): NaN
+        loss.append(cols[:, 3].astype(float))
+        samples.append(cols[:, 4].astype(np.int64))
+        traced = np.flatnonzero(np.not_equal(cols[:, 6], None))
+        prints = cols[traced, 6].tolist()
+        fingerprints.update(zip((kept + traced).tolist(), prints))
+        rowids.update(zip(prints, cols[traced, 5].tolist()))  # the latest row wins
+        kept += cols.shape[0]
         total += keep.size
     return ResultColumns(tuple(tuple(k.split(" ")) for k in keys), _join(index, np.int64),
                          _join(rounds, np.int64), _join(rtt, float), _join(loss, float),
                          _join(samples, np.int64), fingerprints), rowids, total - kept
 
 
+def _batches(rows: Iterable[tuple]) -> Iterator[list[tuple]]:
+    """rows FETCH at a time (a cursor of either module: apsw's has no fetchmany)."""
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, FETCH)):
+        yield batch
+
+
 def _join(parts: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-def read_season_values(conn: sqlite3.Connection, hours: np.ndarray,
+def read_season_values(conn: Reader, hours: np.ndarray,
                        hosts: list[str]) -> HourValues:
     """The rollups (median_ms, loss) of the detected probes of the hosts from the first to the
     last of hours (the season reads only the hours it needs of them)."""
@@ -129,8 +144,7 @@ def read_season_values(conn: sqlite3.Connection, hours: np.ndarray,
     args = (*hosts, int(hours[0]), int(hours[-1]), *DETECTED_PROBES)
     counts = conn.execute(_HOURLY_KEYS.format(*marks), args).fetchall()
     parts = []
-    cur = conn.execute(_HOURLY.format(*marks), args)
-    while rows := cur.fetchmany(FETCH):
+    for rows in _batches(conn.execute(_HOURLY.format(*marks), args)):
         parts.append(np.array(rows, dtype=float).reshape(-1, 3))  # NULL: NaN
     values = np.concatenate(parts) if parts else np.zeros((0, 3))
     index = np.repeat(np.arange(len(counts), dtype=np.int64), [c[3] for c in counts])

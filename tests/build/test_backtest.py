@@ -131,6 +131,12 @@ def test_bad_arguments_fail_with_one_line(history, tmp_path):
     assert missing.returncode == 2
     assert missing.stderr.strip() == (
         f"nettrace signals: {tmp_path / 'none.sqlite'}: no such database file")
+    text = tmp_path / "notes.sqlite"
+    text.write_text("not a database\n" * 100)
+    damaged = backtest(type(fx)(text, fx.catalog, fx.spec), catalog)
+    assert damaged.returncode == 2
+    assert damaged.stderr.strip() == (
+        f"nettrace signals: {text}: cannot read the database: file is not a database")
     bad = backtest(fx, catalog, "--from", "soon")
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "nettrace signals: --from: 'soon' is not an ISO 8601 time")
