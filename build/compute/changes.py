@@ -228,51 +228,56 @@ def compute_shift_tests(w: RttWindow, paths: np.ndarray | None = None) -> np.nda
     silent this round changes nothing alone; a path changes when one of its probes spoke."""
     z = w.z
     paths = np.full(z.shape[0], -1) if paths is None else paths
+    # both sides at once: the rounds of each series up, then down, the change's side
+    # positive, with the paths of the down side numbered after those of the up side
+    last = np.concatenate([z[:, -LATEST_TESTED:], -z[:, -LATEST_TESTED:]])
+    outer = np.maximum(0.0, np.concatenate([w.z_outer[:, 1], -w.z_outer[:, 0]]))
+    paths = np.concatenate([paths, np.where(paths >= 0, paths + paths.max(initial=0) + 1, -1)])
+    # every test needs a round beyond its each_z and the outer quantile: only the few
+    # series with one are tallied (the rest would add nothing to their path's pool)
+    rows = np.flatnonzero((last > np.maximum(outer, LEAST_EACH_Z)[:, None]).any(axis=1))
+    hit = rows[_shift_hits(last[rows], outer[rows, None], paths[rows])]
+    up, down = hit[hit < z.shape[0]], hit[hit >= z.shape[0]] - z.shape[0]
     out = np.zeros(z.shape[0], dtype=np.int64)
-    for sign in (1, -1):
-        outer = np.maximum(0.0, sign * w.z_outer[:, 1 if sign > 0 else 0])
-        last = sign * z[:, -LATEST_TESTED:]
-        # every test needs a round beyond its each_z and the outer quantile: only the few
-        # series with one are tallied (the rest would add nothing to their path's pool)
-        rows = np.flatnonzero((last > np.maximum(outer, LEAST_EACH_Z)[:, None]).any(axis=1))
-        hit = _shift_hits(last[rows], outer[rows, None], paths[rows])
-        out[rows[hit & (out[rows] == 0)]] = sign
+    out[down] = -1
+    out[up] = 1
     return out
 
 
 def _shift_hits(last: np.ndarray, outer: np.ndarray, paths: np.ndarray) -> np.ndarray:
-    """compute_shift_tests on one side: last, the latest rounds' z on it (the change's side
-    positive), outer, its outer quantile's."""
+    """Which rows pass a test: last, their latest rounds' z (the change's side positive);
+    outer, the z of their outer quantile on that side; paths, as compute_shift_tests'."""
+    finite = np.isfinite(last)
     hit = np.zeros(last.shape[0], dtype=bool)
     for t in SHIFT_TESTS:
-        measured, beyond, total = _tally(last[:, -t.rounds:], outer, t)
+        measured, beyond, total = _tally(last[:, -t.rounds:], finite[:, -t.rounds:], outer, t)
         hit |= ((measured >= t.rounds - t.missing) & (beyond >= measured - t.contrary)
                 & (total >= t.mean_z * np.maximum(measured, 1)))
-    hit &= np.isfinite(last[:, -1])
+    hit &= finite[:, -1]
     for t in PATH_TESTS:
-        hit |= _path_test(last[:, -t.rounds:], outer, paths, t)
+        hit |= _path_test(last[:, -t.rounds:], finite[:, -t.rounds:], outer, paths, t)
     return hit
 
 
-def _tally(last: np.ndarray, outer: np.ndarray, t: ShiftTest) -> tuple[np.ndarray, ...]:
+def _tally(last: np.ndarray, finite: np.ndarray, outer: np.ndarray,
+           t: ShiftTest) -> tuple[np.ndarray, ...]:
     """Per series: rounds measured, rounds beyond each_z and the outer quantile, clipped sum."""
-    finite = np.isfinite(last)
     beyond = finite & (last > np.maximum(outer, t.each_z))
     return (finite.sum(axis=1), beyond.sum(axis=1),
             np.where(finite, np.clip(last, -t.clip_z, t.clip_z), 0.0).sum(axis=1))
 
 
-def _path_test(last: np.ndarray, outer: np.ndarray, paths: np.ndarray,
+def _path_test(last: np.ndarray, finite: np.ndarray, outer: np.ndarray, paths: np.ndarray,
                t: ShiftTest) -> np.ndarray:
     """The series of a path that show the change in at least half their rounds, when two or
     more do, one of them was measured this round, and their rounds pooled pass t."""
-    measured, beyond, total = _tally(last, outer, t)
+    measured, beyond, total = _tally(last, finite, outer, t)
     member = (paths >= 0) & (2 * beyond >= t.rounds)
     if member.sum() < 2:
         return np.zeros(last.shape[0], dtype=bool)
     group = np.where(member, paths, 0)
     size = np.bincount(group, weights=member, minlength=1)
-    fresh = np.bincount(group, weights=member & np.isfinite(last[:, -1]), minlength=1)
+    fresh = np.bincount(group, weights=member & finite[:, -1], minlength=1)
     pooled = [np.bincount(group, weights=np.where(member, v, 0), minlength=1)
               for v in (measured, beyond, total)]
     ok = ((size >= 2) & (fresh >= 1) & (pooled[0] >= size * t.rounds - t.missing)
@@ -306,7 +311,7 @@ def compute_ramps(w: RttWindow) -> np.ndarray:
     median is TREND_STEP_Z scales beyond the previous quarter's, the last quarter is
     TREND_AWAY_Z scales away from the level (a return to it is no trend), and a line
     (Theil-Sen) fits them better than any single step does (least absolute deviations)."""
-    direction = _ramp_direction(w, TREND_STEP_Z, TREND_AWAY_Z)
+    direction = _ramp_direction(w, slice(None), TREND_STEP_Z, TREND_AWAY_Z)
     for row in np.flatnonzero(direction).tolist():
         if not _line_beats_step(w.y[row, -TREND_ROUNDS:]):
             direction[row] = 0
@@ -335,34 +340,42 @@ def ramp_medians(y: np.ndarray) -> np.ndarray:
     return np.where(count >= TREND_MIN_QUARTER, m, np.nan).reshape(n_series, 4)
 
 
-def _ramp_direction(w: RttWindow, step_z: float, away_z: float) -> np.ndarray:
-    """Steps and distance measured in the noise scale of round-to-round differences (a ramp
-    or a step in the baseline would widen the level's scales, not this one), or in
-    TREND_LEVEL_SCALE of the level's when larger (noise that stays for an hour, as an
-    imperfect hour-of-week baseline leaves, hardly shows in round-to-round differences);
-    the level's spread is taken before the trend's rounds, which a ramp would widen."""
-    m = ramp_medians(w.y)
+def _ramp_direction(w: RttWindow, series, step_z: float, away_z: float) -> np.ndarray:
+    """[len(series)] the ramp of each of the series (an index or slice of rows). Steps and
+    distance measured in the noise scale of round-to-round differences (a ramp or a step in
+    the baseline would widen the level's scales, not this one), or in TREND_LEVEL_SCALE of
+    the level's when larger (noise that stays for an hour, as an imperfect hour-of-week
+    baseline leaves, hardly shows in round-to-round differences); the level's spread is
+    taken before the trend's rounds, which a ramp would widen."""
+    y, level = w.y[series], w.level[series]
+    m = ramp_medians(y)
     steps = np.diff(m, axis=1)
-    known = np.isfinite(steps).all(axis=1) & np.isfinite(w.level)
+    known = np.isfinite(steps).all(axis=1) & np.isfinite(level)
     sign = np.where(known & (steps > 0).all(axis=1), 1,
                     np.where(known & (steps < 0).all(axis=1), -1, 0))
     rows = np.flatnonzero(sign)
-    before = w.y[rows, :max(0, w.y.shape[1] - TREND_ROUNDS)]
+    before = y[rows, :max(0, y.shape[1] - TREND_ROUNDS)]
     count = np.isfinite(before).sum(axis=1)
     ordered = np.sort(before, axis=1)
     spread = (_quantile(ordered, count, 0.9) - _quantile(ordered, count, 0.1)) / (2 * Q90_SIGMA)
-    scale = np.maximum(diff_scale(w.y[rows]), TREND_LEVEL_SCALE * np.nan_to_num(spread))
+    least = TREND_LEVEL_SCALE * np.nan_to_num(spread)
+    # the scale is at least `least` (and SCALE_FLOOR_MS): a row whose steps fall short of
+    # step_z in it falls short in the scale, and its noise is not measured
     d = sign[rows]
-    steady = (d[:, None] * steps[rows] / scale[:, None] >= step_z).all(axis=1)
-    steady &= d * (m[rows, -1] - w.level[rows]) / scale >= away_z
-    out = np.zeros(w.y.shape[0], dtype=np.int64)
+    rising = d[:, None] * steps[rows]
+    short = ~(rising / np.maximum(least, SCALE_FLOOR_MS)[:, None] >= step_z).all(axis=1)
+    rows, least, d, rising = rows[~short], least[~short], d[~short], rising[~short]
+    scale = np.maximum(diff_scale(y[rows]), least)
+    steady = (rising / scale[:, None] >= step_z).all(axis=1)
+    steady &= d * (m[rows, -1] - level[rows]) / scale >= away_z
+    out = np.zeros(y.shape[0], dtype=np.int64)
     out[rows[steady]] = d[steady]
     return out
 
 
 def ramp_holds(w: RttWindow, row: int, direction: int) -> bool:
     """A trend holds while the last TREND_ROUNDS still rise (fall) TREND_HOLD_Z a quarter."""
-    return int(_ramp_direction(w, TREND_HOLD_Z, 0.0)[row]) == direction
+    return int(_ramp_direction(w, [row], TREND_HOLD_Z, 0.0)[0]) == direction
 
 
 def diff_scale(y: np.ndarray) -> np.ndarray:
