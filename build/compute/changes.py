@@ -365,10 +365,12 @@ def _ramp_direction(w: RttWindow, series, step_z: float, away_z: float) -> np.nd
     rising = d[:, None] * steps[rows]
     short = ~(rising / np.maximum(least, SCALE_FLOOR_MS)[:, None] >= step_z).all(axis=1)
     rows, least, d, rising = rows[~short], least[~short], d[~short], rising[~short]
+    out = np.zeros(y.shape[0], dtype=np.int64)
+    if rows.size == 0:
+        return out  # most rounds
     scale = np.maximum(diff_scale(y[rows]), least)
     steady = (rising / scale[:, None] >= step_z).all(axis=1)
     steady &= d * (m[rows, -1] - level[rows]) / scale >= away_z
-    out = np.zeros(y.shape[0], dtype=np.int64)
     out[rows[steady]] = d[steady]
     return out
 

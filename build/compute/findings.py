@@ -78,11 +78,11 @@ def find_rtt_changes(ws: Windows, explained: Callable[[tuple], bool]) -> list[Fi
     changes again round after round while they are open)."""
     p, w = ws.panel, ws.rtt
     direction = np.where(_rtt_rows(p.keys), compute_shift_tests(w, _path_ids(p.keys)), 0)
-    onset = compute_onsets(w, direction)
     rows = np.array([r for r in np.flatnonzero(direction).tolist() if not explained(p.keys[r])],
                     dtype=np.int64)
     if rows.size == 0:
         return []
+    onset = compute_onsets(w, direction)
     holds = _level_figures(w, rows, onset[rows], direction[rows])
     groups = _peer_groups(p)
     out = []
@@ -179,7 +179,7 @@ def find_spikes(ws: Windows) -> list[Finding]:
     if z.shape[1] < 3:
         return []
     by_pair: dict[tuple, list[int]] = defaultdict(list)
-    for row in np.flatnonzero(np.abs(np.nan_to_num(z[:, -2])) >= SPIKE_Z).tolist():
+    for row in np.flatnonzero(np.abs(z[:, -2]) >= SPIKE_Z).tolist():  # NaN is not
         target, region, probe = p.keys[row]
         calm = all(np.isfinite(z[row, c]) and abs(z[row, c]) < SPIKE_BACK_Z for c in (-3, -1))
         if probe in PATH_PROBES and calm:

@@ -36,19 +36,24 @@ def compute_route_window(codes: np.ndarray, round_ts: np.ndarray,
     base, tail = codes[:, start:split], codes[:, split:]
     traced = tail != NO_ROUTE
     seen = _seen(base, tail, round_ts[start:], split - start, memo)
-    new = traced & ~seen
-    old = traced & seen
+    rows = np.flatnonzero((traced & ~seen).any(axis=1))  # the few pairs on a new route
+    count, onset, new_code = (np.zeros(n_routes, dtype=np.int64), np.full(n_routes, -1),
+                              np.full(n_routes, NO_ROUTE))
+    if rows.size == 0:
+        return RouteWindow(count, onset, new_code.copy(), new_code)  # most rounds
+    traced, seen, tail = traced[rows], seen[rows], tail[rows]
+    new, old = traced & ~seen, traced & seen
     # the run: new rounds after the latest traced round of a known fingerprint
     last_old = np.where(old.any(axis=1), tail.shape[1] - 1 - old[:, ::-1].argmax(axis=1), -1)
     cols = np.arange(tail.shape[1])
     in_run = new & (cols[None, :] > last_old[:, None])
-    count = in_run.sum(axis=1)
-    run = np.flatnonzero(count)  # a few pairs: their baselines are counted
-    count[run[(base[run] != NO_ROUTE).sum(axis=1) < MIN_BASELINE]] = 0
-    first = np.where(count > 0, in_run.argmax(axis=1), -1)
-    onset = np.where(count > 0, split + first, -1)
-    rows = np.arange(n_routes)
-    new_code = np.where(count > 0, tail[rows, np.maximum(first, 0)], NO_ROUTE)
+    run = in_run.sum(axis=1)
+    run[(base[rows] != NO_ROUTE).sum(axis=1) < MIN_BASELINE] = 0
+    first = np.where(run > 0, in_run.argmax(axis=1), -1)
+    count[rows] = run
+    onset[rows] = np.where(run > 0, split + first, -1)
+    new_code[rows] = np.where(run > 0, tail[np.arange(rows.size), np.maximum(first, 0)],
+                              NO_ROUTE)
     return RouteWindow(count, onset, _last_traced_before(codes, onset), new_code)
 
 
