@@ -175,24 +175,27 @@ def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray,
     centre = np.where(known, season_ms, 0.0).sum(axis=1) / np.maximum(count, 1)
     rhythm = np.fmax.reduce(season_ahead, axis=1) - np.fmin.reduce(season_ahead, axis=1)
     base = _residuals(rtt_ms, season_ms, centre)
-    seasonal = (count > 0) & (rhythm >= SEASON_MIN_SPREAD * diff_scale(base))
+    n = np.isfinite(base).sum(axis=1)
+    ordered = np.sort(base, axis=1)  # NaN last
+    seasonal = (count > 0) & (rhythm >= SEASON_MIN_SPREAD
+                              * diff_scale(base, _quantiles(ordered, n, 0.5)[0]))
     centre = np.where(seasonal, centre, np.nan)
     plain = np.flatnonzero(~seasonal)  # a few series: plain RTT
     base[plain] = _residuals(rtt_ms[plain], season_ms[plain], centre[plain])
-    n = np.isfinite(base).sum(axis=1)
-    ordered = np.sort(base, axis=1)  # NaN last
-    low, level, high = (_quantile(ordered, n, q) for q in (0.1, 0.5, 0.9))
-    floor = np.maximum(SCALE_FLOOR_RATIO * np.abs(np.nan_to_num(level)), SCALE_FLOOR_MS)
+    n[plain] = np.isfinite(base[plain]).sum(axis=1)
+    ordered[plain] = np.sort(base[plain], axis=1)
+    low, level, high, lowest, highest = _quantiles(ordered, n, 0.1, 0.5, 0.9,
+                                                   1 - OUTER_QUANTILE, OUTER_QUANTILE)
+    floor = _scale_floor(level)
     symmetric = np.maximum((high - low) / (2 * Q90_SIGMA), floor)
     bound = WINSOR_SIGMAS * symmetric[:, None]
-    dev = base - level[:, None]
+    dev = np.subtract(base, level[:, None], out=base)
     np.clip(dev, -bound, bound, out=dev)
     squares = dev * dev
     up = np.maximum(_side_rms(squares, dev > 0), floor)
     down = np.maximum(_side_rms(squares, dev < 0), floor)
     level = np.where(n < MIN_BASELINE, np.nan, level)
-    outer = np.stack([(_quantile(ordered, n, 1 - OUTER_QUANTILE) - level) / down,
-                      (_quantile(ordered, n, OUTER_QUANTILE) - level) / up], axis=1)
+    outer = np.stack([(lowest - level) / down, (highest - level) / up], axis=1)
     return centre, level, up, down, outer
 
 
@@ -202,13 +205,14 @@ def z_of(w: RttWindow, rows, start: int) -> np.ndarray:
     return np.where(d >= 0, d / w.scale_up[rows, None], d / w.scale_down[rows, None])
 
 
-def _quantile(ordered: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
-    """Linear-interpolated quantile q of each row's n finite (sorted, leading) values."""
+def _quantiles(ordered: np.ndarray, n: np.ndarray, *qs: float) -> np.ndarray:
+    """[len(qs), rows] linear-interpolated quantiles qs of each row's n finite (sorted,
+    leading) values."""
     top = np.maximum(n - 1, 0)
-    pos = q * top
+    pos = np.array(qs)[:, None] * top
     lo = np.floor(pos).astype(np.int64)
     if ordered.shape[1] == 0:
-        return np.full(ordered.shape[0], np.nan)
+        return np.full(pos.shape, np.nan)
     rows = np.arange(ordered.shape[0])
     a, b = ordered[rows, lo], ordered[rows, np.minimum(lo + 1, top)]
     return np.where(n > 0, a + (b - a) * (pos - lo), np.nan)
@@ -336,7 +340,7 @@ def ramp_medians(y: np.ndarray) -> np.ndarray:
         return np.full((n_series, 4), np.nan)
     quarters = y[:, -TREND_ROUNDS:].reshape(n_series * 4, TREND_ROUNDS // 4)
     count = np.isfinite(quarters).sum(axis=1)
-    m = _quantile(np.sort(quarters, axis=1), count, 0.5)
+    m = _quantiles(np.sort(quarters, axis=1), count, 0.5)[0]
     return np.where(count >= TREND_MIN_QUARTER, m, np.nan).reshape(n_series, 4)
 
 
@@ -350,18 +354,17 @@ def _ramp_direction(w: RttWindow, series, step_z: float, away_z: float) -> np.nd
     y, level = w.y[series], w.level[series]
     m = ramp_medians(y)
     steps = np.diff(m, axis=1)
-    known = np.isfinite(steps).all(axis=1) & np.isfinite(level)
-    sign = np.where(known & (steps > 0).all(axis=1), 1,
-                    np.where(known & (steps < 0).all(axis=1), -1, 0))
-    rows = np.flatnonzero(sign)
+    up, down = (steps > 0).all(axis=1), (steps < 0).all(axis=1)  # NaN steps neither
+    rows = np.flatnonzero((up | down) & np.isfinite(level))
+    d = np.where(up[rows], 1, -1)
     before = y[rows, :max(0, y.shape[1] - TREND_ROUNDS)]
     count = np.isfinite(before).sum(axis=1)
     ordered = np.sort(before, axis=1)
-    spread = (_quantile(ordered, count, 0.9) - _quantile(ordered, count, 0.1)) / (2 * Q90_SIGMA)
+    high, low = _quantiles(ordered, count, 0.9, 0.1)
+    spread = (high - low) / (2 * Q90_SIGMA)
     least = TREND_LEVEL_SCALE * np.nan_to_num(spread)
     # the scale is at least `least` (and SCALE_FLOOR_MS): a row whose steps fall short of
     # step_z in it falls short in the scale, and its noise is not measured
-    d = sign[rows]
     rising = d[:, None] * steps[rows]
     short = ~(rising / np.maximum(least, SCALE_FLOOR_MS)[:, None] >= step_z).all(axis=1)
     rows, least, d, rising = rows[~short], least[~short], d[~short], rising[~short]
@@ -380,18 +383,23 @@ def ramp_holds(w: RttWindow, row: int, direction: int) -> bool:
     return int(_ramp_direction(w, [row], TREND_HOLD_Z, 0.0)[0]) == direction
 
 
-def diff_scale(y: np.ndarray) -> np.ndarray:
+def diff_scale(y: np.ndarray, median: np.ndarray | None = None) -> np.ndarray:
     """[rows] robust sigma of each row from its round-to-round differences (1.4826 MAD / √2),
-    floored like the level's scales."""
+    floored like the level's scales at the row's median (median: when the caller has it)."""
     d = np.diff(y, axis=1)
     count = np.isfinite(d).sum(axis=1)
-    centre = _quantile(np.sort(d, axis=1), count, 0.5)
+    centre = _quantiles(np.sort(d, axis=1), count, 0.5)[0]
     spread = np.abs(np.subtract(d, centre[:, None], out=d), out=d)
     spread.sort(axis=1)
-    mad = _quantile(spread, count, 0.5)
-    level = _quantile(np.sort(y, axis=1), np.isfinite(y).sum(axis=1), 0.5)
-    floor = np.maximum(SCALE_FLOOR_RATIO * np.abs(np.nan_to_num(level)), SCALE_FLOOR_MS)
-    return np.maximum(1.4826 * mad / np.sqrt(2.0), floor)
+    mad = _quantiles(spread, count, 0.5)[0]
+    if median is None:
+        median = _quantiles(np.sort(y, axis=1), np.isfinite(y).sum(axis=1), 0.5)[0]
+    return np.maximum(1.4826 * mad / np.sqrt(2.0), _scale_floor(median))
+
+
+def _scale_floor(level: np.ndarray) -> np.ndarray:
+    """The least noise scale of a series at this level (NaN: none known), ms."""
+    return np.maximum(SCALE_FLOOR_RATIO * np.abs(np.nan_to_num(level)), SCALE_FLOOR_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,14 +423,15 @@ def compute_level_holds(w: RttWindow, rows: np.ndarray, onset_cols: np.ndarray,
     y = w.y[rows]
     finite = np.isfinite(y)
     since = finite & (np.arange(y.shape[1])[None, :] >= onset_cols[:, None])
-    before, n_before = masked_median(np.where(finite & ~since, y, np.nan))
-    during, n_since = masked_median(np.where(since, y, np.nan))
+    medians, counts = masked_median(np.where(np.concatenate([finite & ~since, since]),
+                                             np.concatenate([y, y]), np.nan))
+    (before, during), (n_before, n_since) = medians.reshape(2, -1), counts.reshape(2, -1)
     level, up, down = w.level[rows], w.scale_up[rows], w.scale_down[rows]
     far_col = np.where(since, directions[:, None] * y, -np.inf).argmax(axis=1)
-    far = np.take_along_axis(y, far_col[:, None], axis=1)[:, 0] - level
+    far = y[np.arange(y.shape[0]), far_col] - level
     mid = (before + during) / 2
     # the last RESOLVE_ROUNDS measured rounds since the onset
-    recent = since & (np.cumsum(since[:, ::-1], axis=1)[:, ::-1] <= RESOLVE_ROUNDS)
+    recent = since & (np.cumsum(since, axis=1) > (n_since - RESOLVE_ROUNDS)[:, None])
     nearer_before = directions[:, None] * (y - mid[:, None]) < 0
     back = (n_since >= RESOLVE_ROUNDS) & ~(recent & ~nearer_before).any(axis=1)
     known = (n_before > 0) & (n_since > 0) & np.isfinite(level)

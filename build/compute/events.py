@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields, replace
-from functools import lru_cache, partial
+from functools import partial
 from operator import attrgetter
 
 import numpy as np
@@ -51,7 +51,8 @@ import numpy as np
 from build.compute.changes import compute_rtt_window
 from build.compute.event_text import describe, scope_of, severity_of, LEVELS
 from build.compute.findings import (Finding, HoldAsk, Windows, compute_holds, find_losses,
-                                    find_routes, find_rtt_changes, find_spikes, find_trends)
+                                    find_routes, find_rtt_changes, find_spikes, find_trends,
+                                    per_keys)
 from build.compute.loss import compute_loss_window
 from build.compute.panel import Panel
 from build.compute.route_events import compute_route_window, describe_hops
@@ -149,7 +150,7 @@ def _windows(p: Panel, memo: dict | None) -> Windows:
                    _rows_of(p.route_keys))
 
 
-@lru_cache(maxsize=8)  # the same keys round after round: one dict (read only)
+@per_keys
 def _rows_of(keys: tuple) -> dict:
     return {k: i for i, k in enumerate(keys)}
 
@@ -191,7 +192,7 @@ def _expired(ws: Windows, e: Event, round_ts: int) -> Event | None:
 
 def _direction(e: Event) -> int:
     shift = (e.detail or {}).get("shift")
-    return int(shift["direction"]) if shift else int(np.sign(e.peak_z or 0)) or 1
+    return int(shift["direction"]) if shift else -1 if (e.peak_z or 0) < 0 else 1
 
 
 def _judge(ws: Windows, e: Event, round_ts: int, holds: dict) -> Event:

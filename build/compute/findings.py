@@ -105,14 +105,28 @@ def _level_figures(w: RttWindow, rows: np.ndarray, onset_cols: np.ndarray,
                     map(_ms, h.during.tolist()), h.level_z.tolist()))
 
 
-# The series' layout is the same round after round (a replay, a build's rounds): computed
-# once per keys (read only).
-@lru_cache(maxsize=4)
+def per_keys(fn: Callable) -> Callable:
+    """fn(keys) cached on the identity of keys, a tuple of series (the same object round
+    after round in a replay or a build, and hashing a thousand keys every call, as
+    lru_cache does, costs more than what is looked up). The result is read only."""
+    cache: dict[int, tuple] = {}
+
+    def cached(keys: tuple):
+        hit = cache.get(id(keys))
+        if hit is None:
+            if len(cache) >= 8:
+                cache.clear()
+            hit = cache[id(keys)] = (keys, fn(keys))  # keys held: its id stays its own
+        return hit[1]
+    return cached
+
+
+@per_keys
 def _rtt_rows(keys: tuple) -> np.ndarray:
     return _frozen(np.array([k[2] in RTT_PROBES for k in keys], dtype=bool))
 
 
-@lru_cache(maxsize=4)
+@per_keys
 def _path_ids(keys: tuple) -> np.ndarray:
     """[n_series] one number per (target, region) for the PATH_PROBES series, -1 for others."""
     ids: dict[tuple, int] = {}
