@@ -180,7 +180,8 @@ def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray,
     seasonal = (count > 0) & (rhythm >= SEASON_MIN_SPREAD
                               * diff_scale(base, _quantiles(ordered, n, 0.5)[0]))
     centre = np.where(seasonal, centre, np.nan)
-    plain = np.flatnonzero(~seasonal)  # a few series: plain RTT
+    # a few series: plain RTT (without any season base already is)
+    plain = np.flatnonzero(~seasonal & (count > 0))
     base[plain] = _residuals(rtt_ms[plain], season_ms[plain], centre[plain])
     n[plain] = np.isfinite(base[plain]).sum(axis=1)
     ordered[plain] = np.sort(base[plain], axis=1)
@@ -192,6 +193,7 @@ def _baseline(rtt_ms: np.ndarray, season_ms: np.ndarray,
     dev = np.subtract(base, level[:, None], out=base)
     np.clip(dev, -bound, bound, out=dev)
     squares = dev * dev
+    np.copyto(squares, 0.0, where=np.isnan(squares))  # no round, nothing to add
     up = np.maximum(_side_rms(squares, dev > 0), floor)
     down = np.maximum(_side_rms(squares, dev < 0), floor)
     level = np.where(n < MIN_BASELINE, np.nan, level)
@@ -219,9 +221,10 @@ def _quantiles(ordered: np.ndarray, n: np.ndarray, *qs: float) -> np.ndarray:
 
 
 def _side_rms(squares: np.ndarray, side: np.ndarray) -> np.ndarray:
-    """Root mean of each row's squared deviations on one side (side: where they are)."""
+    """Root mean of each row's squared deviations (no NaN) on one side (side: where they
+    are)."""
     count = side.sum(axis=1)
-    total = np.where(side, squares, 0.0).sum(axis=1)
+    total = (squares * side).sum(axis=1)  # np.where(side, squares, 0) without its branches
     return np.sqrt(total / np.maximum(count, 1))
 
 
