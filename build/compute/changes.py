@@ -235,15 +235,17 @@ def compute_shift_tests(w: RttWindow, paths: np.ndarray | None = None) -> np.nda
     silent this round changes nothing alone; a path changes when one of its probes spoke."""
     z = w.z
     paths = np.full(z.shape[0], -1) if paths is None else paths
-    # both sides at once: the rounds of each series up, then down, the change's side
-    # positive, with the paths of the down side numbered after those of the up side
-    last = np.concatenate([z[:, -LATEST_TESTED:], -z[:, -LATEST_TESTED:]])
+    # both sides at once: the latest rounds of each series up, then down, the change's side
+    # positive, with the paths of the down side numbered after those of the up side; rounds
+    # first, as sums of a few rounds run fastest down columns (numpy adds fewer than 8
+    # values in order along either axis)
+    recent = np.concatenate([z[:, -LATEST_TESTED:].T, -z[:, -LATEST_TESTED:].T], axis=1)
     outer = np.maximum(0.0, np.concatenate([w.z_outer[:, 1], -w.z_outer[:, 0]]))
     paths = np.concatenate([paths, np.where(paths >= 0, paths + paths.max(initial=0) + 1, -1)])
     # every test needs a round beyond its each_z and the outer quantile: only the few
     # series with one are tallied (the rest would add nothing to their path's pool)
-    rows = np.flatnonzero((last > np.maximum(outer, LEAST_EACH_Z)[:, None]).any(axis=1))
-    hit = rows[_shift_hits(last[rows], outer[rows, None], paths[rows])]
+    rows = np.flatnonzero((recent > np.maximum(outer, LEAST_EACH_Z)).any(axis=0))
+    hit = rows[_shift_hits(recent[:, rows], outer[rows], paths[rows])]
     up, down = hit[hit < z.shape[0]], hit[hit >= z.shape[0]] - z.shape[0]
     out = np.zeros(z.shape[0], dtype=np.int64)
     out[down] = -1
@@ -251,27 +253,29 @@ def compute_shift_tests(w: RttWindow, paths: np.ndarray | None = None) -> np.nda
     return out
 
 
-def _shift_hits(last: np.ndarray, outer: np.ndarray, paths: np.ndarray) -> np.ndarray:
-    """Which rows pass a test: last, their latest rounds' z (the change's side positive);
-    outer, the z of their outer quantile on that side; paths, as compute_shift_tests'."""
-    finite = np.isfinite(last)
-    hit = np.zeros(last.shape[0], dtype=bool)
+def _shift_hits(recent: np.ndarray, outer: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """Which series pass a test: recent, [rounds, series] their latest rounds' z (the
+    change's side positive); outer, the z of their outer quantile on that side; paths, as
+    compute_shift_tests'."""
+    finite = np.isfinite(recent)
+    hit = np.zeros(recent.shape[1], dtype=bool)
     for t in SHIFT_TESTS:
-        measured, beyond, total = _tally(last[:, -t.rounds:], finite[:, -t.rounds:], outer, t)
+        measured, beyond, total = _tally(recent[-t.rounds:], finite[-t.rounds:], outer, t)
         hit |= ((measured >= t.rounds - t.missing) & (beyond >= measured - t.contrary)
                 & (total >= t.mean_z * np.maximum(measured, 1)))
-    hit &= finite[:, -1]
+    hit &= finite[-1]
     for t in PATH_TESTS:
-        hit |= _path_test(last[:, -t.rounds:], finite[:, -t.rounds:], outer, paths, t)
+        hit |= _path_test(recent[-t.rounds:], finite[-t.rounds:], outer, paths, t)
     return hit
 
 
 def _tally(last: np.ndarray, finite: np.ndarray, outer: np.ndarray,
            t: ShiftTest) -> tuple[np.ndarray, ...]:
-    """Per series: rounds measured, rounds beyond each_z and the outer quantile, clipped sum."""
+    """Per series (column): rounds measured, rounds beyond each_z and the outer quantile,
+    clipped sum."""
     beyond = finite & (last > np.maximum(outer, t.each_z))
-    return (finite.sum(axis=1), beyond.sum(axis=1),
-            np.where(finite, np.clip(last, -t.clip_z, t.clip_z), 0.0).sum(axis=1))
+    return (finite.sum(axis=0), beyond.sum(axis=0),
+            np.where(finite, np.clip(last, -t.clip_z, t.clip_z), 0.0).sum(axis=0))
 
 
 def _path_test(last: np.ndarray, finite: np.ndarray, outer: np.ndarray, paths: np.ndarray,
@@ -281,10 +285,10 @@ def _path_test(last: np.ndarray, finite: np.ndarray, outer: np.ndarray, paths: n
     measured, beyond, total = _tally(last, finite, outer, t)
     member = (paths >= 0) & (2 * beyond >= t.rounds)
     if member.sum() < 2:
-        return np.zeros(last.shape[0], dtype=bool)
+        return np.zeros(last.shape[1], dtype=bool)
     group = np.where(member, paths, 0)
     size = np.bincount(group, weights=member, minlength=1)
-    fresh = np.bincount(group, weights=member & finite[:, -1], minlength=1)
+    fresh = np.bincount(group, weights=member & finite[-1], minlength=1)
     pooled = [np.bincount(group, weights=np.where(member, v, 0), minlength=1)
               for v in (measured, beyond, total)]
     ok = ((size >= 2) & (fresh >= 1) & (pooled[0] >= size * t.rounds - t.missing)
