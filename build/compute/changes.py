@@ -215,8 +215,9 @@ def _quantiles(ordered: np.ndarray, n: np.ndarray, *qs: float) -> np.ndarray:
     lo = np.floor(pos).astype(np.int64)
     if ordered.shape[1] == 0:
         return np.full(pos.shape, np.nan)
-    rows = np.arange(ordered.shape[0])
-    a, b = ordered[rows, lo], ordered[rows, np.minimum(lo + 1, top)]
+    flat = ordered.reshape(-1)
+    start = np.arange(0, flat.size, ordered.shape[1])  # of each row in flat
+    a, b = flat[start + lo], flat[start + np.minimum(lo + 1, top)]
     return np.where(n > 0, a + (b - a) * (pos - lo), np.nan)
 
 

@@ -35,7 +35,7 @@ def compute_route_window(codes: np.ndarray, round_ts: np.ndarray,
     start, split = baseline_span(round_ts)
     base, tail = codes[:, start:split], codes[:, split:]
     traced = tail != NO_ROUTE
-    seen = _seen(base, tail, round_ts[start:], split - start, memo)
+    seen = _seen(base, tail, int(round_ts[start]) if start < round_ts.size else None, memo)
     rows = np.flatnonzero((traced & ~seen).any(axis=1))  # the few pairs on a new route
     count, onset, new_code = (np.zeros(n_routes, dtype=np.int64), np.full(n_routes, -1),
                               np.full(n_routes, NO_ROUTE))
@@ -57,20 +57,34 @@ def compute_route_window(codes: np.ndarray, round_ts: np.ndarray,
     return RouteWindow(count, onset, _last_traced_before(codes, onset), new_code)
 
 
-def _seen(base: np.ndarray, tail: np.ndarray, round_ts: np.ndarray, split: int,
+def _seen(base: np.ndarray, tail: np.ndarray, span: int | None,
           memo: dict | None) -> np.ndarray:
     """[n_routes, tail rounds] whether each tail round's fingerprint is one of its baseline's.
-    Within an hour the baseline is the same and the tail grows: the rounds the previous round
-    judged are kept (memo)."""
-    span, known = (round_ts[0], round_ts[split:]) if round_ts.size else (None, round_ts)
-    was_span, was_known, was = (memo or {}).get("route_seen", (None, known[:0], None))
-    kept = was_known.size if span == was_span and np.array_equal(
-        was_known, known[:was_known.size]) else 0
-    fresh = (tail[:, kept:, None] == base[:, None, :]).any(axis=2)
-    seen = np.concatenate([was, fresh], axis=1) if kept else fresh
-    if memo is not None:
-        memo["route_seen"] = (span, known, seen)
+    The baseline (from round span on) is the same the whole hour: its distinct fingerprints
+    are found once (memo)."""
+    was, known = (memo or {}).get("route_known", (None, None))
+    if known is None or was != span:
+        known = _distinct(base)
+        if memo is not None:
+            memo["route_known"] = (span, known)
+    seen = np.zeros(tail.shape, dtype=bool)
+    for code in known.T:  # a few: the paths a pair took in 21 h
+        seen |= tail == code[:, None]
     return seen
+
+
+def _distinct(codes: np.ndarray) -> np.ndarray:
+    """[rows, most] the distinct values of each row, smallest first and padded with its
+    largest (most: the most any row has), found a value a pass (rows hold a few)."""
+    if codes.shape[1] == 0:
+        return codes
+    top = np.iinfo(codes.dtype).max
+    found = [codes.min(axis=1)]
+    while True:
+        above = np.where(codes > found[-1][:, None], codes, top).min(axis=1)
+        if (above == top).all():
+            return np.stack(found, axis=1)
+        found.append(np.where(above == top, found[-1], above))
 
 
 def _last_traced_before(codes: np.ndarray, col: np.ndarray) -> np.ndarray:
