@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from build.compute.colocation import masked_median
+from collect.records import ROUND_S
 
 HOUR_S = 3600
 BASELINE_GAP_S = 2 * HOUR_S  # the baseline ends this long before the judged round's hour
@@ -137,18 +138,25 @@ def compute_rtt_window(rtt_ms: np.ndarray, season_ms: np.ndarray, round_ts: np.n
 
 def _residuals_since(memo: dict, key: int, rtt_ms: np.ndarray, season_ms: np.ndarray,
                      round_ts: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """_residuals of the window, the columns the hour's previous round had taken from it (a
-    column's residual depends only on the column and the hour's centre)."""
-    hour, before, old = memo.get("residuals", (None, round_ts[:0], None))
-    at = int(np.searchsorted(before, round_ts[0]))
-    kept = before.size - at
-    if hour == key and kept > 0 and np.array_equal(before[at:], round_ts[:kept]):
-        y = np.concatenate([old[:, at:], _residuals(rtt_ms[:, kept:], season_ms[:, kept:],
-                                                    centre)], axis=1)
+    """_residuals of the window, the columns the hour's previous rounds had taken from it (a
+    column's residual depends only on the column and the hour's centre). The hour's columns
+    are kept in one array with room for the hour's rounds: a round adds its own instead of
+    copying the window."""
+    hour, done, kept_y = memo.get("residuals", (None, round_ts[:0], None))
+    at = int(np.searchsorted(done, round_ts[0]))
+    kept = done.size - at
+    fresh = round_ts.size - kept
+    if (hour == key and kept > 0 and np.array_equal(done[at:], round_ts[:kept])
+            and done.size + fresh <= kept_y.shape[1]):
+        kept_y[:, done.size:done.size + fresh] = _residuals(rtt_ms[:, kept:],
+                                                            season_ms[:, kept:], centre)
+        done = np.concatenate([done, round_ts[kept:]])
     else:
-        y = _residuals(rtt_ms, season_ms, centre)
-    memo["residuals"] = (key, round_ts, y)
-    return y
+        at, done = 0, round_ts
+        kept_y = np.empty((rtt_ms.shape[0], round_ts.size + HOUR_S // ROUND_S))
+        kept_y[:, :round_ts.size] = _residuals(rtt_ms, season_ms, centre)
+    memo["residuals"] = (key, done, kept_y)
+    return kept_y[:, at:done.size]
 
 
 def _residuals(rtt_ms: np.ndarray, season_ms: np.ndarray, centre: np.ndarray) -> np.ndarray:
