@@ -17,6 +17,7 @@ Types and their rules:
 """
 from __future__ import annotations
 
+import math
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -319,4 +320,4 @@ def _loss_since(p: Panel, row: int, col: int) -> float | None:
 
 
 def _ms(level_ms: float) -> float | None:
-    return round(float(level_ms), 2) if np.isfinite(level_ms) else None
+    return round(float(level_ms), 2) if math.isfinite(level_ms) else None
