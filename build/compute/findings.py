@@ -194,7 +194,7 @@ def find_spikes(ws: Windows) -> list[Finding]:
     if z.shape[1] < 3:
         return []
     by_pair: dict[tuple, list[int]] = defaultdict(list)
-    for row in np.flatnonzero(np.abs(z[:, -2]) >= SPIKE_Z).tolist():  # NaN is not
+    for row in np.flatnonzero(np.abs(z[:, -2]) >= SPIKE_Z).tolist():  # NaN compares False
         target, region, probe = p.keys[row]
         calm = all(np.isfinite(z[row, c]) and abs(z[row, c]) < SPIKE_BACK_Z for c in (-3, -1))
         if probe in PATH_PROBES and calm:
