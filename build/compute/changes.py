@@ -254,7 +254,8 @@ def compute_shift_tests(w: RttWindow, paths: np.ndarray | None = None) -> np.nda
     # every test needs a round beyond its each_z and the outer quantile: only the few
     # series with one are tallied (the rest would add nothing to their path's pool)
     rows = np.flatnonzero((recent > np.maximum(outer, LEAST_EACH_Z)).any(axis=0))
-    hit = rows[_shift_hits(recent[:, rows], outer[rows], paths[rows])]
+    # (np.take keeps them rounds first in memory, as recent[:, rows] would not)
+    hit = rows[_shift_hits(np.take(recent, rows, axis=1), outer[rows], paths[rows])]
     up, down = hit[hit < z.shape[0]], hit[hit >= z.shape[0]] - z.shape[0]
     out = np.zeros(z.shape[0], dtype=np.int64)
     out[down] = -1
