@@ -10,7 +10,7 @@ import json
 import pytest
 
 from collect.probes import ProbeOptions, tcp, tcpinfo
-from collect.records import Measurement, ProbeResult, Target
+from collect.records import COLUMNS, Measurement, ProbeResult, Target
 from ingest.validate import ValidationError, validate_record
 from tests.collect.loopback_servers import LOCALHOST, serving
 
@@ -72,7 +72,7 @@ def test_a_resent_handshake_counts_as_loss_and_ingest_keeps_its_connect_time_in_
     record = resent_record([1020.4, None, None])
     assert record["loss"] == round(1 / 3, 4) and record["rtt_ms"] == 20.6
     row = validate_record(record, now=1_790_000_200.0)
-    assert json.loads(row[-2])["connect_ms"] == [1020.4, None, None]
+    assert json.loads(row[COLUMNS.index("detail")])["connect_ms"] == [1020.4, None, None]
 
 
 @pytest.mark.parametrize("bad, path", [
