@@ -13,7 +13,6 @@ from build.compute.events import Event
 from db.connection import Reader, transaction
 
 _BATCH = 300  # keys per query (SQLite allows 32766 parameters)
-
 HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
 TARGET_HOURLY_COLUMNS = HOURLY_COLUMNS[1:]
 
