@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import os
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -29,7 +31,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TypeVar
 
-import apsw
 import numpy as np
 
 from build.compute.event_text import LEVELS
@@ -40,7 +41,6 @@ from build.read.panel import read_panel_history, read_span
 from collect.errors import CollectError
 from collect.records import PROBES, ROUND_S, iso_utc
 from collect.targets import CATALOG_PATH, Catalog, load_catalog
-from db.connection import Reader, connect_bulk_reader
 
 T = TypeVar("T")
 WARMUP_S = 2 * 86400
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise BuildError(str(exc)) from exc
     if not Path(args.db).is_file():
         raise BuildError(f"{args.db}: no such database file")
-    span = _read(args.db, read_span)
+    span = _read(args.db, lambda: read_span(args.db))
     if span.first_ts is None:
         raise BuildError(f"{args.db}: holds no results")
     start = span.first_ts if start is None else -(-start // ROUND_S) * ROUND_S
@@ -136,21 +136,20 @@ def split_catalog(catalog: Catalog, parts: int) -> list[Catalog]:
 def replay_part(job: tuple) -> tuple[list[Event], int, int]:
     """(events, series, rows left out) of one catalog part, on its own connection."""
     db, first_ts, last_ts, catalog = job
-    got = _read(db, lambda conn: read_panel_history(conn, first_ts, last_ts, catalog))
-    h = got.history
-    return replay(h), len(h.keys) + len(h.route_keys), got.left_out
-
-
-def _read(db: Path, read: Callable[[Reader], T]) -> T:
-    """read(conn) on a read-only connection of db; BuildError naming db when it cannot be
-    read (not a database, damaged)."""
+    gc.disable()  # millions of rows and events, none in a reference cycle: it would only walk them
     try:
-        conn = connect_bulk_reader(db)
-        try:
-            return read(conn)
-        finally:
-            conn.close()
-    except apsw.Error as exc:
+        got = _read(db, lambda: read_panel_history(db, first_ts, last_ts, catalog))
+        h = got.history
+        return replay(h), len(h.keys) + len(h.route_keys), got.left_out
+    finally:
+        gc.enable()
+
+
+def _read(db: Path, read: Callable[[], T]) -> T:
+    """read(), with a BuildError naming db when it cannot be read (not a database, damaged)."""
+    try:
+        return read()
+    except sqlite3.Error as exc:
         raise BuildError(f"{db}: cannot read the database: {exc}") from exc
 
 

@@ -6,12 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import apsw
-
 from db.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 10_000
-Reader = sqlite3.Connection | apsw.Connection  # either module's: execute(sql, params) -> rows
 
 
 def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
@@ -32,16 +29,6 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
         migrate(conn)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
-def connect_bulk_reader(path: str | Path) -> apsw.Connection:
-    """A read-only connection for reading millions of rows (the backtest): apsw, opened
-    without SQLite's connection mutex, costs half the CPU a row of the sqlite3 module does,
-    which takes that mutex for every value and releases the GIL for every row. Same
-    execute(sql, params) -> rows; errors are apsw.Error."""
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_NOMUTEX)
-    conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     return conn
 
 

@@ -10,14 +10,14 @@ import numpy as np
 
 from build.compute.detector_input import HourValues
 from build.compute.events import Event
-from db.connection import Reader, transaction
+from db.connection import transaction
 
 _BATCH = 300  # keys per query (SQLite allows 32766 parameters)
 HOURLY_COLUMNS = ("target", "region", "probe", "hour_ts", "median_ms", "p95_ms", "loss")
 TARGET_HOURLY_COLUMNS = HOURLY_COLUMNS[1:]
 
 
-def extras_sql(conn: Reader) -> dict[str, str]:
+def extras_sql(conn: sqlite3.Connection) -> dict[str, str]:
     """SQL of a result's sample count and trace fingerprint (`sent`, `fingerprint`): their
     columns, with the JSON they repeat for rows stored before schema 8 (NULL there); the JSON
     alone in a database not migrated yet, which a read-only reader never does."""
@@ -74,7 +74,7 @@ def read_hour_values(conn: sqlite3.Connection, hours: list[int]) -> HourValues:
                       np.array(cols[3], dtype=float))
 
 
-def read_hops(conn: Reader, rowids: dict[str, int]) -> dict[str, tuple[str, ...]]:
+def read_hops(conn: sqlite3.Connection, rowids: dict[str, int]) -> dict[str, tuple[str, ...]]:
     """The responding hop addresses ('*' silent) of each fingerprint, from the trace result
     with the given rowid."""
     out: dict[str, tuple[str, ...]] = {}

@@ -141,3 +141,24 @@ def test_bad_arguments_fail_with_one_line(history, tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "nettrace signals: --from: 'soon' is not an ISO 8601 time")
 
+
+
+def test_a_week_with_no_rows_and_rows_the_builds_leave_out_change_no_earlier_event(
+        history, tmp_path):
+    fx, catalog = history
+    sparse = tmp_path / "sparse.sqlite"
+    sparse.write_bytes(fx.path.read_bytes())
+    later = round_ts_of(fx.spec, fx.spec.rounds - 1) + 15 * 86400  # a whole week stored nothing
+    with sqlite3.connect(sparse) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(results)")]
+        for round_ts, ts in (("round_ts + 7", "ts + 7"),  # off the 15-minute grid
+                             (f"{later}", f"{later} + 960"),  # started after its round's slot
+                             (f"{later + 900}", f"{later + 902}")):  # a round the builds judge
+            picked = ", ".join({"round_ts": round_ts, "ts": ts}.get(c, c) for c in columns)
+            conn.execute(f"INSERT INTO results ({', '.join(columns)}) SELECT {picked} "
+                         "FROM results WHERE rowid = 1")
+    run = backtest(type(fx)(sparse, fx.catalog, fx.spec), catalog, "--json")
+    assert "left out 2 results the builds leave out" in run.stderr
+    before = round_ts_of(fx.spec, fx.spec.rounds - 1)
+    assert ({e["id"] for e in json_events(run) if e["started_at"] <= iso_utc(before)}
+            == {e["id"] for e in json_events(backtest(fx, catalog, "--json"))})
