@@ -65,7 +65,7 @@ def register(subparsers) -> None:
                     help="the catalog (names and categories)")
     bt.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="processes, each replaying whole categories (default: 2; three on two "
-                         "cores took 7 %% more CPU for about the same time)")
+                         "cores took the same CPU and time)")
     bt.set_defaults(func=run)
 
 
