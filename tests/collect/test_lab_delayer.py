@@ -46,10 +46,16 @@ def test_the_lab_overhead_is_the_base_hold_plus_a_fraction_of_a_millisecond(lab)
 
 @pytest.mark.parametrize("kind", ["icmp", "tcp"])
 def test_each_target_gets_its_configured_delay_on_top_of_the_overhead(lab, kind):
+    """The yardstick sees exactly the delay the delayer applied, and that is the configured
+    one; within a millisecond at the median when a busy host deschedules the delayer now and
+    then (it holds those packets longer, records it, and the yardstick sees it)."""
     overhead = lab.overhead_ms(kind, ZERO)
     for target in (FAST, MID, SLOW):
+        lab.record_applied()  # forget the traffic before
         measured = median_ms(lab.yardstick_ms(kind, target, 10)) - overhead
-        assert abs(measured - target.delay_ms) < LAB_ERROR_MS, (kind, target, measured)
+        applied = lab.record_applied().median_ms(target.address, kind)
+        assert abs(applied - target.delay_ms) < 1.0, (kind, target, applied)
+        assert abs(measured - applied) < LAB_ERROR_MS, (kind, target, measured, applied)
 
 
 def test_a_long_delay_never_holds_back_a_short_one(lab):
