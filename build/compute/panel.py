@@ -92,9 +92,11 @@ def compute_season(round_ts: np.ndarray, hour_ts: np.ndarray,
     if hour_ts.size == 0 or round_ts.size == 0:
         return np.full((hourly.shape[0], round_ts.size), np.nan)
     hours, at = np.unique(round_ts // HOUR_S * HOUR_S, return_inverse=True)  # once per hour
-    here = _weekly_median(hour_ts, hourly, hours)
-    before = here - _weekly_median(hour_ts, hourly, hours - HOUR_S)
-    after = _weekly_median(hour_ts, hourly, hours + HOUR_S) - here
+    around = np.unique(np.concatenate([hours - HOUR_S, hours, hours + HOUR_S]))
+    medians = _weekly_median(hour_ts, hourly, around)  # each hour once, shared by neighbours
+    here = medians[:, np.searchsorted(around, hours)]
+    before = here - medians[:, np.searchsorted(around, hours - HOUR_S)]
+    after = medians[:, np.searchsorted(around, hours + HOUR_S)] - here
     slope = np.where(before * after > 0, np.sign(after) * np.minimum(np.abs(before),
                                                                       np.abs(after)), 0.0)
     offset = ((round_ts - hours[at]) - HOUR_MIDDLE_S) / HOUR_S  # from the hour's middle, hours
