@@ -12,7 +12,8 @@ any probe of its pair) whose onset is within MATCH_ROUNDS rounds.
 The replay starts WARMUP_S before --from, so events open at --from are open as the builds
 had them (an event of older onset than that is not). The database is opened read-only. With
 --jobs N, N processes replay whole categories each (a target's regions and a category's
-peers are judged together), which gives the same events as one.
+peers are judged together), which gives the same events as one; a smaller part's process
+first reads the opening rounds of a larger one for it (plan_parts).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import os
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from multiprocessing import get_context
@@ -35,7 +37,7 @@ import numpy as np
 
 from build.compute.event_text import LEVELS
 from build.compute.events import DETECTOR_VERSION, TYPES, Event, compute_events
-from build.compute.panel import panel_at
+from build.compute.panel import concat_histories, panel_at
 from build.errors import BuildError
 from build.read.panel import read_panel_history, read_span
 from collect.errors import CollectError
@@ -45,6 +47,7 @@ from collect.targets import CATALOG_PATH, Catalog, load_catalog
 T = TypeVar("T")
 WARMUP_S = 2 * 86400
 MATCH_ROUNDS = 3
+READ_SHARE = 0.5  # of a part's CPU in the 90-day benchmark, reading (31 of 60 s, 24 of 49 s)
 WEEK_S = 7 * 86400
 LABEL_FIELDS = ("target", "region", "probe", "onset_iso")
 
@@ -95,13 +98,14 @@ def run(args: argparse.Namespace) -> int:
     end = span.last_ts if end is None else end // ROUND_S * ROUND_S
     if end < start:
         raise BuildError(f"--to {iso_utc(end)} is before --from {iso_utc(start)}")
-    jobs = [(args.db, max(span.first_ts, start - WARMUP_S), end, part)
-            for part in split_catalog(catalog, args.jobs)]
+    jobs = plan_parts(args.db, max(span.first_ts, start - WARMUP_S), end,
+                      split_catalog(catalog, args.jobs))
     if len(jobs) == 1:
         done = [replay_part(jobs[0])]
     else:
-        with get_context("fork").Pool(len(jobs)) as pool:
-            done = pool.map(replay_part, jobs)
+        queues = [get_context("fork").Queue() for _ in jobs]  # put() does not wait for get()
+        with get_context("fork").Pool(len(jobs), _inherit, (queues,)) as pool:
+            done = pool.map(replay_part, jobs, chunksize=1)
     events = sorted((e for part, _, _ in done for e in part if e.started_at >= start),
                     key=_order)
     series, left_out = sum(d[1] for d in done), sum(d[2] for d in done)
@@ -133,14 +137,79 @@ def split_catalog(catalog: Catalog, parts: int) -> list[Catalog]:
                     targets=tuple(t for _, ts in b for t in ts)) for b in bins if b]
 
 
-def replay_part(job: tuple) -> tuple[list[Event], int, int]:
-    """(events, series, rows left out) of one catalog part, on its own connection."""
-    db, first_ts, last_ts, catalog = job
-    gc.disable()  # millions of rows and events, none in a reference cycle: it would only walk them
+@dataclass(frozen=True, slots=True)
+class PartJob:
+    """One process's work: replay part `index` (catalog) over first_ts..last_ts. It reads its
+    own rounds from own_from_ts; the rounds before come from the process that lends them,
+    which reads them first. lend: (index, catalog, until_ts) of another part whose rounds
+    first_ts..until_ts this process reads for it before its own."""
+
+    db: Path
+    first_ts: int
+    last_ts: int
+    index: int
+    catalog: Catalog
+    own_from_ts: int
+    lend: tuple[int, Catalog, int] | None = None
+
+
+def plan_parts(db: Path, first_ts: int, last_ts: int, parts: list[Catalog]) -> list[PartJob]:
+    """A job a part, the lenders first (a process waiting for a loan was lent to by a job
+    already running). Whole categories weigh unevenly (45 and 55 targets): the smallest part's
+    process reads the first rounds of the largest for it, the next smallest the next
+    largest's, and so on, enough that both have as much to do (reading is READ_SHARE of a
+    part's work; the rest, replaying, stays with it)."""
+    rounds = (last_ts - first_ts) // ROUND_S + 1
+    jobs = {i: PartJob(db, first_ts, last_ts, i, c, first_ts) for i, c in enumerate(parts)}
+    by_size = sorted(jobs, key=lambda i: len(parts[i].targets))
+    for small, large in zip(by_size[:len(parts) // 2], reversed(by_size[len(parts) // 2:])):
+        light, heavy = len(parts[small].targets), len(parts[large].targets)
+        lent = min(round(rounds * (heavy - light) / (2 * READ_SHARE * heavy)), rounds - 1)
+        if lent > 0:
+            until = first_ts + (lent - 1) * ROUND_S
+            jobs[small] = replace(jobs[small], lend=(large, parts[large], until))
+            jobs[large] = replace(jobs[large], own_from_ts=until + ROUND_S)
+    return sorted(jobs.values(), key=lambda j: j.lend is None)
+
+
+_queues: list = []  # a replay process's inbox a part, from its parent (fork)
+
+
+def _inherit(queues: list) -> None:
+    global _queues
+    _queues = queues
+
+
+def replay_part(job: PartJob) -> tuple[list[Event], int, int]:
+    """(events, series, rows left out) of one catalog part, on connections of its own."""
+    with _collector_off():
+        if job.lend is not None:
+            index, catalog, until = job.lend
+            try:
+                loan = _read(job.db, lambda: read_panel_history(job.db, job.first_ts, until,
+                                                               catalog))
+            except BaseException as exc:
+                _queues[index].put(exc)  # the borrower must not wait for it
+                raise
+            _queues[index].put(loan)
+        reads = [_read(job.db, lambda: read_panel_history(job.db, job.own_from_ts, job.last_ts,
+                                                          job.catalog))]
+        if job.own_from_ts > job.first_ts:
+            loan = _queues[job.index].get()
+            if isinstance(loan, BaseException):
+                raise loan
+            reads.insert(0, loan)
+        h = concat_histories([r.history for r in reads])
+        return replay(h), len(h.keys) + len(h.route_keys), sum(r.left_out for r in reads)
+
+
+@contextmanager
+def _collector_off() -> Iterator[None]:
+    """Millions of rows and events, none in a reference cycle: the collector would only walk
+    them."""
+    gc.disable()
     try:
-        got = _read(db, lambda: read_panel_history(db, first_ts, last_ts, catalog))
-        h = got.history
-        return replay(h), len(h.keys) + len(h.route_keys), got.left_out
+        yield
     finally:
         gc.enable()
 

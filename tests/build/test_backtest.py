@@ -5,13 +5,18 @@ file, line and field."""
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import build.backtest as backtest_module
+from build.backtest import PartJob, plan_parts, replay_part, split_catalog
+from build.errors import BuildError
 from build.read.inputs import BuildClock
 from build.pipeline import BuildOptions, run_build
 from collect.records import iso_utc
@@ -162,3 +167,34 @@ def test_a_week_with_no_rows_and_rows_the_builds_leave_out_change_no_earlier_eve
     before = round_ts_of(fx.spec, fx.spec.rounds - 1)
     assert ({e["id"] for e in json_events(run) if e["started_at"] <= iso_utc(before)}
             == {e["id"] for e in json_events(backtest(fx, catalog, "--json"))})
+
+
+def test_a_small_part_reads_the_large_parts_first_rounds_and_the_events_stay_the_same(
+        history, tmp_path):
+    fx, _ = history
+    lone = fx.catalog.targets[-1]  # three targets in one category, one in another: 3 and 1
+    targets = tuple(replace(t, category="Markets") for t in fx.catalog.targets[:-1]) + (
+        replace(lone, category="Derivatives"),)
+    uneven = replace(fx.catalog, categories=("Markets", "Derivatives"), targets=targets)
+    catalog = tmp_path / "targets.toml"
+    catalog.write_text(catalog_toml(uneven))
+    first, last = round_ts_of(fx.spec, 0), round_ts_of(fx.spec, fx.spec.rounds - 1)
+    small, large = sorted(plan_parts(fx.path, first, last, split_catalog(uneven, 2)),
+                          key=lambda j: len(j.catalog.targets))
+    assert small.lend == (large.index, large.catalog, large.own_from_ts - 900)
+    assert first < large.own_from_ts < last  # (3 - 1) / 3 of the rounds, read by the small
+    assert json_events(backtest(fx, catalog, "--json", "--jobs", "2")) == json_events(
+        backtest(fx, catalog, "--json", "--jobs", "1"))
+
+
+def test_a_failed_loan_reaches_its_borrower_instead_of_leaving_it_waiting(
+        history, tmp_path, monkeypatch):
+    fx, _ = history
+    parts = split_catalog(fx.catalog, 2)
+    inboxes = [queue.Queue(), queue.Queue()]
+    monkeypatch.setattr(backtest_module, "_queues", inboxes)
+    missing = tmp_path / "gone.sqlite"  # the database went away under the lender
+    lender = PartJob(missing, 0, 63 * 900, 0, parts[0], 0, lend=(1, parts[1], 9 * 900))
+    with pytest.raises(BuildError, match="gone.sqlite: cannot read the database"):
+        replay_part(lender)
+    assert isinstance(inboxes[1].get_nowait(), BuildError)
