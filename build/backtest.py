@@ -172,7 +172,7 @@ def plan_parts(db: Path, first_ts: int, last_ts: int, parts: list[Catalog]) -> l
     return sorted(jobs.values(), key=lambda j: j.lend is None)
 
 
-_queues: list = []  # a replay process's inbox a part, from its parent (fork)
+_queues: list = []  # an inbox for each part, which the replay processes inherit (fork)
 
 
 def _inherit(queues: list) -> None:
