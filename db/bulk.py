@@ -11,6 +11,8 @@ from urllib.parse import quote
 import connectorx
 import pyarrow
 
+from db.connection import readonly_uri
+
 
 def read_table(path: Path, sql: str) -> pyarrow.Table:
     """The rows of one SELECT, on a read-only connection of its own (a snapshot of its own).
@@ -18,10 +20,10 @@ def read_table(path: Path, sql: str) -> pyarrow.Table:
     A column's type comes from its declared type or its first row: an expression that can be
     NULL needs a non-NULL default. No rows: every column is text. Raises
     sqlite3.DatabaseError naming the file."""
-    # an SQLite URI (mode=ro), quoted again as the path of connectorx's URL, which it unquotes
-    uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro"
+    # the read-only SQLite URI, quoted again as the path of connectorx's URL, which it unquotes
+    url = f"sqlite://{quote(readonly_uri(path), safe='/')}"
     try:
-        return connectorx.read_sql(f"sqlite://{quote(uri, safe='/')}", sql, return_type="arrow")
+        return connectorx.read_sql(url, sql, return_type="arrow")
     except RuntimeError as exc:  # connectorx reports every SQLite error as one
         raise sqlite3.DatabaseError(f"{path}: {exc}") from exc
 

@@ -5,6 +5,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from db.schema import MIGRATIONS
 
@@ -19,7 +20,7 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     power loss; NORMAL could lose the last commits. The ingest writer gets the same guarantee
     from a sync off its write path (ingest/wal_sync.py)."""
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                check_same_thread=False)
     else:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -30,6 +31,12 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def readonly_uri(path: str | Path) -> str:
+    """The SQLite URI that opens path read-only (mode=ro), whatever its characters: a '?',
+    '#' or '%' in a plain path would be read as the URI's own."""
+    return f"file:{quote(str(Path(path).resolve()))}?mode=ro"
 
 
 def migrate(conn: sqlite3.Connection) -> int:

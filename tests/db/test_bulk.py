@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from db.bulk import read_table, sql_text
+from db.connection import connect
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -41,11 +42,16 @@ def test_a_text_literal_matches_itself_quotes_and_all(tmp_path):
         assert read_table(tmp_path / "x.sqlite", sql).column("n").to_pylist() == rows
 
 
-def test_a_path_with_a_space_percent_hash_and_question_mark_is_read(tmp_path):
+def test_a_path_with_a_space_percent_hash_and_question_mark_is_read_by_both_readers(tmp_path):
     folder = tmp_path / "odd dir %41 #1 ?x=y"
     folder.mkdir()
     make_db(folder / "x.sqlite")
     assert read_table(folder / "x.sqlite", "SELECT count(*) AS rows FROM t").num_rows == 1
+    conn = connect(folder / "x.sqlite", readonly=True)  # the stdlib reader, the same URI
+    try:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (3,)
+    finally:
+        conn.close()
 
 
 def test_reading_a_copy_whose_wal_was_never_checkpointed_changes_no_byte_of_it(tmp_path):
