@@ -27,7 +27,7 @@ DELAYED = [FIVE, TWENTY, EIGHTY]
 PROBES = ["icmp", "tcp"]
 TIMEOUT_S, INTERVAL_S = 2.0, 0.25  # the collector's defaults (collect/probes/options.py)
 FAST_INTERVAL_S = 0.1  # lone targets and 50-sample runs: their figures do not depend on spacing
-SLACK_S = 1.5  # scheduling on a busy 2-core test machine; a serial round would be 4x over
+SLACK_S = 3.0  # scheduling on a busy 2-core test machine; a serial round would be 4x over
 
 
 def tolerance_ms(delay_ms: float) -> float:

@@ -32,7 +32,10 @@ def test_connects_to_a_listener_give_every_sample_in_loopback_time():
         m = asyncio.run(tcp.probe(target(port), ProbeOptions(tcp_samples=5, interval_s=0.02)))
     assert m.error is None
     assert len(m.samples_ms) == 5
-    assert all(s is not None and 0 < s < LOOPBACK_CEILING_MS for s in m.samples_ms)
+    assert all(s is not None and s > 0 for s in m.samples_ms)
+    # all but the slowest: the hypervisor may hold the vCPU a few ms between the clock read
+    # and the send, once in a while, loopback or not
+    assert sorted(m.samples_ms)[-2] < LOOPBACK_CEILING_MS, m.samples_ms
     assert m.connect_ms is None  # nothing was resent
 
 
