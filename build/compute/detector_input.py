@@ -40,6 +40,16 @@ class HourValues:
     median_ms: np.ndarray  # float64, NaN: NULL
     loss_ratio: np.ndarray  # float64
 
+    @classmethod
+    def empty(cls) -> HourValues:
+        return cls((), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
+                   np.zeros(0))
+
+    def take(self, mask: np.ndarray) -> HourValues:
+        """The rollups where mask holds."""
+        return HourValues(self.keys, self.key_index[mask], self.hour_ts[mask],
+                          self.median_ms[mask], self.loss_ratio[mask])
+
 
 def compute_panel_history(rows: ResultColumns, hours: HourValues,
                           hops: dict[str, tuple[str, ...]], catalog: Catalog, first_ts: int,

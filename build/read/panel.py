@@ -88,9 +88,7 @@ def _season_of(hours: HourValues, first_ts: int, last_ts: int) -> HourValues:
     """The rollups among hours that the season of rounds first_ts..last_ts looks at (the
     others would only be carried through its arrays)."""
     wanted = season_hours(round_grid(first_ts, last_ts))
-    take = (hours.hour_ts >= wanted[0]) & (hours.hour_ts <= wanted[-1])
-    return HourValues(hours.keys, hours.key_index[take], hours.hour_ts[take],
-                      hours.median_ms[take], hours.loss_ratio[take])
+    return hours.take((hours.hour_ts >= wanted[0]) & (hours.hour_ts <= wanted[-1]))
 
 
 def read_result_columns(db: Path, first_ts: int, last_ts: int, hosts: list[str],
@@ -123,7 +121,7 @@ def read_season_values(db: Path, hours: np.ndarray, hosts: list[str]) -> HourVal
                                            last=int(hours[-1]), probes=_texts(DETECTED_PROBES)))
              if hours.size and hosts else None)
     if table is None or not table.num_rows:
-        return HourValues((), *(np.zeros(0, dtype=t) for t in (np.int64, np.int64, float, float)))
+        return HourValues.empty()
     key, hour_ts, median_ms, loss = table.columns
     keys, index = _encode(key)
     return HourValues(keys, index, hour_ts.to_numpy(), _floats(median_ms), _floats(loss))

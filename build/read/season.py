@@ -20,27 +20,17 @@ def read_season(conn: sqlite3.Connection, hours: list[int], before: Checkpoint |
                 carried: Part | None) -> tuple[HourValues, Part]:
     """The rollups at hours, and the season's part of the state."""
     old = None if before is None or carried is None else _unpack(carried)
-    kept = _empty()
+    kept = HourValues.empty()
     if old is not None and hours:
         stale = read_late_hours(conn, before.rowid, max(hours) + HOUR_S)
         dirty = read_dirty_hour(conn)
         keep = np.isin(old.hour_ts, hours) & ~np.isin(old.hour_ts, sorted(stale))
         if dirty is not None:
             keep &= old.hour_ts < dirty
-        kept = _take(old, keep)
+        kept = old.take(keep)
     missing = sorted(set(hours) - set(np.unique(kept.hour_ts).tolist()))
     values = _concat(kept, read_hour_values(conn, missing)) if missing else kept
     return values, _part(values)
-
-
-def _empty() -> HourValues:
-    return HourValues((), np.array([], dtype=np.int64), np.array([], dtype=np.int64),
-                      np.array([]), np.array([]))
-
-
-def _take(v: HourValues, mask: np.ndarray) -> HourValues:
-    return HourValues(v.keys, v.key_index[mask], v.hour_ts[mask], v.median_ms[mask],
-                      v.loss_ratio[mask])
 
 
 def _concat(a: HourValues, b: HourValues) -> HourValues:
