@@ -147,7 +147,6 @@ def test_bad_arguments_fail_with_one_line(history, tmp_path):
         "nettrace signals: --from: 'soon' is not an ISO 8601 time")
 
 
-
 def test_a_week_with_no_rows_and_rows_the_builds_leave_out_change_no_earlier_event(
         history, tmp_path):
     fx, catalog = history
